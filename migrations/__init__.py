@@ -1,0 +1,1 @@
+"""Database migrations (Alembic), shipped inside the package as oidc_provider.migrations."""

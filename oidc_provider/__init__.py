@@ -1,0 +1,29 @@
+"""Partner-side pairing server for ServiceTitan's Leads Integration Platform."""
+
+from importlib.resources import files
+
+from flask import Flask
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The application: settings, extensions, the authorization server, pages, commands."""
+    from . import cli, config, endpoints, security_headers, server, sessions
+    from .extensions import csrf, db, migrate
+
+    app = Flask(
+        __name__,
+        template_folder=str(files("oidc_provider.templates")),
+        static_folder=str(files("oidc_provider.static")),
+        instance_relative_config=True,
+    )
+    config.load_settings(app, test_config)
+    app.json.sort_keys = False  # keep documented key order, e.g. Status first in account-info
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(files("oidc_provider.migrations")))
+    csrf.init_app(app)
+    sessions.init_app(app)
+    server.init_app(app)
+    security_headers.init_app(app)
+    endpoints.init_app(app)
+    cli.init_app(app)
+    return app

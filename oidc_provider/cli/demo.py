@@ -1,0 +1,64 @@
+"""flask demo: everything a newcomer needs to click through a pairing on a laptop."""
+
+import json
+import threading
+from importlib.resources import files
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+from sqlalchemy import select
+from werkzeug.serving import make_server, run_simple
+
+from ..client_registry import ClientSettings, create_client, delete_client
+from ..directory import import_directory
+from ..extensions import db
+from ..models import Client
+
+group = AppGroup("demo", help="Run the product with a demo tenant and the ServiceTitan sandbox.")
+
+DEMO_CLIENT_NAME = "ServiceTitan sandbox (demo)"
+DEMO_PASSWORD = "pairing-demo"
+
+
+def seed(redirect_uri: str) -> tuple[Client, str]:
+    """Migrate, load the demo directory, and (re)register the demo client."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    import_directory(json.loads(files("oidc_provider").joinpath("demo_directory.json").read_text()))
+    for old in db.session.scalars(select(Client).where(Client.name == DEMO_CLIENT_NAME)).all():
+        delete_client(old, actor="demo")
+    return create_client(
+        ClientSettings(name=DEMO_CLIENT_NAME, redirect_uris=[redirect_uri], scope="openid profile email"),
+        actor="demo",
+    )
+
+
+@group.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, help="The provider's port (match OIDC_PROVIDER_ISSUER).")
+@click.option("--sandbox-port", default=5001, show_default=True, help="The ServiceTitan sandbox's port.")
+def run(host, port, sandbox_port):
+    """Seed the demo tenant and client, start the sandbox, and serve the provider."""
+    from st_sandbox import create_app as create_sandbox
+
+    sandbox_url = f"http://{host}:{sandbox_port}"
+    client, secret = seed(f"{sandbox_url}/callback")
+    sandbox = create_sandbox({
+        "ST_SANDBOX_ISSUER": current_app.config["ISSUER"],
+        "ST_SANDBOX_CLIENT_ID": client.client_id,
+        "ST_SANDBOX_CLIENT_SECRET": secret,
+        "ST_SANDBOX_REDIRECT_URI": f"{sandbox_url}/callback",
+        "ST_SANDBOX_SCOPE": "openid profile email",
+    })
+    sandbox_server = make_server(host, sandbox_port, sandbox, threaded=True)
+    threading.Thread(target=sandbox_server.serve_forever, daemon=True).start()
+    click.echo(
+        f"\nProvider:  {current_app.config['ISSUER']}\n"
+        f"Sandbox:   {sandbox_url}/\n"
+        f"Sign in as owner@mtech.example (one account) or manager@mtech.example (several), "
+        f"password {DEMO_PASSWORD}.\n"
+        f"Start a pairing: {sandbox_url}/pair\n",
+        err=False,
+    )
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)

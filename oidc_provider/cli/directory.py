@@ -1,0 +1,43 @@
+"""flask directory: load the tenants who may sign in and the accounts they may pair."""
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from ..directory import DirectoryImportError, import_directory
+from .output import fail, json_option, report
+
+group = AppGroup("directory", help="Manage the tenant directory.")
+
+# Hashing passwords is the slow part of an import; show progress past this many users.
+_PROGRESS_THRESHOLD = 20
+
+
+@group.command("import")
+@click.argument("file", type=click.File("rb"))
+@json_option
+def import_file(file, as_json):
+    """Upsert accounts, profiles and users from FILE (JSON).
+
+    A bad file is refused whole, with every problem listed; nothing is half-written.
+    """
+    try:
+        document = json.load(file)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail(f"{file.name} is not valid JSON: {error}")
+    users = document.get("users", []) if isinstance(document, dict) else []
+
+    def progress(items):
+        if as_json or not isinstance(users, list) or len(users) < _PROGRESS_THRESHOLD:
+            yield from items
+            return
+        with click.progressbar(items, label="Importing users", file=click.get_text_stream("stderr")) as bar:
+            yield from bar
+
+    try:
+        result = import_directory(document, progress=progress)
+    except DirectoryImportError as error:
+        fail(f"{file.name} was not imported ({len(error.problems)} problems):\n  " + "\n  ".join(error.problems))
+    data = {"accounts": result.accounts, "profiles": result.profiles, "users": result.users}
+    report(data, as_json, f"imported {result.accounts} accounts, {result.profiles} profiles, {result.users} users")

@@ -1,0 +1,57 @@
+"""flask keys: the id_token signing keys."""
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .. import clock
+from ..extensions import db
+from ..keys import KeyRingError, key_state, retire, rotate
+from ..models import SigningKey
+from .output import fail, json_option, report
+
+group = AppGroup("keys", help="Manage the id_token signing keys.")
+
+
+def _describe(row: SigningKey, siblings: list[SigningKey]) -> dict:
+    return {
+        "kid": row.kid,
+        "alg": row.alg,
+        "state": key_state(row, siblings),
+        "created_at": row.created_at.isoformat(),
+        "activates_at": row.activates_at.isoformat(),
+        "retired_at": row.retired_at.isoformat() if row.retired_at else None,
+        "age_seconds": int((clock.now() - row.created_at).total_seconds()),
+    }
+
+
+@group.command("list")
+@json_option
+def list_keys(as_json):
+    """List the signing keys and their states."""
+    rows = list(db.session.scalars(select(SigningKey).order_by(SigningKey.alg, SigningKey.activates_at)))
+    keys = [_describe(row, [r for r in rows if r.alg == row.alg]) for row in rows]
+    lines = "\n".join(f"{k['alg']}  {k['state']:9}  {k['kid']}  activates {k['activates_at']}" for k in keys)
+    report(keys, as_json, lines or "no keys yet: the first are made when the first id_token is signed")
+
+
+@group.command("rotate")
+@click.option("--activate-now", is_flag=True, help="Sign with the new keys at once (for a compromised key).")
+@json_option
+def rotate_keys(activate_now, as_json):
+    """Publish a new RS256 and ES256 key; they sign after the activation delay."""
+    rows = rotate(activate_now=activate_now)
+    data = [{"kid": r.kid, "alg": r.alg, "activates_at": r.activates_at.isoformat()} for r in rows]
+    report(data, as_json, "\n".join(f"published {d['kid']} ({d['alg']}), signing from {d['activates_at']}" for d in data))
+
+
+@group.command("retire")
+@click.argument("kid")
+@json_option
+def retire_key(kid, as_json):
+    """Stop publishing a key (refused while a token it signed could still be presented)."""
+    try:
+        row = retire(kid)
+    except KeyRingError as error:
+        fail(str(error))
+    report({"kid": row.kid, "retired_at": row.retired_at.isoformat()}, as_json, f"retired {row.kid}")

@@ -1,0 +1,12 @@
+"""One blueprint module per endpoint family."""
+
+from flask import Flask
+
+from . import account_info, authorize, discovery, login, token, userinfo
+
+BLUEPRINTS = (discovery.bp, authorize.bp, login.bp, token.bp, userinfo.bp, account_info.bp)
+
+
+def init_app(app: Flask) -> None:
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)

@@ -1,0 +1,20 @@
+"""The token endpoint: one database transaction per request."""
+
+from flask import Blueprint
+
+from ..extensions import csrf, db
+from ..server import authorization_server
+
+bp = Blueprint("token", __name__)
+
+
+@bp.post("/token")
+@csrf.exempt
+def issue_token():
+    try:
+        response = authorization_server().create_token_response()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return response

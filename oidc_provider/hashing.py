@@ -1,0 +1,43 @@
+"""One-way protection of secrets: passwords, and the high-entropy tokens we issue.
+
+Passwords are low-entropy and get argon2id, a memory-hard hash. Client secrets, codes and
+access tokens are 256-bit random values: a single SHA-256 is as strong against guessing and
+costs microseconds, where argon2 would cost the token endpoint tens of milliseconds.
+"""
+
+import hashlib
+import hmac
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_passwords = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _passwords.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-time check; a user without a hash is checked against a dummy, so the time
+    taken does not tell whether the account exists."""
+    try:
+        return _passwords.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _passwords.check_needs_rehash(password_hash)
+
+
+def token_digest(value: str) -> str:
+    """The stored form of a high-entropy token or secret."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def digest_matches(stored_digest: str | None, presented: str) -> bool:
+    return stored_digest is not None and hmac.compare_digest(stored_digest, token_digest(presented))
+
+
+_DUMMY_HASH = _passwords.hash("no user has this password")

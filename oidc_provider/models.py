@@ -1,0 +1,335 @@
+"""Every table. Secrets are hashed, or encrypted where they must be read back; never plain."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from . import clock
+from .encryption import decrypt
+from .extensions import db
+from .hashing import digest_matches
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every database (SQLite would hand back naive ones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def _new_subject() -> str:
+    return str(uuid.uuid4())
+
+
+class Client(db.Model):
+    """A relying party: in practice ServiceTitan, once per environment."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the secret; for HS256 clients, whose secret is also the id_token signing
+    # key (OpenID Connect Core 10.1), the secret is encrypted instead.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # After a rotation with a grace period, the old secret works until this time.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    scope: Mapped[str] = mapped_column(String(255), default="openid")
+    id_token_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    account_info_claim: Mapped[bool] = mapped_column(Boolean, default=False)
+    async_pairing: Mapped[bool] = mapped_column(Boolean, default=False)
+    remember_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_response_mode: Mapped[str] = mapped_column(String(16), default="form_post")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    # Authlib's ClientMixin, answered from our columns.
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        # OpenID Connect makes redirect_uri REQUIRED: never guess one.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        """Scopes beyond the registration are dropped, not refused (ServiceTitan's admin
+        types the scopes by hand; a typo must not break every pairing)."""
+        registered = set(self.scope.split())
+        requested = (scope or "").split()
+        return " ".join(dict.fromkeys(s for s in requested if s in registered))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method == "client_secret_basic_or_post"
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "authorization_code"
+
+    @property
+    def client_metadata(self) -> dict:
+        # Authlib's UserInfoEndpoint looks here for userinfo_signed_response_alg; our
+        # userinfo answers are plain JSON.
+        return {}
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return self.id_token_alg
+
+    def matching_secret(self, presented: str) -> str | None:
+        """The stored secret that ``presented`` matches (current, or previous within its
+        grace period), compared in constant time; ``None`` when none does."""
+        candidates = [(self.secret_hash, self.secret_encrypted)]
+        if self.previous_secret_expires_at and clock.now() < self.previous_secret_expires_at:
+            candidates.append((self.previous_secret_hash, self.previous_secret_encrypted))
+        for digest, encrypted in candidates:
+            if encrypted is not None:
+                if hmac.compare_digest(decrypt(encrypted).encode(), presented.encode()):
+                    return presented
+            elif digest_matches(digest, presented):
+                return presented
+        return None
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.matching_secret(client_secret) is not None
+
+
+user_accounts = Table(
+    "user_accounts",
+    db.metadata,
+    Column("user_id", ForeignKey("tenant_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Account(db.Model):
+    """A partner-side business account that a tenant pairs with ServiceTitan."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # An account that is not eligible is answered DECLINED.
+    eligible: Mapped[bool] = mapped_column(Boolean, default=True)
+    profiles: Mapped[list[Profile]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="Profile.position"
+    )
+
+
+class Profile(db.Model):
+    """A location, listing or brand of an account; bookings name it."""
+
+    __tablename__ = "profiles"
+
+    # Unique across all accounts: ServiceTitan refuses duplicates (DuplicateProfile, 15304).
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    account: Mapped[Account] = relationship(back_populates="profiles")
+
+
+class TenantUser(UserMixin, db.Model):
+    """A person who signs in on our pages to pair one of their accounts."""
+
+    __tablename__ = "tenant_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Opaque and stable: the id_token's "sub", never the email.
+    subject: Mapped[str] = mapped_column(String(36), unique=True, default=_new_subject)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    accounts: Mapped[list[Account]] = relationship(secondary=user_accounts, order_by="Account.name")
+
+    def get_id(self) -> str:
+        return f"tenant:{self.id}"
+
+
+class Admin(db.Model):
+    """A partner admin. Never a tenant user: the two live in separate tables."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class Consent(db.Model):
+    """A user's remembered consent to a client, with the account chosen last."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("user_id", "client_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"))
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthorizationCode(db.Model):
+    """A single-use code, bound to everything the token request must repeat or prove."""
+
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(255))
+    requested_scope: Mapped[str] = mapped_column(String(255))
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[TenantUser] = relationship()
+    account: Mapped[Account] = relationship()
+
+    # Authlib's AuthorizationCodeMixin.
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> list[str]:
+        return ["pwd"]
+
+
+class AccessToken(db.Model):
+    """An opaque bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    authorization_code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorization_codes.id", ondelete="SET NULL"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship()
+    user: Mapped[TenantUser] = relationship()
+    account: Mapped[Account] = relationship()
+
+    # Authlib's TokenMixin.
+    def check_client(self, client: Client) -> bool:
+        return self.client_pk == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return clock.now() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def get_user(self) -> TenantUser:
+        return self.user
+
+    def get_client(self) -> Client:
+        return self.client
+
+
+class Pairing(db.Model):
+    """One account paired with one ServiceTitan tenant through one access token."""
+
+    __tablename__ = "pairings"
+    __table_args__ = (UniqueConstraint("client_pk", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    access_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("access_tokens.id", ondelete="SET NULL"), unique=True
+    )
+    # Set by ServiceTitan on its account-info call; absent when the id_token's accountInfo
+    # claim already finished the pairing.
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship()
+    user: Mapped[TenantUser] = relationship()
+    account: Mapped[Account] = relationship()
+
+
+class SigningKey(db.Model):
+    """An asymmetric id_token signing key; the private half is encrypted at rest."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(8), index=True)
+    private_jwk_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activates_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(db.Model):
+    """An admin action, a pairing or a security event: one log for all of them."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(254), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,66 @@
+"""The pairing lifecycle: COMPLETED, DECLINED or PROCESSING, and the request id that names it.
+
+A pairing is recorded when a code is exchanged, bound to the access token that the exchange
+issued. ServiceTitan's account-info call then attaches its request id; asynchronous clients
+answer PROCESSING until an admin decides.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import clock
+from .claims import COMPLETED, DECLINED, PROCESSING
+from .extensions import db
+from .models import AccessToken, Account, Client, Pairing
+
+REQUEST_ID_MAX = 128
+
+
+class PairingConflict(Exception):
+    """A request id that is bound to another access token, or a token bound to another id."""
+
+
+def initial_status(client: Client, account: Account) -> str:
+    if not account.eligible:
+        return DECLINED
+    if client.async_pairing:
+        return PROCESSING
+    return COMPLETED
+
+
+def record_pairing(token: AccessToken) -> Pairing:
+    """Add the pairing that ``token`` creates (the token endpoint's transaction commits it)."""
+    now = clock.now()
+    pairing = Pairing(
+        client_pk=token.client_pk,
+        user_id=token.user_id,
+        account_id=token.account_id,
+        status=initial_status(token.client, token.account),
+        created_at=now,
+        updated_at=now,
+    )
+    pairing.access_token_id = token.id
+    db.session.add(pairing)
+    return pairing
+
+
+def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
+    """The token's pairing, bound to ``request_id``: the same token and request id answer
+    the same again; a request id already bound to another token is refused."""
+    pairing = db.session.scalar(select(Pairing).where(Pairing.access_token_id == token.id))
+    if pairing is None:
+        raise PairingConflict("This access token did not create a pairing.")
+    if pairing.request_id == request_id:
+        return pairing
+    if pairing.request_id is not None:
+        raise PairingConflict("This access token is already bound to another request_id.")
+    pairing.request_id = request_id
+    pairing.updated_at = clock.now()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise PairingConflict("This request_id is already bound to another access token.") from None
+    return pairing

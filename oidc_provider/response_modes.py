@@ -1,0 +1,45 @@
+"""How an authorization response reaches the client: an auto-submitted form, or a query.
+
+form_post (OAuth 2.0 Form Post Response Mode) is the default: ServiceTitan always uses it.
+Authlib's own form_post helper percent-encodes the values; ours is a Jinja template, so every
+value is HTML-escaped instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from authlib.common.urls import add_params_to_uri
+from flask import render_template
+
+FORM_POST = "form_post"
+QUERY = "query"
+SUPPORTED = (FORM_POST, QUERY)
+
+# Pages that carry a code must not be cached, and must not leak it through a Referer.
+_CODE_HEADERS = [("Cache-Control", "no-store"), ("Pragma", "no-cache"), ("Referrer-Policy", "no-referrer")]
+
+Answer = tuple[int, str, list[tuple[str, str]]]  # Authlib's (status, body, headers)
+
+
+def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str) -> Answer:
+    if response_mode == QUERY:
+        return 302, "", [("Location", add_params_to_uri(redirect_uri, params)), *_CODE_HEADERS]
+    return form_post(redirect_uri, params)
+
+
+def form_post(redirect_uri: str, params: list[tuple[str, str]]) -> Answer:
+    nonce = secrets.token_urlsafe(16)
+    body = render_template("form_post.html", action=redirect_uri, params=params, script_nonce=nonce)
+    target = urlsplit(redirect_uri)
+    # The form must be allowed to reach the client's origin; nothing else may run or load.
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
+        f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return 200, body, [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Security-Policy", policy),
+        *_CODE_HEADERS,
+    ]

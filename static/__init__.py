@@ -1,0 +1,1 @@
+"""Static assets, shipped inside the package as oidc_provider.static."""

@@ -1,0 +1,1 @@
+"""Page templates, shipped inside the package as oidc_provider.templates."""

@@ -1,0 +1,200 @@
+"""Fixtures: an app per database, a Flask test client, a controlled clock, live servers.
+
+Protocol and model tests run on SQLite and on PostgreSQL (the ``app`` fixture is
+parametrized); browser and multi-process tests ask for ``postgres_app`` and run once. With
+``CI=true`` a missing PostgreSQL or Chromium fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+import oidc_provider.clock
+from oidc_provider import create_app
+from oidc_provider.extensions import db
+from oidc_provider.keys import key_ring
+
+from .factories import Factories
+from .flows import Flows
+
+IN_CI = os.environ.get("CI") == "true"
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def unavailable(reason: str):
+    """Skip on a laptop without the service; fail in CI, where it must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url():
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"oidc_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_app(database_url: str, instance_path, **overrides):
+    settings = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "ISSUER": "http://localhost",
+        "SECRET_KEY": "test-secret-key",
+        "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+        # Long enough that a key rotated in one test never activates in another.
+        "KEY_ACTIVATION_DELAY": 3600,
+        **overrides,
+    }
+    app = create_app(settings)
+    app.instance_path = str(instance_path)
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+    return app
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def app(request, tmp_path_factory):
+    """The application on each database in turn."""
+    if request.param == "sqlite":
+        folder = tmp_path_factory.mktemp("sqlite")
+        url = f"sqlite:///{folder / 'test.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_database_url")
+    return build_app(url, tmp_path_factory.mktemp("instance"))
+
+
+@pytest.fixture(scope="session")
+def postgres_app(postgres_database_url, tmp_path_factory):
+    """The application on PostgreSQL only, for browser and multi-process tests."""
+    return build_app(postgres_database_url, tmp_path_factory.mktemp("instance"))
+
+
+def _empty_tables(application) -> None:
+    """Every row but the signing keys (generating RSA keys for each test costs seconds)."""
+    with application.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            if table.name != "signing_keys":
+                db.session.execute(table.delete())
+        db.session.commit()
+        key_ring().invalidate()
+
+
+@pytest.fixture
+def clean_app(app):
+    """The app with empty tables. Tests push an app context only around their own
+    database work: a request must get a fresh context (and ``g``), as in production."""
+    _empty_tables(app)
+    return app
+
+
+@pytest.fixture
+def web(clean_app):
+    """A Flask test client: a browser without JavaScript."""
+    return clean_app.test_client()
+
+
+@pytest.fixture
+def runner(clean_app):
+    return clean_app.test_cli_runner()
+
+
+@pytest.fixture
+def make(clean_app) -> Factories:
+    return Factories(clean_app)
+
+
+@pytest.fixture
+def flows(web) -> Flows:
+    return Flows(web)
+
+
+class FrozenClock:
+    """The product's clock, held still and moved by hand."""
+
+    def __init__(self, start: datetime):
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> FrozenClock:
+    clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+    monkeypatch.setattr(oidc_provider.clock, "now", clock.now)
+    return clock
+
+
+class LiveServer:
+    """A WSGI app served by a real HTTP server on a loopback port, in a thread."""
+
+    def __init__(self, wsgi_app):
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = "/usr/bin/chromium"
+    if not os.path.exists(path):
+        unavailable("Debian's chromium is not installed at /usr/bin/chromium")
+    return path
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
