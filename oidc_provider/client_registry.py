@@ -105,6 +105,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def new_client_id() -> str:
+    """18 random bytes, URL-safe, never starting with "-": the command line would take
+    such an id for an option (``flask clients show -kX...``)."""
+    client_id = secrets.token_urlsafe(18)
+    while client_id.startswith("-"):
+        client_id = secrets.token_urlsafe(18)
+    return client_id
+
+
 def new_secret() -> str:
     """256 bits, URL-safe: every reading of a Basic header gives the same bytes."""
     return secrets.token_urlsafe(32)
@@ -123,7 +132,7 @@ def create_client(settings: ClientSettings, actor: str = "cli") -> tuple[Client,
     if problems := settings.problems():
         raise ClientSettingsError(problems)
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=settings.name.strip(),
         redirect_uris=list(dict.fromkeys(settings.redirect_uris)),
         scope=" ".join(dict.fromkeys(settings.scope.split())),

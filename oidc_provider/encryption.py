@@ -1,7 +1,7 @@
 """Reversible protection of the secrets we must read back: signing keys, HS256 secrets.
 
 Keys come from the ``ENCRYPTION_KEYS`` setting; the first encrypts, every one decrypts, so an
-operator rotates by putting a new key first and re-encrypting (``flask keys reencrypt``).
+operator rotates by putting a new key first and running ``flask keys reencrypt``.
 """
 
 from cryptography.fernet import Fernet, MultiFernet

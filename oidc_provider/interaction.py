@@ -71,15 +71,22 @@ def decide(pending_id: str, allowed: bool, account_id: str | None):
         grant = server.get_consent_grant(oauth_request, end_user=user)
     except OAuth2Error as error:
         return _refuse(server, oauth_request, error)
+    account = next((a for a in account_directory().pairable_accounts(user) if a.id == account_id), None)
+    if allowed and account is None:
+        # The request stays kept, so that the page which says so can still be answered.
+        return _consent_page(grant, user, pending_id, pending["params"], error="Choose one of your accounts.")
     _forget(pending_id)
     if not allowed:
         return server.create_authorization_response(oauth_request, grant_user=None, grant=grant)
-    account = next((a for a in account_directory().pairable_accounts(user) if a.id == account_id), None)
-    if account is None:
-        return _consent_page(grant, user, pending_id, pending["params"], error="Choose one of your accounts.")
     if grant.client.remember_consent:
         _remember_consent(user, grant, account)
     return _issue(server, grant, user, account)
+
+
+def login_hint(pending_id: str) -> str:
+    """The ``login_hint`` of a kept request, to prefill the sign-in form."""
+    pending = _recall(pending_id)
+    return pending["params"].get("login_hint", "") if pending else ""
 
 
 def _continue(server, grant, params: dict, started: float, pending_id: str | None = None):
@@ -112,8 +119,10 @@ def _needs_sign_in(user: TenantUser | None, request, started: float) -> bool:
     auth_time = session.get("auth_time", 0)
     if "login" in prompt_values(request) and auth_time < started:
         return True
+    # max_age counts back from when the request arrived, so the sign-in it asked for
+    # satisfies it however long the way back from the sign-in page takes.
     limit = max_age(request)
-    return limit is not None and auth_time + limit < clock.now().timestamp()
+    return limit is not None and auth_time + limit < started
 
 
 def _account_without_asking(grant, prompts, accounts: list[Account], consent: Consent | None) -> Account | None:
@@ -176,12 +185,15 @@ def _refuse(server, request, error: OAuth2Error):
 def _consent_page(grant, user: TenantUser, pending_id: str, params: dict, error: str | None = None):
     accounts = account_directory().pairable_accounts(user)
     consent = _remembered_consent(user, grant)
+    # Suggest the last choice, else the first account that can actually be paired.
+    eligible = [a.id for a in accounts if a.eligible]
+    preselected = consent.account_id if consent else (eligible[0] if eligible else None)
     return render_template(
         "consent.html",
         client=grant.client,
         scopes=grant.request.scope.split(),
         accounts=accounts,
-        preselected=consent.account_id if consent else (accounts[0].id if accounts else None),
+        preselected=preselected,
         pending_id=pending_id,
         user=user,
         error=error,

@@ -36,7 +36,9 @@ def record_pairing(token: AccessToken) -> Pairing:
     pairing = Pairing(
         client_pk=token.client_pk,
         user_id=token.user_id,
-        account_id=token.account_id,
+        # The relationship, not only its id: the id_token's accountInfo claim reads
+        # ``pairing.account`` before the token endpoint's transaction flushes.
+        account=token.account,
         status=initial_status(token.client, token.account),
         created_at=now,
         updated_at=now,

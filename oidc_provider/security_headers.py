@@ -29,11 +29,14 @@ def handle_http_error(error: HTTPException):
         description = "This form has expired or did not come from our page. Go back, reload and try again."
     else:
         description = error.description
+    # The error's own headers stay, e.g. the Allow that a 405 must carry (RFC 9110 15.5.6).
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     if request.path.startswith(_JSON_PATHS):
         response = jsonify(error=_oauth_error_code(error.code), error_description=description)
         response.status_code = error.code
+        response.headers.extend(headers)
         return response
-    return render_template("error.html", error=error.name, description=description), error.code
+    return render_template("error.html", error=error.name, description=description), error.code, headers
 
 
 def _oauth_error_code(status: int) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import logging
 import binascii
 import secrets
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
@@ -60,6 +62,14 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if isinstance(request, dict):
             return StoredAuthorizationRequest(request, current_app.config["ISSUER"] + "/authorize")
         return super().create_oauth2_request(request)
+
+    def create_token_response(self, request=None):
+        # Authlib answers a missing grant_type as an unsupported one; RFC 6749 5.2 calls a
+        # missing required parameter invalid_request.
+        oauth_request = self.create_oauth2_request(request)
+        if not oauth_request.payload.grant_type:
+            return self.handle_error_response(oauth_request, InvalidRequestError("Missing 'grant_type'."))
+        return super().create_token_response(oauth_request)
 
     def handle_error_response(self, request, error):
         """An authorization error whose redirect URI is trusted goes back through the
@@ -126,6 +136,9 @@ class UserInfoEndpoint(_UserInfoEndpoint):
 
 def init_app(app: Flask) -> None:
     """Build this app's server and protector (each app its own: lifetimes are settings)."""
+    # Authlib logs every issued token at DEBUG; keep its logger above that, so that no
+    # token reaches a log even when an operator turns debugging on.
+    logging.getLogger("authlib").setLevel(logging.INFO)
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_LIFETIME"]})
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", lambda **kwargs: secrets.token_urlsafe(32))
     app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", False)

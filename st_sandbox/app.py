@@ -43,6 +43,9 @@ views = Blueprint("st_sandbox", __name__)
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the sandbox app; raises ValueError when a required setting is missing."""
     app = Flask(__name__)
+    # Show the provider's answers in the order it sent them (Status first): Jinja's
+    # tojson sorts keys unless told otherwise.
+    app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
     app.config.update({name: os.environ.get(name, default) for name, default in SETTINGS.items()})
     app.config.update(config or {})
     missing = [name for name in _REQUIRED if not app.config.get(name)]

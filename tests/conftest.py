@@ -21,7 +21,8 @@ from werkzeug.serving import make_server
 import oidc_provider.clock
 from oidc_provider import create_app
 from oidc_provider.extensions import db
-from oidc_provider.keys import key_ring
+from oidc_provider.keys import ASYMMETRIC_ALGS, create_key, key_ring
+from oidc_provider.models import SigningKey
 
 from .factories import Factories
 from .flows import Flows
@@ -68,7 +69,22 @@ def build_app(database_url: str, instance_path, **overrides):
     app.instance_path = str(instance_path)
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
+    seed_signing_keys(app)
     return app
+
+
+def seed_signing_keys(application) -> None:
+    """Signing keys active since yesterday, unless there are keys already. Left to the key
+    ring, the first keys would be made by whichever test signs first, at that test's time:
+    a frozen clock moved forward would leave later tests with no active key, and one that
+    starts a moment before the real clock would not find keys made a moment ago active."""
+    with application.app_context():
+        if db.session.scalar(db.select(SigningKey.kid).limit(1)) is None:
+            yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+            for alg in ASYMMETRIC_ALGS:
+                create_key(alg, yesterday)
+            db.session.commit()
+        key_ring().invalidate()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -104,6 +120,22 @@ def clean_app(app):
     database work: a request must get a fresh context (and ``g``), as in production."""
     _empty_tables(app)
     return app
+
+
+@pytest.fixture
+def fresh_signing_keys(clean_app):
+    """Only freshly seeded signing keys, before and after the test: keys that a test rotates
+    in at its frozen time, or retires, must not reach the tests that follow."""
+
+    def reset():
+        with clean_app.app_context():
+            db.session.execute(SigningKey.__table__.delete())
+            db.session.commit()
+        seed_signing_keys(clean_app)
+
+    reset()
+    yield clean_app
+    reset()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """flask directory: load the tenants who may sign in and the accounts they may pair."""
 
 import json
+import sys
 
 import click
 from flask.cli import AppGroup
@@ -32,7 +33,7 @@ def import_file(file, as_json):
         if as_json or not isinstance(users, list) or len(users) < _PROGRESS_THRESHOLD:
             yield from items
             return
-        with click.progressbar(items, label="Importing users", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(items, label="Importing users", file=sys.stderr) as bar:
             yield from bar
 
     try:

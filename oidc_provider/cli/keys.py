@@ -7,6 +7,7 @@ from sqlalchemy import select
 from .. import clock
 from ..extensions import db
 from ..keys import KeyRingError, key_state, retire, rotate
+from ..rekey import reencrypt_stored_secrets
 from ..models import SigningKey
 from .output import fail, json_option, report
 
@@ -55,3 +56,14 @@ def retire_key(kid, as_json):
     except KeyRingError as error:
         fail(str(error))
     report({"kid": row.kid, "retired_at": row.retired_at.isoformat()}, as_json, f"retired {row.kid}")
+
+
+@group.command("reencrypt")
+@json_option
+def reencrypt_secrets(as_json):
+    """Re-encrypt stored secrets under the first OIDC_PROVIDER_ENCRYPTION_KEYS key.
+
+    Run it after putting a new key first; then the old keys can be removed.
+    """
+    count = reencrypt_stored_secrets()
+    report({"reencrypted": count}, as_json, f"re-encrypted {count} stored secrets")

@@ -3,11 +3,13 @@
 from flask import Blueprint, request
 
 from .. import interaction
+from ..extensions import csrf
 
 bp = Blueprint("authorize", __name__)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # the relying party's page posts here (OpenID Connect Core 3.1.2.1); its state guards it
 def authorize():
     return interaction.start(request)
 

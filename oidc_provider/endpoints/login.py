@@ -5,7 +5,7 @@ from flask_login import login_user, logout_user
 
 from .. import clock
 from ..directory import account_directory
-from ..interaction import PENDING_KEY, tenant_user
+from ..interaction import PENDING_KEY, login_hint, tenant_user
 
 bp = Blueprint("login", __name__)
 
@@ -23,7 +23,8 @@ def sign_in():
             return redirect(url_for("login.signed_in"))
         # One message whether the email exists or not.
         error = "The email or password is incorrect."
-    return render_template("login.html", pending=pending, error=error, email=request.form.get("email", "")), (
+    email = request.form.get("email") or login_hint(pending)
+    return render_template("login.html", pending=pending, error=error, email=email), (
         401 if error else 200
     )
 

@@ -1,0 +1,28 @@
+"""Re-encrypting every stored secret under the newest encryption key.
+
+After an operator puts a new key first in ``OIDC_PROVIDER_ENCRYPTION_KEYS`` (keeping the old
+one after it), this rewrites the signing keys and HS256 client secrets so that the old key
+can then be removed.
+"""
+
+from sqlalchemy import select
+
+from .encryption import reencrypt
+from .extensions import db
+from .models import Client, SigningKey
+
+
+def reencrypt_stored_secrets() -> int:
+    """Answers how many values were rewritten."""
+    count = 0
+    for key in db.session.scalars(select(SigningKey)):
+        key.private_jwk_encrypted = reencrypt(key.private_jwk_encrypted)
+        count += 1
+    for client in db.session.scalars(select(Client)):
+        for column in ("secret_encrypted", "previous_secret_encrypted"):
+            value = getattr(client, column)
+            if value is not None:
+                setattr(client, column, reencrypt(value))
+                count += 1
+    db.session.commit()
+    return count

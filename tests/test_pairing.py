@@ -1,0 +1,124 @@
+"""The pairing record: made by the code exchange, bound to its access token, named by
+ServiceTitan's request id on the account-info call."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from oidc_provider.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.extensions import db
+from oidc_provider.hashing import token_digest
+from oidc_provider.models import AccessToken, Account, Client, Pairing
+from oidc_provider.pairing import initial_status
+
+from .flows import Flows
+
+
+@pytest.fixture
+def servicetitan(make):
+    make.directory()
+    return make.client()
+
+
+def pairings(app) -> list[dict]:
+    with app.app_context():
+        return [
+            {
+                "client_id": p.client.client_id, "email": p.user.email, "account_id": p.account_id,
+                "request_id": p.request_id, "status": p.status, "created_at": p.created_at,
+                "updated_at": p.updated_at, "access_token_id": p.access_token_id,
+            }
+            for p in db.session.scalars(select(Pairing).order_by(Pairing.id))
+        ]
+
+
+def token_id(app, access_token: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(AccessToken.id).where(AccessToken.token_hash == token_digest(access_token)))
+
+
+def test_exchange_records_a_pairing_bound_to_its_access_token(flows, clean_app, frozen_clock, servicetitan):
+    tokens = flows.tokens(servicetitan)
+    exchanged_at = frozen_clock.now()
+
+    assert pairings(clean_app) == [{
+        "client_id": servicetitan.client_id, "email": "owner@mtech.example", "account_id": "acct-hvac",
+        "request_id": None, "status": COMPLETED, "created_at": exchanged_at, "updated_at": exchanged_at,
+        "access_token_id": token_id(clean_app, tokens["access_token"]),
+    }]
+
+
+def test_account_info_call_names_the_pairing_with_its_request_id(flows, clean_app, frozen_clock, servicetitan):
+    tokens = flows.tokens(servicetitan)
+    exchanged_at = frozen_clock.now()
+    frozen_clock.advance(30)
+
+    assert flows.account_info(tokens["access_token"], request_id="9f1c-req").status_code == 200
+
+    [pairing] = pairings(clean_app)
+    assert pairing["request_id"] == "9f1c-req"
+    assert pairing["status"] == COMPLETED
+    assert pairing["created_at"] == exchanged_at
+    assert pairing["updated_at"] == frozen_clock.now()
+
+
+def test_asking_again_changes_nothing(flows, clean_app, frozen_clock, servicetitan):
+    tokens = flows.tokens(servicetitan)
+    flows.account_info(tokens["access_token"], request_id="req-1")
+    before = pairings(clean_app)
+    frozen_clock.advance(30)
+
+    assert flows.account_info(tokens["access_token"], request_id="req-1").status_code == 200
+
+    assert pairings(clean_app) == before
+
+
+@pytest.mark.parametrize(
+    ("email", "account_id", "settings", "status"),
+    [
+        ("manager@mtech.example", "acct-closed", {}, DECLINED),
+        ("closed@mtech.example", None, {}, DECLINED),
+        ("owner@mtech.example", None, {"async_pairing": True}, PROCESSING),
+        ("closed@mtech.example", None, {"async_pairing": True}, DECLINED),
+        ("owner@mtech.example", None, {"account_info_claim": True}, COMPLETED),
+    ],
+    ids=["manager-closed", "closed-only", "async", "async-not-eligible", "claim"],
+)
+def test_pairing_status_is_recorded(flows, make, clean_app, email, account_id, settings, status):
+    make.directory()
+    client = make.client(**settings)
+
+    tokens = flows.tokens(client, email=email, account_id=account_id)
+
+    [pairing] = pairings(clean_app)
+    assert (pairing["email"], pairing["status"], pairing["request_id"]) == (email, status, None)
+    assert pairing["access_token_id"] == token_id(clean_app, tokens["access_token"])
+
+
+def test_each_exchange_is_a_pairing_of_its_own(flows, clean_app, servicetitan):
+    manager = Flows(clean_app.test_client())
+    first = manager.tokens(servicetitan, email="manager@mtech.example", account_id="acct-hvac")
+    second = manager.tokens(servicetitan, email="manager@mtech.example", account_id="acct-plumbing")
+    manager.account_info(first["access_token"], request_id="req-a")
+    manager.account_info(second["access_token"], request_id="req-b")
+
+    recorded = {(p["account_id"], p["request_id"]) for p in pairings(clean_app)}
+    assert recorded == {("acct-hvac", "req-a"), ("acct-plumbing", "req-b")}
+
+
+def test_a_refused_exchange_records_no_pairing(flows, make, servicetitan):
+    code = flows.code(servicetitan)
+
+    assert flows.exchange(servicetitan, code, redirect_uri="https://servicetitan.example/other").status_code == 400
+
+    assert make.count(Pairing) == 0
+
+
+@pytest.mark.parametrize(
+    ("eligible", "async_pairing", "status"),
+    [(True, False, COMPLETED), (False, False, DECLINED), (True, True, PROCESSING), (False, True, DECLINED)],
+)
+def test_initial_status(eligible, async_pairing, status):
+    assert initial_status(Client(async_pairing=async_pairing), Account(eligible=eligible)) == status
+
