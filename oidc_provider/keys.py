@@ -104,7 +104,8 @@ def retire(kid: str) -> SigningKey:
         # The key signed until its successor became active; a token it signed then stays
         # presentable for one id_token lifetime.
         successor_start = min(
-            k.activates_at for k in siblings if k.activates_at > row.activates_at and k.retired_at is None
+            (k.activates_at for k in siblings if k.activates_at > row.activates_at and k.retired_at is None),
+            default=row.activates_at,  # a successor activated at the same instant
         )
         usable_until = successor_start + timedelta(seconds=current_app.config["ID_TOKEN_LIFETIME"])
         if clock.now() < usable_until:
