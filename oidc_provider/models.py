@@ -7,7 +7,20 @@ import uuid
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock
@@ -62,6 +75,11 @@ class Client(db.Model):
     default_response_mode: Mapped[str] = mapped_column(String(16), default="form_post")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # What ServiceTitan's Leads Integration Manager holds for this registration.
+    servicetitan_environment: Mapped[str | None] = mapped_column(String(16))  # "sandbox" or "production"
+    multi_account_support: Mapped[bool] = mapped_column(Boolean, default=False)
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_content_type: Mapped[str | None] = mapped_column(String(32))
 
     # Authlib's ClientMixin, answered from our columns.
     def get_client_id(self) -> str:
@@ -303,6 +321,9 @@ class Pairing(db.Model):
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An admin's decision on an asynchronous pairing.
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(254))
 
     client: Mapped[Client] = relationship()
     user: Mapped[TenantUser] = relationship()
@@ -333,3 +354,56 @@ class AuditEvent(db.Model):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(254), default="")
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ServiceTitanEnvironment(db.Model):
+    """ServiceTitan's side of one environment: where its Leads API is, and the API client
+    credentials ServiceTitan issued to us there."""
+
+    __tablename__ = "servicetitan_environments"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # "sandbox" or "production"
+    identity_url: Mapped[str | None] = mapped_column(String(2048))
+    api_url: Mapped[str | None] = mapped_column(String(2048))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class JobType(db.Model):
+    """A partner job type mapped to a ServiceTitan category; a category the partner does
+    not serve is kept with an empty key, as ServiceTitan's CSV template has it."""
+
+    __tablename__ = "job_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(128), index=True)
+    partner_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExtraDetailParameter(db.Model):
+    """A key a booking's extraDetails may carry, with the name ServiceTitan displays."""
+
+    __tablename__ = "extra_detail_parameters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    # Lower-cased key: ServiceTitan refuses case-insensitive duplicates (11304).
+    key_folded: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookSigningKey(db.Model):
+    """The "Webhook Message Signing Key" ServiceTitan sends verbatim with each delivery.
+    Encrypted, because an admin must be able to copy it into ServiceTitan's screen; two
+    are valid at once while one is rotated."""
+
+    __tablename__ = "webhook_signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_encrypted: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # "generated" or "pasted"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
+from .audit import record_event
 from .claims import COMPLETED, DECLINED, PROCESSING
 from .extensions import db
 from .models import AccessToken, Account, Client, Pairing
@@ -65,4 +66,23 @@ def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
     except IntegrityError:
         db.session.rollback()
         raise PairingConflict("This request_id is already bound to another access token.") from None
+    return pairing
+
+
+def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:
+    """An admin's answer to an asynchronous pairing. Approving an account that is not
+    eligible still declines it: ServiceTitan must not receive an account we refuse."""
+    if pairing.status != PROCESSING:
+        raise PairingConflict(f"Only a PROCESSING pairing can be decided; this one is {pairing.status}.")
+    now = clock.now()
+    pairing.status = COMPLETED if approved and pairing.account.eligible else DECLINED
+    pairing.decided_at = now
+    pairing.decided_by = actor
+    pairing.updated_at = now
+    record_event(
+        "pairing_approved" if pairing.status == COMPLETED else "pairing_declined",
+        actor,
+        {"pairing_id": pairing.id, "request_id": pairing.request_id, "account_id": pairing.account_id},
+    )
+    db.session.commit()
     return pairing
