@@ -57,7 +57,8 @@ def upgrade():
     )
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('servicetitan_environment', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('multi_account_support', sa.Boolean(), nullable=False))
+        # Existing clients get false: ServiceTitan's default until its admin ticks the box.
+        batch_op.add_column(sa.Column('multi_account_support', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('logo', sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column('logo_content_type', sa.String(length=32), nullable=True))
 
