@@ -7,7 +7,7 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The application: settings, extensions, the authorization server, pages, commands."""
-    from . import cli, config, endpoints, security_headers, server, sessions
+    from . import admin, cli, config, endpoints, metrics, request_log, reverse_proxy, security_headers, server, servicetitan, sessions, throttling
     from .extensions import csrf, db, migrate
 
     app = Flask(
@@ -17,13 +17,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_relative_config=True,
     )
     config.load_settings(app, test_config)
+    request_log.init_app(app)
+    metrics.init_app(app)
+    reverse_proxy.init_app(app)
     app.json.sort_keys = False  # keep documented key order, e.g. Status first in account-info
     db.init_app(app)
     migrate.init_app(app, db, directory=str(files("oidc_provider.migrations")))
     csrf.init_app(app)
+    throttling.init_app(app)
     sessions.init_app(app)
     server.init_app(app)
+    servicetitan.init_app(app)
     security_headers.init_app(app)
     endpoints.init_app(app)
+    admin.init_app(app)
     cli.init_app(app)
     return app

@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749 import InvalidClientError
 
+from .audit import record_event
+
 METHOD_NAME = "client_secret_basic_or_post"
 
 
@@ -44,7 +46,17 @@ def parse_basic_authorization(header: str | None) -> _Credentials | None:
 
 
 def authenticate_client_secret_basic_or_post(query_client, request):
-    """Registered with Authlib's ``AuthorizationServer.register_client_auth_method``."""
+    """Registered with Authlib's ``AuthorizationServer.register_client_auth_method``. A
+    refusal is a security event in the audit log (the token endpoint's transaction
+    commits it with the error answer); no secret goes into it."""
+    try:
+        return _authenticate(query_client, request)
+    except InvalidClientError as refused:
+        record_event("client_authentication_failed", detail={"reason": refused.description})
+        raise
+
+
+def _authenticate(query_client, request):
     basic = parse_basic_authorization(request.headers.get("Authorization"))
     body = _Credentials(request.form.get("client_id"), request.form.get("client_secret"))
     if basic and body.client_id is not None and body.client_id != basic.client_id:

@@ -20,12 +20,16 @@ from .audit import record_event
 from .encryption import encrypt
 from .extensions import db
 from .hashing import token_digest
+from .logos import LogoError, check_logo
 from .models import Client
 
 ID_TOKEN_ALGS = ("RS256", "ES256", "HS256")
+SERVICETITAN_ENVIRONMENTS = ("sandbox", "production")
 REDIRECT_URIS_MAX = 10
 REDIRECT_URI_MAX_LENGTH = 2048
 NAME_MAX = 128
+# Long enough for any change window at ServiceTitan; an old secret must not live on for good.
+GRACE_PERIOD_MAX = 30 * 24 * 3600
 
 
 class ClientSettingsError(Exception):
@@ -127,9 +131,19 @@ def _store_secret(client: Client, secret: str) -> None:
         client.secret_hash, client.secret_encrypted = token_digest(secret), None
 
 
-def create_client(settings: ClientSettings, actor: str = "cli") -> tuple[Client, str]:
-    """The new client and its secret: the only time the secret is ever shown."""
-    if problems := settings.problems():
+def create_client(
+    settings: ClientSettings, actor: str = "cli", logo: tuple[str, bytes] | None = None
+) -> tuple[Client, str]:
+    """The new client and its secret: the only time the secret is ever shown. ``logo`` is
+    a (file name, content) pair, checked with the settings so that every problem shows."""
+    problems = settings.problems()
+    logo_type = None
+    if logo is not None:
+        try:
+            logo_type = check_logo(*logo)
+        except LogoError as error:
+            problems["logo"] = str(error)
+    if problems:
         raise ClientSettingsError(problems)
     client = Client(
         client_id=new_client_id(),
@@ -144,6 +158,8 @@ def create_client(settings: ClientSettings, actor: str = "cli") -> tuple[Client,
         enabled=True,
         created_at=clock.now(),
     )
+    if logo_type is not None:
+        client.logo, client.logo_content_type = logo[1], logo_type
     secret = new_secret()
     _store_secret(client, secret)
     db.session.add(client)
@@ -155,8 +171,8 @@ def create_client(settings: ClientSettings, actor: str = "cli") -> tuple[Client,
 def rotate_secret(client: Client, grace_seconds: int = 0, actor: str = "cli") -> str:
     """A new secret; the old one keeps working for ``grace_seconds`` so that ServiceTitan's
     configuration can be updated without a failed pairing."""
-    if grace_seconds < 0:
-        raise ClientSettingsError({"grace_period": "must be zero or more seconds"})
+    if not 0 <= grace_seconds <= GRACE_PERIOD_MAX:
+        raise ClientSettingsError({"grace_period": f"must be 0 to {GRACE_PERIOD_MAX} seconds (30 days)"})
     if grace_seconds:
         client.previous_secret_hash = client.secret_hash
         client.previous_secret_encrypted = client.secret_encrypted
@@ -180,6 +196,43 @@ def set_enabled(client: Client, enabled: bool, actor: str = "cli") -> None:
 def delete_client(client: Client, actor: str = "cli") -> None:
     record_event("client_deleted", actor, {"client_id": client.client_id, "name": client.name})
     db.session.delete(client)
+    db.session.commit()
+
+
+def set_servicetitan_details(
+    client: Client, callback_url: str, servicetitan_environment: str, multi_account_support: bool, actor: str
+) -> None:
+    """What ServiceTitan's "General Information" step shows or records: its Callback URL
+    becomes the client's only redirect URI; the environment says which ServiceTitan this
+    client is; multi account support is what ServiceTitan's admin ticked."""
+    callback_url = callback_url.strip()
+    problems = {}
+    if not callback_url:
+        problems["callback_url"] = "paste the Callback URL that ServiceTitan shows"
+    elif problem := redirect_uri_problem(callback_url):
+        problems["callback_url"] = problem
+    if servicetitan_environment not in SERVICETITAN_ENVIRONMENTS:
+        problems["servicetitan_environment"] = f"choose {' or '.join(SERVICETITAN_ENVIRONMENTS)}"
+    if problems:
+        raise ClientSettingsError(problems)
+    client.redirect_uris = [callback_url]
+    client.servicetitan_environment = servicetitan_environment
+    client.multi_account_support = multi_account_support
+    record_event("client_servicetitan_details_saved", actor, {
+        "client_id": client.client_id, "redirect_uri": callback_url, "servicetitan_environment": servicetitan_environment,
+        "multi_account_support": multi_account_support,
+    })
+    db.session.commit()
+
+
+def set_logo(client: Client, filename: str, data: bytes, actor: str) -> None:
+    """The partner logo for ServiceTitan's screen, checked by its content."""
+    try:
+        client.logo_content_type = check_logo(filename, data)
+    except LogoError as error:
+        raise ClientSettingsError({"logo": str(error)}) from None
+    client.logo = data
+    record_event("client_logo_saved", actor, {"client_id": client.client_id, "bytes": len(data)})
     db.session.commit()
 
 

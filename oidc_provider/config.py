@@ -47,6 +47,63 @@ DEFAULTS: dict[str, object] = {
     "SCOPES_SUPPORTED": ["openid", "profile", "email"],
     # Largest request body, in bytes.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Failed sign-ins allowed per email and client address together, then per client
+    # address over all emails, in the limits syntax ("N per M minutes"; several joined by
+    # ";"). Beyond them the address waits (429, Retry-After) until the oldest failure is
+    # older than the window. See throttling.py.
+    "SIGN_IN_LIMIT": "10 per 15 minutes",
+    "SIGN_IN_ADDRESS_LIMIT": "100 per hour",
+    # Where the throttling counts live (Flask-Limiter's own setting): "memory://" counts in
+    # one process; redis://host:6379 lets every instance share the counts. Unset: memory in
+    # development; production refuses to start without a shared store.
+    "RATELIMIT_STORAGE_URI": None,
+    # The admin console (/admin). Seconds without a request after which an admin is signed
+    # out: a console left open on a shared screen must not stay usable.
+    "ADMIN_IDLE_TIMEOUT": 15 * 60,
+    # Largest upload to the console (directory files, logos), in bytes. Protocol requests
+    # keep MAX_CONTENT_LENGTH.
+    "ADMIN_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
+    # Rows per page in the console's lists.
+    "ADMIN_PAGE_SIZE": 50,
+    # Path, under the issuer, of the Partner Pairing URL that ServiceTitan opens for Custom
+    # pairing ("ST Pairing"), e.g. /st/pair -> https://auth.partner.example/st/pair.
+    "CUSTOM_PAIRING_PATH": "/st/pair",
+    # The ServiceTitan environment ("sandbox" or "production") that Custom pairings, and
+    # clients registered without one, report to. Unset: "production" in production mode,
+    # "sandbox" in development. Its URLs and API credentials: `flask servicetitan configure`.
+    "SERVICETITAN_ENVIRONMENT": None,
+    # Seconds each call to ServiceTitan may take to connect, and again to answer.
+    "SERVICETITAN_TIMEOUT": 10,
+    # Seconds the Custom pairing page waits before showing ServiceTitan's newer answer.
+    "CUSTOM_PAIRING_REFRESH": 2,
+    # The outbox of calls to ServiceTitan. A failed send is retried after OUTBOX_RETRY_BASE
+    # seconds, doubling each time up to OUTBOX_RETRY_MAX seconds, each delay with jitter
+    # (between half and all of it) so that workers do not retry in step after an outage.
+    "OUTBOX_RETRY_BASE": 5,
+    "OUTBOX_RETRY_MAX": 3600,
+    # Seconds an idle worker waits before looking for due messages again.
+    "OUTBOX_POLL_INTERVAL": 2,
+    # Seconds a worker's claim on a message lasts; no other worker sends it meanwhile. Must
+    # exceed the longest send (a token request and the call, SERVICETITAN_TIMEOUT each way).
+    "OUTBOX_LEASE": 120,
+    # Messages a worker claims at once.
+    "OUTBOX_BATCH_SIZE": 10,
+    # true: the web process runs an outbox worker thread itself (small installs); false:
+    # run `flask outbox run` beside the web server.
+    "OUTBOX_IN_PROCESS": False,
+    # Path, under the issuer, where ServiceTitan's webhooks arrive: {prefix}/accounts,
+    # {prefix}/leads/accepted, ...
+    "WEBHOOK_PREFIX": "/servicetitan/webhooks",
+    # How many reverse proxies in front of the provider set X-Forwarded-For/-Proto/-Host/-Port
+    # (a count, not a list of addresses). 0 trusts none of these headers. Behind one
+    # TLS-terminating proxy, 1: requests are then seen as https, as the tenant sent them.
+    "TRUSTED_PROXY_COUNT": 0,
+    # "json" (one object per line, for log collectors) or "text" (for a terminal).
+    # Unset: json in production, text in development.
+    "LOG_FORMAT": None,
+    # Seconds that expired or revoked access tokens are kept before `flask purge` deletes
+    # them, so that an investigation can still find what a token did.
+    "PURGE_RETENTION": 7 * 24 * 3600,
 }
 
 
@@ -64,15 +121,23 @@ def load_settings(app: Flask, overrides: dict | None = None) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["TENANT_SESSION_LIFETIME"]
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config["SESSION_COOKIE_SECURE"] = app.config["MODE"] == "production"
+    # Secure cookies on an https issuer; production refuses any other issuer but loopback,
+    # where an http client would otherwise never send the session back.
+    app.config["SESSION_COOKIE_SECURE"] = app.config["ISSUER"].startswith("https://")
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session lifetime already bounds it
+    # Flask-WTF also demands, over https only, a Referer from our own host; our pages send
+    # "Referrer-Policy: no-referrer", so browsers send none and every form would be refused
+    # in production. The token, bound to the SameSite=Lax session, is the CSRF defence.
+    app.config["WTF_CSRF_SSL_STRICT"] = False
+
+    app.config["LOG_FORMAT"] = app.config["LOG_FORMAT"] or ("json" if app.config["MODE"] == "production" else "text")
 
     if app.config["MODE"] == "production":
         _require_production_settings(app)
     else:
         _generate_development_secrets(app)
-    if isinstance(app.config["ENCRYPTION_KEYS"], str):
-        app.config["ENCRYPTION_KEYS"] = [app.config["ENCRYPTION_KEYS"]]
+        if isinstance(app.config["ENCRYPTION_KEYS"], str):
+            app.config["ENCRYPTION_KEYS"] = [app.config["ENCRYPTION_KEYS"]]
 
 
 def _default_database_url(app: Flask) -> str:
@@ -80,20 +145,43 @@ def _default_database_url(app: Flask) -> str:
 
 
 def _engine_options(app: Flask) -> dict:
+    # Statement parameters (emails, request ids) stay out of error messages and SQL logs.
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers wait for each other instead of failing at once.
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "hide_parameters": True}
 
 
 def _require_production_settings(app: Flask) -> None:
-    missing = [name for name in ("SECRET_KEY", "ENCRYPTION_KEYS") if not app.config.get(name)]
+    """Refuse to start with anything that one instance would make up on its own: several
+    instances must share the secret key, the encryption keys and the throttling counts."""
+    missing = [name for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "RATELIMIT_STORAGE_URI") if not app.config.get(name)]
     if missing:
         names = ", ".join(f"OIDC_PROVIDER_{name}" for name in missing)
         raise RuntimeError(f"production mode needs {names}: every instance must share them")
+    keys = app.config["ENCRYPTION_KEYS"]
+    if not isinstance(keys, list) or not all(_is_fernet_key(key) for key in keys):
+        # A list even for one key, so that rotating it is adding a second, not a new format.
+        raise RuntimeError(
+            'production mode needs OIDC_PROVIDER_ENCRYPTION_KEYS as a JSON list of Fernet keys, e.g. ["<key>"]'
+        )
+    if urlsplit(app.config["RATELIMIT_STORAGE_URI"]).scheme in ("", "memory"):
+        raise RuntimeError(
+            "production mode needs OIDC_PROVIDER_RATELIMIT_STORAGE_URI to name a shared store, "
+            "e.g. redis://127.0.0.1:6379: counts kept in one process's memory let a client "
+            "try again on every other instance"
+        )
     issuer = urlsplit(app.config["ISSUER"])
     if issuer.scheme != "https" and issuer.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise RuntimeError("production mode needs an https OIDC_PROVIDER_ISSUER")
+
+
+def _is_fernet_key(key: object) -> bool:
+    try:
+        Fernet(key)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _generate_development_secrets(app: Flask) -> None:
@@ -113,3 +201,9 @@ def _generate_development_secrets(app: Flask) -> None:
             path.chmod(0o600)
             app.logger.warning("development mode: generated %s into %s", name, path)
         app.config[name] = path.read_text().strip()
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        app.logger.warning(
+            "development mode: throttling counts are kept in this process's memory; "
+            "production needs OIDC_PROVIDER_RATELIMIT_STORAGE_URI, e.g. redis://127.0.0.1:6379"
+        )

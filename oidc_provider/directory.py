@@ -15,8 +15,10 @@ from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.utils import import_string
 
+from .audit import record_event
 from .extensions import db
 from .hashing import hash_password, password_needs_rehash, verify_password
 from .models import Account, Profile, TenantUser
@@ -165,7 +167,7 @@ def _validate_document(document: object) -> list[str]:
         if "eligible" in account and not isinstance(account["eligible"], bool):
             problems.append(f"{where}.eligible: must be true or false")
         account_id = account.get("id")
-        if account_id in account_ids:
+        if isinstance(account_id, str) and account_id in account_ids:
             problems.append(f"{where}.id: account {account_id!r} appears twice")
         if isinstance(account_id, str):
             account_ids.add(account_id)
@@ -246,10 +248,12 @@ def _check_password(where: str, user: dict) -> list[str]:
 
 
 def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[str]:
-    if not profile_owner:
+    # Only ids that can exist are looked up: PostgreSQL refuses to compare with a NUL.
+    candidates = [profile_id for profile_id in profile_owner if ID_PATTERN.fullmatch(profile_id)]
+    if not candidates:
         return []
     rows = db.session.execute(
-        select(Profile.id, Profile.account_id).where(Profile.id.in_(list(profile_owner)))
+        select(Profile.id, Profile.account_id).where(Profile.id.in_(candidates))
     ).all()
     return [
         f"profile {profile_id!r} already belongs to account {owner!r} in the directory"
@@ -259,7 +263,84 @@ def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[str]
 
 
 def _existing_account_ids(users: list) -> set[str]:
-    wanted = {a for u in users if isinstance(u, dict) and isinstance(u.get("accounts"), list) for a in u["accounts"] if isinstance(a, str)}
+    wanted = {a for u in users if isinstance(u, dict) and isinstance(u.get("accounts"), list) for a in u["accounts"]
+              if isinstance(a, str) and ID_PATTERN.fullmatch(a)}
     if not wanted:
         return set()
     return set(db.session.scalars(select(Account.id).where(Account.id.in_(wanted))))
+
+
+# -- the admin console's view of the database directory ---------------------------------------
+
+
+def export_directory() -> dict:
+    """Every account and user in the ``directory import`` shape. Users carry their
+    ``password_hash``, never a password, so importing the file restores them as they were."""
+    accounts = db.session.scalars(select(Account).order_by(Account.id).options(selectinload(Account.profiles)))
+    users = db.session.scalars(select(TenantUser).order_by(TenantUser.email).options(selectinload(TenantUser.accounts)))
+    return {
+        "accounts": [
+            {
+                "id": account.id,
+                "name": account.name,
+                "eligible": account.eligible,
+                "profiles": [{"id": p.id, "name": p.name} for p in account.profiles],
+            }
+            for account in accounts
+        ],
+        "users": [
+            {
+                "email": user.email,
+                **({"name": user.name} if user.name else {}),
+                **({"password_hash": user.password_hash} if user.password_hash else {}),
+                "accounts": sorted(a.id for a in user.accounts),
+            }
+            for user in users
+        ],
+    }
+
+
+def save_account(entry: dict, actor: str) -> Account:
+    """Create or change one account, by the rules of ``directory import``."""
+    import_directory({"accounts": [entry]})
+    record_event("account_saved", actor, {"account_id": entry["id"]})
+    db.session.commit()
+    return db.session.get(Account, entry["id"])
+
+
+def set_eligible(account: Account, eligible: bool, actor: str) -> None:
+    """An account that is not eligible is answered DECLINED from now on."""
+    account.eligible = eligible
+    record_event("account_eligible" if eligible else "account_not_eligible", actor, {"account_id": account.id})
+    db.session.commit()
+
+
+def save_user(entry: dict, actor: str, user: TenantUser | None = None) -> TenantUser:
+    """Create a user, or change ``user`` (its email too), by the rules of ``directory import``."""
+    email = normalize_email(str(entry.get("email", "")))
+    taken = db.session.scalar(select(TenantUser.id).where(TenantUser.email == email))
+    try:
+        if taken is not None and (user is None or taken != user.id):
+            raise DirectoryImportError([f"users[0].email: {email!r} is already another user's email"])
+        if user is None and not entry.get("password"):
+            raise DirectoryImportError([f"users[0].password: give a new user a password of at least {PASSWORD_MIN} characters"])
+        if user is not None and email != user.email:
+            user.email = email
+            db.session.flush()
+        import_directory({"users": [entry]})
+    except DirectoryImportError:
+        db.session.rollback()
+        raise
+    saved = db.session.scalar(select(TenantUser).where(TenantUser.email == email))
+    record_event("tenant_user_saved", actor, {"user_id": saved.id, "email": saved.email})
+    db.session.commit()
+    return saved
+
+
+def set_password(user: TenantUser, password: str, actor: str) -> None:
+    """Give a user a new password (the old one stops working at once)."""
+    if problems := _check_password("users[0]", {"password": password}):
+        raise DirectoryImportError(problems)
+    user.password_hash = hash_password(password)
+    record_event("tenant_password_reset", actor, {"user_id": user.id, "email": user.email})
+    db.session.commit()

@@ -2,6 +2,8 @@
 
 import sqlite3
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -20,6 +22,10 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Only the sign-in limits of ``throttling`` use it; their storage is Flask-Limiter's own
+# setting RATELIMIT_STORAGE_URI. A moving window has no boundary at which a guesser gets a
+# fresh allowance, and storage errors are wrapped so that one handler answers them all.
+limiter = Limiter(get_remote_address, strategy="moving-window", storage_options={"wrap_exceptions": True})
 
 
 @event.listens_for(Engine, "connect")

@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from . import clock
-from .authorization_checks import max_age, prompt_values
+from .authorization_checks import id_token_hint_subject, max_age, prompt_values
 from .directory import account_directory
 from .extensions import db
 from .models import Account, Consent, TenantUser
@@ -54,7 +54,10 @@ def resume(pending_id: str):
         grant = server.get_consent_grant(oauth_request, end_user=tenant_user())
     except OAuth2Error as error:
         return _refuse(server, oauth_request, error)
-    return _continue(server, grant, pending["params"], started=pending["started"], pending_id=pending_id)
+    return _continue(
+        server, grant, pending["params"], started=pending["started"], pending_id=pending_id,
+        signed_in_for_it=pending.get("signed_in", False),
+    )
 
 
 def decide(pending_id: str, allowed: bool, account_id: str | None):
@@ -83,21 +86,34 @@ def decide(pending_id: str, allowed: bool, account_id: str | None):
     return _issue(server, grant, user, account)
 
 
+def requests_kept_across_sign_in() -> dict:
+    """The kept requests, for the new session that sign-in starts, each marked as signed in
+    for: the sign-in happened after it arrived. That fact, not a comparison of timestamps,
+    satisfies its prompt=login or max_age, since the instance that took the request and the
+    one that took the sign-in may disagree about the time by a few seconds."""
+    kept = session.get(PENDING_KEY, {})
+    return {pending_id: {**pending, "signed_in": True} for pending_id, pending in kept.items()}
+
+
 def login_hint(pending_id: str) -> str:
     """The ``login_hint`` of a kept request, to prefill the sign-in form."""
     pending = _recall(pending_id)
     return pending["params"].get("login_hint", "") if pending else ""
 
 
-def _continue(server, grant, params: dict, started: float, pending_id: str | None = None):
+def _continue(server, grant, params: dict, started: float, pending_id: str | None = None,
+              signed_in_for_it: bool = False):
     request = grant.request
     prompts = prompt_values(request)
     user = tenant_user()
-    if _needs_sign_in(user, request, started):
+    if _needs_sign_in(user, request, started, signed_in_for_it):
         if "none" in prompts:
             return _refuse(server, request, LoginRequiredError(redirect_uri=grant.redirect_uri))
         pending_id = pending_id or _remember(params, started)
         return redirect(url_for("login.sign_in", pending=pending_id))
+    if id_token_hint_subject(request) not in (None, user.subject):
+        # The client asked for another user than the one signed in (OpenID Connect Core 3.1.2.2).
+        return _refuse(server, request, LoginRequiredError(redirect_uri=grant.redirect_uri))
 
     accounts = account_directory().pairable_accounts(user)
     consent = _remembered_consent(user, grant)
@@ -113,9 +129,11 @@ def _continue(server, grant, params: dict, started: float, pending_id: str | Non
     return _consent_page(grant, user, pending_id, params)
 
 
-def _needs_sign_in(user: TenantUser | None, request, started: float) -> bool:
+def _needs_sign_in(user: TenantUser | None, request, started: float, signed_in_for_it: bool) -> bool:
     if user is None:
         return True
+    if signed_in_for_it:
+        return False
     auth_time = session.get("auth_time", 0)
     if "login" in prompt_values(request) and auth_time < started:
         return True

@@ -20,6 +20,7 @@ from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 
 from . import clock
+from .audit import record_event
 from .encryption import decrypt, encrypt
 from .extensions import db
 from .models import SigningKey
@@ -68,11 +69,14 @@ def create_key(alg: str, activates_at: datetime) -> SigningKey:
     return row
 
 
-def rotate(activate_now: bool = False) -> list[SigningKey]:
+def rotate(activate_now: bool = False, actor: str = "cli") -> list[SigningKey]:
     """Publish a new key of every algorithm. ``activate_now`` is for a compromised key."""
     delay = 0 if activate_now else current_app.config["KEY_ACTIVATION_DELAY"]
     activates_at = clock.now() + timedelta(seconds=delay)
     rows = [create_key(alg, activates_at) for alg in ASYMMETRIC_ALGS]
+    record_event("signing_keys_rotated", actor, {
+        "kids": [r.kid for r in rows], "activate_now": activate_now, "activates_at": activates_at.isoformat(),
+    })
     db.session.commit()
     key_ring().invalidate()
     return rows
@@ -89,17 +93,14 @@ def key_state(row: SigningKey | LoadedKey, keys: list) -> str:
     return "active" if active is not None and active.kid == row.kid else "retiring"
 
 
-def retire(kid: str) -> SigningKey:
-    """Stop publishing a key. Refused while an id_token it signed could still be presented."""
-    row = db.session.get(SigningKey, kid)
-    if row is None:
-        raise KeyRingError(f"no signing key with kid {kid!r}")
-    siblings = list(db.session.scalars(select(SigningKey).where(SigningKey.alg == row.alg)))
+def retire_refusal(row: SigningKey, siblings: list[SigningKey]) -> str | None:
+    """Why ``row`` may not be retired now (``siblings``: every row of its algorithm), or
+    None when it may."""
     state = key_state(row, siblings)
     if state == "retired":
-        raise KeyRingError(f"key {kid} is already retired")
+        return f"key {row.kid} is already retired"
     if state == "active":
-        raise KeyRingError(f"key {kid} is the active {row.alg} key; rotate first")
+        return f"key {row.kid} is the active {row.alg} key; rotate first"
     if state == "retiring":
         # The key signed until its successor became active; a token it signed then stays
         # presentable for one id_token lifetime.
@@ -109,10 +110,20 @@ def retire(kid: str) -> SigningKey:
         )
         usable_until = successor_start + timedelta(seconds=current_app.config["ID_TOKEN_LIFETIME"])
         if clock.now() < usable_until:
-            raise KeyRingError(
-                f"key {kid} may still verify id_tokens until {usable_until.isoformat()}; retire it after that"
-            )
+            return f"key {row.kid} may still verify id_tokens until {usable_until.isoformat()}; retire it after that"
+    return None
+
+
+def retire(kid: str, actor: str = "cli") -> SigningKey:
+    """Stop publishing a key. Refused while an id_token it signed could still be presented."""
+    row = db.session.get(SigningKey, kid)
+    if row is None:
+        raise KeyRingError(f"no signing key with kid {kid!r}")
+    siblings = list(db.session.scalars(select(SigningKey).where(SigningKey.alg == row.alg)))
+    if refusal := retire_refusal(row, siblings):
+        raise KeyRingError(refusal)
     row.retired_at = clock.now()
+    record_event("signing_key_retired", actor, {"kid": kid, "alg": row.alg})
     db.session.commit()
     key_ring().invalidate()
     return row
@@ -174,6 +185,11 @@ class KeyRing:
         return True
 
     def has_active_keys(self) -> bool:
+        """Whether every algorithm has a key that signs now. On an empty table the first
+        keys are made here, as for JWKS: a readiness check that waited for the first
+        id_token would keep a new deployment out of its load balancer for good."""
+        if not self._load():
+            self._create_first_keys()
         now = clock.now()
         keys = self._load()
         return all(_active_among(keys, alg, now) is not None for alg in ASYMMETRIC_ALGS)

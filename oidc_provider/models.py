@@ -78,7 +78,8 @@ class Client(db.Model):
     # What ServiceTitan's Leads Integration Manager holds for this registration.
     servicetitan_environment: Mapped[str | None] = mapped_column(String(16))  # "sandbox" or "production"
     multi_account_support: Mapped[bool] = mapped_column(Boolean, default=False)
-    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Loaded only when read: every token request loads its client, never its logo.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_content_type: Mapped[str | None] = mapped_column(String(32))
 
     # Authlib's ClientMixin, answered from our columns.
@@ -188,7 +189,7 @@ class TenantUser(UserMixin, db.Model):
         return f"tenant:{self.id}"
 
 
-class Admin(db.Model):
+class Admin(UserMixin, db.Model):
     """A partner admin. Never a tenant user: the two live in separate tables."""
 
     __tablename__ = "admins"
@@ -197,6 +198,9 @@ class Admin(db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    def get_id(self) -> str:
+        return f"admin:{self.id}"
 
 
 class Consent(db.Model):
@@ -316,8 +320,8 @@ class Pairing(db.Model):
         ForeignKey("access_tokens.id", ondelete="SET NULL"), unique=True
     )
     # Set by ServiceTitan on its account-info call; absent when the id_token's accountInfo
-    # claim already finished the pairing.
-    request_id: Mapped[str | None] = mapped_column(String(128))
+    # claim already finished the pairing. Indexed on its own: admins search by it.
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -407,3 +411,75 @@ class WebhookSigningKey(db.Model):
     source: Mapped[str] = mapped_column(String(16))  # "generated" or "pasted"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(db.Model):
+    """A call to ServiceTitan's Leads API, written in the transaction that decided it and
+    sent later by an outbox worker (``servicetitan/outbox.py``), so that nothing is lost
+    while ServiceTitan or the network is down. Calls that share an ``ordering_key`` (one
+    pairing request id) go out in ``id`` order."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "account_status" or "booking"
+    environment: Mapped[str] = mapped_column(String(16))  # "sandbox" or "production"
+    ordering_key: Mapped[str] = mapped_column(String(200), index=True)
+    # The JSON body as ServiceTitan receives it. A booking's holds personal data: show a
+    # summary to admins and never log it.
+    payload: Mapped[dict] = mapped_column(JSON)
+    # Bookings only; replaced when an admin resends after a refusal (ServiceTitan: "You
+    # must create a new token before you retry this request").
+    idempotency_token: Mapped[str | None] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    # A worker's claim: no other worker sends the message before ``claimed_until``.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An earlier attempt may have reached ServiceTitan without us hearing the answer: a
+    # "duplicate" refusal on a retry then proves delivery.
+    outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last failure: ServiceTitan's error (code, name, message, status, stTraceId,
+    # errors) or a transport problem.
+    last_error: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Booking(db.Model):
+    """A booking handed to ServiceTitan; its outbox message carries the payload, the
+    idempotency token and the outcome."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_booking_id: Mapped[str] = mapped_column(String(128), unique=True)
+    environment: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(128), index=True)
+    profile_id: Mapped[str] = mapped_column(String(128))
+    service_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), unique=True)
+
+    message: Mapped[OutboxMessage] = relationship()
+
+
+class CustomPairing(db.Model):
+    """A Custom ("ST Pairing") request id, used once: who answered it, with which account,
+    and what we reported to ServiceTitan."""
+
+    __tablename__ = "custom_pairings"
+    __table_args__ = (UniqueConstraint("environment", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))  # COMPLETED or DECLINED, as reported
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    user: Mapped[TenantUser] = relationship()
+    account: Mapped[Account | None] = relationship()

@@ -1,15 +1,15 @@
 """Re-encrypting every stored secret under the newest encryption key.
 
 After an operator puts a new key first in ``OIDC_PROVIDER_ENCRYPTION_KEYS`` (keeping the old
-one after it), this rewrites the signing keys and HS256 client secrets so that the old key
-can then be removed.
+one after it), this rewrites the signing keys, HS256 client secrets, webhook signing keys
+and ServiceTitan API secrets so that the old key can then be removed.
 """
 
 from sqlalchemy import select
 
 from .encryption import reencrypt
 from .extensions import db
-from .models import Client, SigningKey
+from .models import Client, ServiceTitanEnvironment, SigningKey, WebhookSigningKey
 
 
 def reencrypt_stored_secrets() -> int:
@@ -24,5 +24,12 @@ def reencrypt_stored_secrets() -> int:
             if value is not None:
                 setattr(client, column, reencrypt(value))
                 count += 1
+    for webhook_key in db.session.scalars(select(WebhookSigningKey)):
+        webhook_key.key_encrypted = reencrypt(webhook_key.key_encrypted)
+        count += 1
+    for environment in db.session.scalars(select(ServiceTitanEnvironment)):
+        if environment.client_secret_encrypted is not None:
+            environment.client_secret_encrypted = reencrypt(environment.client_secret_encrypted)
+            count += 1
     db.session.commit()
     return count

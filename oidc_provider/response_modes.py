@@ -34,9 +34,12 @@ def form_post(redirect_uri: str, params: list[tuple[str, str]]) -> Answer:
     body = render_template("form_post.html", action=redirect_uri, params=params, script_nonce=nonce)
     target = urlsplit(redirect_uri)
     # The form must be allowed to reach the client's origin; nothing else may run or load.
+    # Browsers apply form-action to the redirects that follow the POST as well, and a
+    # client's callback commonly redirects to another of its hosts (an identity host to the
+    # app): "https:" lets it, where the origin alone would leave the tenant on this page.
     policy = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
-        f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; base-uri 'none'"
+        f"form-action {target.scheme}://{target.netloc} https:; frame-ancestors 'none'; base-uri 'none'"
     )
     return 200, body, [
         ("Content-Type", "text/html; charset=utf-8"),

@@ -10,19 +10,22 @@ import secrets
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.base import invalid_error_characters
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.grants import authorization_code as authlib_code_grant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, g, jsonify
 from werkzeug.exceptions import HTTPException
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from . import authorization_checks, claims, client_auth, response_modes
 from .extensions import db
 from .grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 from .hashing import token_digest
-from .models import AccessToken, Client
+from .models import AccessToken, Account, Client
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -44,12 +47,36 @@ class StoredAuthorizationRequest(OAuth2Request):
 
 class AuthorizationServer(FlaskAuthorizationServer):
     def query_client(self, client_id: str) -> Client | None:
-        if not client_id or len(client_id) > authorization_checks.PARAMETER_LIMITS["client_id"]:
+        # A NUL cannot be in a client id, and PostgreSQL refuses to even compare with one.
+        too_long = len(client_id or "") > authorization_checks.PARAMETER_LIMITS["client_id"]
+        if not client_id or too_long or "\x00" in client_id:
             return None
-        return db.session.scalar(select(Client).where(Client.client_id == client_id, Client.enabled.is_(True)))
+        # Once per request: Authlib validates an authorization request again when it
+        # answers it, and would look the client up twice.
+        known = g.setdefault("oidc_provider_clients", {})
+        if client_id not in known:
+            known[client_id] = db.session.scalar(
+                select(Client).where(Client.client_id == client_id, Client.enabled.is_(True))
+            )
+        return known[client_id]
 
     def save_token(self, token: dict, request) -> None:
         save_token(token, request)
+
+    def get_authorization_grant(self, request):
+        """Authlib hands an unsupported response_type to its error as the description (the
+        arguments are swapped), then refuses that description when the value holds a
+        character RFC 6749 5.2 forbids there: a 500 for response_type=é. Such a value is
+        unsupported all the same; say so, to the redirect URI only when that is registered."""
+        response_type = request.payload.response_type or ""
+        if not invalid_error_characters(response_type):
+            return super().get_authorization_grant(request)
+        client = self.query_client(request.payload.client_id)
+        redirect_uri = request.payload.redirect_uri
+        trusted = client is not None and redirect_uri and client.check_redirect_uri(redirect_uri)
+        raise UnsupportedResponseTypeError(
+            response_type, "The response type is not supported.", redirect_uri=redirect_uri if trusted else None
+        )
 
     def validate_requested_scope(self, scope) -> None:
         # Authlib refuses scopes it does not know; ServiceTitan's admin types them by hand,
@@ -69,6 +96,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         oauth_request = self.create_oauth2_request(request)
         if not oauth_request.payload.grant_type:
             return self.handle_error_response(oauth_request, InvalidRequestError("Missing 'grant_type'."))
+        if problem := authorization_checks.token_request_problem(oauth_request):
+            return self.handle_error_response(oauth_request, InvalidRequestError(problem))
         return super().create_token_response(oauth_request)
 
     def handle_error_response(self, request, error):
@@ -85,11 +114,17 @@ class Base64BearerTokenValidator(BearerTokenValidator):
     accepted too. Anything that decodes to no known token is ``invalid_token`` (401)."""
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
-        for candidate in _token_candidates(token_string):
-            token = db.session.scalar(select(AccessToken).where(AccessToken.token_hash == token_digest(candidate)))
-            if token is not None:
-                return token
-        return None
+        digests = [token_digest(candidate) for candidate in _token_candidates(token_string)]
+        # One query for both readings; the user, the account and its profiles come with
+        # the token, since account-info and userinfo answer from them.
+        return db.session.scalars(
+            select(AccessToken)
+            .where(AccessToken.token_hash.in_(digests))
+            .options(
+                joinedload(AccessToken.user),
+                joinedload(AccessToken.account).selectinload(Account.profiles),
+            )
+        ).first()
 
 
 def _token_candidates(token_string: str) -> list[str]:
@@ -134,11 +169,23 @@ class UserInfoEndpoint(_UserInfoEndpoint):
         return claims.user_claims(user, scope)
 
 
+_AUTHLIB_CODE_GRANT_LOG = logging.getLogger(authlib_code_grant.__name__)
+
+
+class IssuedTokenFilter(logging.Filter):
+    """Authlib logs every issued token dict, access token and all, at DEBUG ("Issue token
+    %r to %r"). A level set on its logger would not survive an operator's logging
+    configuration; a filter on the logger that writes it drops those records whatever the
+    levels, so that no token reaches a log even when debugging is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Issue token")
+
+
 def init_app(app: Flask) -> None:
     """Build this app's server and protector (each app its own: lifetimes are settings)."""
-    # Authlib logs every issued token at DEBUG; keep its logger above that, so that no
-    # token reaches a log even when an operator turns debugging on.
-    logging.getLogger("authlib").setLevel(logging.INFO)
+    if not any(isinstance(f, IssuedTokenFilter) for f in _AUTHLIB_CODE_GRANT_LOG.filters):
+        _AUTHLIB_CODE_GRANT_LOG.addFilter(IssuedTokenFilter())
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_LIFETIME"]})
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", lambda **kwargs: secrets.token_urlsafe(32))
     app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", False)

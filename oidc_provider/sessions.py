@@ -7,7 +7,8 @@ its own table and a tenant user is never taken for an admin.
 from flask import Flask
 
 from .directory import account_directory
-from .extensions import login_manager
+from .extensions import db, login_manager
+from .models import Admin
 
 
 @login_manager.user_loader
@@ -15,6 +16,8 @@ def load_user(session_user_id: str):
     kind, _, key = session_user_id.partition(":")
     if kind == "tenant" and key.isdigit():
         return account_directory().find_user(int(key))
+    if kind == "admin" and key.isdigit():
+        return db.session.get(Admin, int(key))
     return None
 
 

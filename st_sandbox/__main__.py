@@ -1,10 +1,15 @@
-"""Run the ServiceTitan sandbox: a stand-in relying party to pair with the provider.
+"""Run the ServiceTitan sandbox: ServiceTitan's pairing page (OpenID Connect "Pair Now"
+and Custom pairing), its identity server and Leads API, and lead status webhooks.
 
 Settings not given on the command line come from the ST_SANDBOX_* environment
 variables. Example:
 
     python -m st_sandbox --port 5001 --issuer http://127.0.0.1:5000 \\
-        --client-id servicetitan --client-secret "$SECRET"
+        --client-id servicetitan --client-secret "$SECRET" \\
+        --custom-pairing-url http://127.0.0.1:5000/st/pair
+
+The partner then calls http://127.0.0.1:5001/connect/token and
+http://127.0.0.1:5001/api/integrations/... with --api-client-id/--api-client-secret.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-secret", help="its secret")
     parser.add_argument("--redirect-uri", help="default: http://<host>:<port>/callback as the browser sees it")
     parser.add_argument("--scope", help='space-separated; "openid" is always sent')
+    parser.add_argument("--api-client-id", help="Leads API client id issued to the partner")
+    parser.add_argument("--api-client-secret", help="its secret")
+    parser.add_argument("--custom-pairing-url", help="the partner's Custom pairing URL")
+    parser.add_argument("--webhook-prefix", help="the partner's webhook URL prefix")
+    parser.add_argument("--webhook-key", help="the webhook message signing key")
     args = parser.parse_args(argv)
     given = {
         "ST_SANDBOX_ISSUER": args.issuer,
@@ -33,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         "ST_SANDBOX_CLIENT_SECRET": args.client_secret,
         "ST_SANDBOX_REDIRECT_URI": args.redirect_uri,
         "ST_SANDBOX_SCOPE": args.scope,
+        "ST_SANDBOX_API_CLIENT_ID": args.api_client_id,
+        "ST_SANDBOX_API_CLIENT_SECRET": args.api_client_secret,
+        "ST_SANDBOX_CUSTOM_PAIRING_URL": args.custom_pairing_url,
+        "ST_SANDBOX_WEBHOOK_PREFIX": args.webhook_prefix,
+        "ST_SANDBOX_WEBHOOK_KEY": args.webhook_key,
     }
     try:
         app = create_app({name: value for name, value in given.items() if value is not None})

@@ -12,15 +12,17 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import hypothesis
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from flask import Flask
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 import oidc_provider.clock
 from oidc_provider import create_app
-from oidc_provider.extensions import db
+from oidc_provider.extensions import db, limiter
 from oidc_provider.keys import ASYMMETRIC_ALGS, create_key, key_ring
 from oidc_provider.models import SigningKey
 
@@ -28,6 +30,13 @@ from .factories import Factories
 from .flows import Flows
 
 IN_CI = os.environ.get("CI") == "true"
+
+# Property tests and the schemathesis run are repeatable: the same examples on every run and
+# machine (derandomized), nothing remembered between runs, no deadline a slow CI could miss.
+hypothesis.settings.register_profile(
+    "repeatable", derandomize=True, database=None, deadline=None, print_blob=True
+)
+hypothesis.settings.load_profile("repeatable")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
@@ -114,6 +123,18 @@ def _empty_tables(application) -> None:
         key_ring().invalidate()
 
 
+_MEMORY_COUNTS = Flask("sign-in-counts")
+_MEMORY_COUNTS.config["RATELIMIT_STORAGE_URI"] = "memory://"
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_counts():
+    """Every test starts with no failed sign-in counted, in memory. Flask-Limiter keeps its
+    storage on the one ``limiter`` of the process, set by the app bound last, so counts (and
+    a Redis chosen by one test) would otherwise reach the tests that follow."""
+    limiter.init_app(_MEMORY_COUNTS)
+
+
 @pytest.fixture
 def clean_app(app):
     """The app with empty tables. Tests push an app context only around their own
@@ -157,6 +178,14 @@ def make(clean_app) -> Factories:
 @pytest.fixture
 def flows(web) -> Flows:
     return Flows(web)
+
+
+@pytest.fixture
+def console(clean_app):
+    """A test client signed in to the admin console (tests/console.py)."""
+    from .console import Console
+
+    return Console(clean_app)
 
 
 class FrozenClock:
@@ -230,3 +259,59 @@ def page(browser):
     context = browser.new_context()
     yield context.new_page()
     context.close()
+
+
+class RunningSandbox:
+    """The ServiceTitan sandbox on a loopback port: ``url``, ``state`` (what it knows, the
+    requests it applied, injected faults) and its ``app``."""
+
+    def __init__(self, app, url: str):
+        self.app = app
+        self.url = url
+        self.state = app.extensions["st_sandbox"]["state"]
+
+
+@pytest.fixture(scope="session")
+def st_sandbox_server():
+    from st_sandbox import create_app as create_sandbox
+
+    sandbox_app = create_sandbox({})
+    with LiveServer(sandbox_app) as server:
+        yield sandbox_app, server.url
+
+
+@pytest.fixture
+def st_sandbox(st_sandbox_server):
+    """The sandbox serving /connect/token and the Leads API with its default credentials
+    (``ST_SANDBOX_API_CLIENT_ID`` / ``_SECRET``), knowing nothing yet: one server for the
+    session (stopping a server costs half a second), a fresh state for each test."""
+    from st_sandbox.state import SandboxState
+
+    sandbox_app, url = st_sandbox_server
+    previous = sandbox_app.extensions["st_sandbox"]["state"]
+    sandbox_app.extensions["st_sandbox"]["state"] = SandboxState(previous.client_id, previous.client_secret)
+    return RunningSandbox(sandbox_app, url)
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database():
+    """Makes a fresh, empty PostgreSQL database on each call and answers its URL; all are
+    dropped at the end of the session. For tests that own a whole database: migrations,
+    several server instances."""
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
+    names = []
+
+    def create(purpose: str) -> str:
+        name = f"oidc_{purpose}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+
+    yield create
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

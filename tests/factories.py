@@ -11,6 +11,7 @@ from oidc_provider.client_registry import ClientSettings, create_client
 from oidc_provider.directory import import_directory
 from oidc_provider.extensions import db
 from oidc_provider.hashing import hash_password
+from oidc_provider.models import Admin
 
 PASSWORD = "correct horse battery"
 SERVICETITAN_CALLBACK = "https://servicetitan.example/callback"
@@ -68,6 +69,28 @@ class Factories:
                                **settings)
             )
             return RegisteredClient(client.client_id, secret, redirect_uris[0], scope)
+
+    def admin(self, email: str = "admin@partner.example") -> int:
+        """A partner admin whose password is PASSWORD; answers its id."""
+        with self.app.app_context():
+            admin = Admin(email=email, password_hash=password_hash())
+            db.session.add(admin)
+            db.session.commit()
+            return admin.id
+
+    def servicetitan(self, url: str, client_id: str = "partner_client",
+                     client_secret: str = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132",
+                     environment: str = "sandbox") -> None:
+        """Point a ServiceTitan environment at ``url`` (a running st_sandbox), with the
+        sandbox's default API credentials unless told otherwise."""
+        from oidc_provider.servicetitan.environments import configure
+        from oidc_provider.servicetitan.leads_api import TokenCache
+
+        with self.app.app_context():
+            configure(environment, identity_url=url, api_url=url, client_id=client_id, client_secret=client_secret)
+            db.session.commit()
+        # No token from an earlier test's sandbox: as a freshly started process would be.
+        self.app.extensions["oidc_provider.servicetitan"]["tokens"] = TokenCache()
 
     def count(self, model) -> int:
         """How many rows ``model``'s table holds: a refused request must not have added any."""

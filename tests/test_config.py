@@ -29,8 +29,16 @@ def instance(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+SHARED_STORE = "redis://127.0.0.1:6379"
+
+
 def production(**settings) -> Flask:
-    return create_app({"MODE": "production", "ISSUER": "https://op.partner.example", **settings})
+    return create_app({
+        "MODE": "production",
+        "ISSUER": "https://op.partner.example",
+        "RATELIMIT_STORAGE_URI": SHARED_STORE,
+        **settings,
+    })
 
 
 # -- production -------------------------------------------------------------------------------
@@ -59,8 +67,29 @@ def test_production_refuses_to_start_without_encryption_keys(instance):
 
 
 def test_production_names_every_missing_secret(instance):
-    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_SECRET_KEY, OIDC_PROVIDER_ENCRYPTION_KEYS"):
-        production()
+    with pytest.raises(
+        RuntimeError,
+        match="OIDC_PROVIDER_SECRET_KEY, OIDC_PROVIDER_ENCRYPTION_KEYS, OIDC_PROVIDER_RATELIMIT_STORAGE_URI",
+    ):
+        production(RATELIMIT_STORAGE_URI=None)
+
+
+@pytest.mark.parametrize("keys", [KEY, [None], ["not-a-fernet-key"], [KEY, "not-a-fernet-key"], {"key": KEY}])
+def test_production_needs_the_encryption_keys_as_a_list_of_fernet_keys(instance, keys):
+    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_ENCRYPTION_KEYS as a JSON list of Fernet keys"):
+        production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=keys)
+
+
+def test_production_accepts_several_encryption_keys(instance):
+    second = Fernet.generate_key().decode()
+
+    assert production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY, second]).config["ENCRYPTION_KEYS"] == [KEY, second]
+
+
+@pytest.mark.parametrize("store", [None, "", "memory://"])
+def test_production_refuses_throttling_counts_kept_in_process_memory(instance, store):
+    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_RATELIMIT_STORAGE_URI"):
+        production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], RATELIMIT_STORAGE_URI=store)
 
 
 @pytest.mark.parametrize("issuer", ["http://op.partner.example", "http://10.0.0.5:5000"])
@@ -71,14 +100,19 @@ def test_production_refuses_an_http_issuer_off_loopback(instance, issuer):
 
 @pytest.mark.parametrize("issuer", ["http://127.0.0.1:5000", "http://localhost:8000"])
 def test_production_allows_http_on_loopback(instance, issuer):
-    assert production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], ISSUER=issuer).config["ISSUER"] == issuer
+    app = production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], ISSUER=issuer)
+
+    assert app.config["ISSUER"] == issuer
+    # A Secure cookie would never come back over http.
+    assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
 def test_production_reads_its_settings_from_the_environment(instance, monkeypatch):
     monkeypatch.setenv("OIDC_PROVIDER_MODE", "production")
     monkeypatch.setenv("OIDC_PROVIDER_ISSUER", "https://op.partner.example/")
     monkeypatch.setenv("OIDC_PROVIDER_SECRET_KEY", "from-the-environment")
-    monkeypatch.setenv("OIDC_PROVIDER_ENCRYPTION_KEYS", KEY)  # one key, not JSON
+    monkeypatch.setenv("OIDC_PROVIDER_ENCRYPTION_KEYS", f'["{KEY}"]')
+    monkeypatch.setenv("OIDC_PROVIDER_RATELIMIT_STORAGE_URI", SHARED_STORE)
 
     app = create_app()
 
@@ -86,12 +120,15 @@ def test_production_reads_its_settings_from_the_environment(instance, monkeypatc
     assert app.config["ISSUER"] == "https://op.partner.example"
     assert app.config["SECRET_KEY"] == "from-the-environment"
     assert app.config["ENCRYPTION_KEYS"] == [KEY]
+    assert app.config["RATELIMIT_STORAGE_URI"] == SHARED_STORE
+    assert app.config["LOG_FORMAT"] == "json"
 
 
 def test_production_refuses_when_the_environment_lacks_a_secret(instance, monkeypatch):
     monkeypatch.setenv("OIDC_PROVIDER_MODE", "production")
     monkeypatch.setenv("OIDC_PROVIDER_ISSUER", "https://op.partner.example")
     monkeypatch.setenv("OIDC_PROVIDER_SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("OIDC_PROVIDER_RATELIMIT_STORAGE_URI", SHARED_STORE)
 
     with pytest.raises(RuntimeError, match="OIDC_PROVIDER_ENCRYPTION_KEYS"):
         create_app()
@@ -144,6 +181,14 @@ def test_development_says_that_it_generated_a_secret(instance, caplog):
     assert any("generated ENCRYPTION_KEYS" in r.getMessage() for r in caplog.records)
 
 
+def test_development_keeps_throttling_counts_in_memory_and_says_so(instance, caplog):
+    app = create_app()
+
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert app.config["LOG_FORMAT"] == "text"
+    assert any("throttling counts are kept in this process's memory" in r.getMessage() for r in caplog.records)
+
+
 # -- the database -----------------------------------------------------------------------------
 
 
@@ -159,7 +204,7 @@ def test_database_url_is_read_under_its_plain_name(instance, monkeypatch):
     app = create_app()
 
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://partner@db.internal/oidc"
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}
 
 
 # -- defaults and their documentation ---------------------------------------------------------

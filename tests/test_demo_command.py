@@ -121,6 +121,22 @@ def test_readme_run_command_prints_a_link_that_completes_a_pairing(demo, page):
     assert '"Id": "mtech-hvac"' in page.locator("#account-info").text_content()
     assert [line for line in console if "Content Security Policy" in line] == []
 
+    # The sandbox's Custom pairing button, for another account (ServiceTitan refuses to pair
+    # one twice): the provider reports to the sandbox through its in-process outbox
+    # worker, and its page follows ServiceTitan's answers until they are final.
+    page.context.clear_cookies()
+    page.goto(f"http://127.0.0.1:{sandbox_port}/")
+    page.get_by_role("button", name="Pair with Custom pairing").click()
+    page.get_by_label("Email").fill("manager@mtech.example")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url.startswith(f"http://127.0.0.1:{provider_port}/st/pair?requestId=")
+    page.get_by_label("MTech Plumbing").check()
+    page.get_by_role("button", name="Allow").click()
+    page.locator('#pairing-progress[data-state="completed"]').wait_for(timeout=20_000)
+    page.goto(f"http://127.0.0.1:{sandbox_port}/")
+    assert page.locator("#requests .status").all_text_contents() == ["COMPLETED", "COMPLETED"]
+
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(timeout=15) == -signal.SIGTERM  # exec'd: the provider itself got it
     with pytest.raises(ProcessLookupError):

@@ -122,3 +122,23 @@ def test_a_refused_exchange_records_no_pairing(flows, make, servicetitan):
 def test_initial_status(eligible, async_pairing, status):
     assert initial_status(Client(async_pairing=async_pairing), Account(eligible=eligible)) == status
 
+
+
+def test_every_pairing_is_in_the_audit_log(clean_app, servicetitan, flows):
+    """Made by the code exchange, named by ServiceTitan's request id: both are audited."""
+    from oidc_provider.models import AuditEvent
+
+    tokens = flows.tokens(servicetitan)
+    flows.account_info(tokens["access_token"], request_id="req-audit")
+    flows.account_info(tokens["access_token"], request_id="req-audit")  # the same answer again, no new event
+
+    with clean_app.app_context():
+        events = [(e.kind, e.actor, e.detail) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.kind.like("pairing%")).order_by(AuditEvent.id))]
+        pairing_id = db.session.scalar(select(Pairing.id))
+    assert [(kind, actor) for kind, actor, _ in events] == [
+        ("pairing_created", "owner@mtech.example"), ("pairing_request_id_bound", "owner@mtech.example")]
+    assert events[0][2] == {"client_id": servicetitan.client_id, "account_id": "acct-hvac", "status": COMPLETED,
+                            "remote_addr": "127.0.0.1"}
+    assert events[1][2] == {"pairing_id": pairing_id, "request_id": "req-audit", "account_id": "acct-hvac",
+                            "status": COMPLETED, "remote_addr": "127.0.0.1"}

@@ -2,9 +2,10 @@
 
 from flask import Flask
 
-from . import admins, clients, demo, directory, keys
+from . import admins, bookings, clients, demo, directory, keys, outbox, pairings, purge, servicetitan
 
 
 def init_app(app: Flask) -> None:
-    for group in (clients.group, directory.group, keys.group, admins.group, demo.group):
+    for group in (clients.group, directory.group, keys.group, admins.group, demo.group, purge.purge_command,
+                  outbox.group, bookings.group, pairings.group, servicetitan.group):
         app.cli.add_command(group)

@@ -1,6 +1,7 @@
 """flask demo: everything a newcomer needs to click through a pairing on a laptop."""
 
 import json
+import secrets
 import threading
 from importlib.resources import files
 
@@ -15,11 +16,15 @@ from ..client_registry import ClientSettings, create_client, delete_client
 from ..directory import import_directory
 from ..extensions import db
 from ..models import Client
+from ..servicetitan.environments import SANDBOX
+from ..servicetitan.environments import configure as configure_environment
+from ..servicetitan.outbox import start_in_process as start_outbox_worker
 
 group = AppGroup("demo", help="Run the product with a demo tenant and the ServiceTitan sandbox.")
 
 DEMO_CLIENT_NAME = "ServiceTitan sandbox (demo)"
 DEMO_PASSWORD = "pairing-demo"
+DEMO_API_CLIENT_ID = "demo-partner"
 
 
 def seed(redirect_uri: str) -> tuple[Client, str]:
@@ -44,21 +49,34 @@ def run(host, port, sandbox_port):
 
     sandbox_url = f"http://{host}:{sandbox_port}"
     client, secret = seed(f"{sandbox_url}/callback")
+    # The provider calls this sandbox as ServiceTitan's "sandbox" environment, with Leads
+    # API credentials made up for the run, and sends those calls from a worker thread.
+    api_secret = secrets.token_urlsafe(32)
+    configure_environment(SANDBOX, identity_url=sandbox_url, api_url=sandbox_url,
+                          client_id=DEMO_API_CLIENT_ID, client_secret=api_secret)
+    db.session.commit()
+    current_app.config["SERVICETITAN_ENVIRONMENT"] = SANDBOX
     sandbox = create_sandbox({
         "ST_SANDBOX_ISSUER": current_app.config["ISSUER"],
         "ST_SANDBOX_CLIENT_ID": client.client_id,
         "ST_SANDBOX_CLIENT_SECRET": secret,
         "ST_SANDBOX_REDIRECT_URI": f"{sandbox_url}/callback",
         "ST_SANDBOX_SCOPE": "openid profile email",
+        "ST_SANDBOX_API_CLIENT_ID": DEMO_API_CLIENT_ID,
+        "ST_SANDBOX_API_CLIENT_SECRET": api_secret,
+        "ST_SANDBOX_CUSTOM_PAIRING_URL": current_app.config["ISSUER"] + current_app.config["CUSTOM_PAIRING_PATH"],
     })
     sandbox_server = make_server(host, sandbox_port, sandbox, threaded=True)
     threading.Thread(target=sandbox_server.serve_forever, daemon=True).start()
+    start_outbox_worker(current_app._get_current_object())
     click.echo(
         f"\nProvider:  {current_app.config['ISSUER']}\n"
         f"Sandbox:   {sandbox_url}/\n"
         f"Sign in as owner@mtech.example (one account) or manager@mtech.example (several), "
         f"password {DEMO_PASSWORD}.\n"
-        f"Start a pairing: {sandbox_url}/pair\n",
+        f"Start a pairing: {sandbox_url}/pair\n"
+        f"Or open {sandbox_url}/ and click \"Pair with Custom pairing\": the provider reports to the "
+        f"sandbox through its outbox, and the page shows ServiceTitan's answers.\n",
         err=False,
     )
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify
 
+from .. import openapi
 from ..claims import CLAIMS_SUPPORTED
 from ..keys import key_ring
 from ..response_modes import SUPPORTED as RESPONSE_MODES
@@ -9,17 +10,25 @@ from ..response_modes import SUPPORTED as RESPONSE_MODES
 bp = Blueprint("discovery", __name__)
 
 
+def endpoint_urls(issuer: str) -> dict[str, str]:
+    """Every endpoint's absolute URL, by its discovery name; the admin console's setup
+    sheet lists the same."""
+    return {
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        # Our own field: ServiceTitan learns this URL from the partner, not from discovery.
+        "account_info_endpoint": f"{issuer}/account-info",
+    }
+
+
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration():
     issuer = current_app.config["ISSUER"]
     response = jsonify(
         issuer=issuer,
-        authorization_endpoint=f"{issuer}/authorize",
-        token_endpoint=f"{issuer}/token",
-        userinfo_endpoint=f"{issuer}/userinfo",
-        jwks_uri=f"{issuer}/jwks.json",
-        # Our own field: ServiceTitan learns this URL from the partner, not from discovery.
-        account_info_endpoint=f"{issuer}/account-info",
+        **endpoint_urls(issuer),
         response_types_supported=["code"],
         response_modes_supported=list(RESPONSE_MODES),
         grant_types_supported=["authorization_code"],
@@ -43,6 +52,15 @@ def openid_configuration():
 def jwks():
     response = jsonify(key_ring().jwks())
     # Short enough that a newly published key is seen long before it starts signing.
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The back channel's contract (docs/security.md says how it is tested)."""
+    response = jsonify(openapi.document(current_app.config["ISSUER"]))
     response.cache_control.public = True
     response.cache_control.max_age = 300
     return response

@@ -2,6 +2,7 @@
 
 from flask import Blueprint
 
+from .. import metrics
 from ..extensions import csrf, db
 from ..server import authorization_server
 
@@ -17,4 +18,6 @@ def issue_token():
     except Exception:
         db.session.rollback()
         raise
+    if response.status_code == 200:
+        metrics.TOKENS_ISSUED.inc()
     return response

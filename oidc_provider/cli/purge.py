@@ -1,0 +1,19 @@
+"""flask purge: delete expired codes, old tokens and expired consents."""
+
+import click
+from flask.cli import with_appcontext
+
+from ..purge import purge
+from .output import json_option, report
+
+
+@click.command("purge")
+@json_option
+@with_appcontext
+def purge_command(as_json):
+    """Delete expired authorization codes, access tokens expired or revoked longer ago than
+    OIDC_PROVIDER_PURGE_RETENTION, and expired consents. Run it daily (cron, a systemd
+    timer); it is safe to run on any instance at any time. Tenant sessions are cookies in
+    the browsers: there is nothing of theirs to delete."""
+    counts = purge().as_dict()
+    report(counts, as_json, "deleted " + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()))

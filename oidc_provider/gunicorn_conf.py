@@ -1,0 +1,65 @@
+"""gunicorn settings for the provider, each with its reason.
+
+    gunicorn -c python:oidc_provider.gunicorn_conf --bind 0.0.0.0:8000 "oidc_provider:create_app()"
+
+Anything given on the command line or in ``GUNICORN_CMD_ARGS`` overrides these.
+``docs/production.md`` explains the choices.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+from oidc_provider.request_log import JsonFormatter
+
+# The work is CPU-bound (signing, templates) with short database waits between: two sync
+# workers per core keep the core busy while one waits. WEB_CONCURRENCY is the usual knob.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
+# Sync workers: one request at a time per process, no threads sharing the GIL. A buffering
+# proxy (nginx, a cloud load balancer) in front absorbs slow clients.
+worker_class = "sync"
+# No request of ours should take long; one that does is stuck (e.g. a lost database
+# connection) and its worker is replaced.
+timeout = 30
+graceful_timeout = 30
+# Recycle workers now and then so that a slow leak (in a library, a directory plugin) can
+# never grow without bound; the jitter keeps them from restarting together.
+max_requests = 10000
+max_requests_jitter = 1000
+# Which proxy may say "this arrived over https" is the product's setting,
+# OIDC_PROVIDER_TRUSTED_PROXY_COUNT, applied by the app; gunicorn's own rule (trust
+# X-Forwarded-Proto from loopback) would bypass it.
+secure_scheme_headers = {}
+# gunicorn 25+ opens a control socket at one path per user: a second instance on the same
+# host would take it over. Deployments restart through their process manager instead.
+control_socket_disable = True
+
+
+class JsonLogger(Logger):
+    """gunicorn's own messages (start, stop, worker timeouts) as JSON lines, like the app's.
+    No access log: the app writes one line per request with its request id, and gunicorn's
+    would repeat it with the query string, which carries state and login_hint."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        pass
+
+
+logger_class = JsonLogger
+
+
+def on_starting(server):
+    """Give prometheus_client a folder of per-worker count files, emptied at every start:
+    files left by the previous run would add its counts to this one's."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oidc-provider-metrics-")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()

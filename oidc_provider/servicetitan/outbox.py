@@ -1,0 +1,416 @@
+"""The outbox: every call to ServiceTitan is a row first, sent by a worker afterwards.
+
+A call is written in the transaction that decided it (a pairing's approval, a booking), so
+it exists exactly when the decision does, and nothing is lost while ServiceTitan or the
+network is down. Workers (``flask --app oidc_provider outbox run``, or a thread inside the
+web process when ``OUTBOX_IN_PROCESS`` is set) claim due messages and send them:
+
+- **At least once, with one effect.** 5xx answers, timeouts and dropped connections are
+  retried with exponential backoff and jitter, with the same body and so the same
+  idempotency token. When an earlier attempt may have landed unheard, a "duplicate"
+  refusal on a retry proves it did and counts as delivery: DuplicateIdempotencyToken or
+  DuplicateBooking for a booking; DuplicateRequestId or DuplicateAccount for COMPLETED;
+  InvalidAccountStatusChange for PROCESSING and DECLINED, which cannot be refused otherwise
+  once the earlier attempt set that very status.
+- **Other 4xx are final.** They are recorded with ServiceTitan's error for an admin, never
+  retried as they are (IntegrationDisabled included); ``resend`` after a fix gives a
+  booking a new idempotency token, as ServiceTitan demands.
+- **In order per pairing request.** Messages with one ``ordering_key`` (the request id) go
+  out in ``id`` order: a message waits while an earlier one of its key is pending or
+  failed, so COMPLETED never overtakes PROCESSING, whatever the number of workers.
+- **Never sent twice at once.** A worker claims a message for ``OUTBOX_LEASE`` seconds
+  before sending it: on PostgreSQL with ``SELECT ... FOR UPDATE SKIP LOCKED``, on SQLite
+  (which has no row locks, and lets one writer in at a time) with an ``UPDATE`` whose
+  ``WHERE`` still finds the message unclaimed. Outcomes are recorded only by the claimant.
+
+Bookings carry personal data: log lines name messages by id and kind, never the payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import requests
+from flask import Flask, current_app
+from sqlalchemy import event, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from .. import clock
+from ..audit import record_event
+from ..claims import COMPLETED, DECLINED, PROCESSING
+from ..extensions import db
+from ..models import Account, OutboxMessage
+from .environments import resolve
+from .errors import (
+    DuplicateAccount,
+    DuplicateBooking,
+    DuplicateIdempotencyToken,
+    DuplicateRequestId,
+    InvalidAccountStatusChange,
+    LeadsApiError,
+    ServerError,
+    TransportError,
+)
+from .leads_api import LeadsApiClient, TokenCache, account_status_payload
+from .validation import InvalidPayload, check_account_status, check_booking
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_STATUS = "account_status"
+BOOKING = "booking"
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+DISCARDED = "discarded"
+# A message in one of these states holds back the later messages of its ordering key.
+OPEN_STATES = (PENDING, FAILED)
+
+
+# -- writing messages (in the caller's transaction) ---------------------------------------
+
+
+def pairing_ordering_key(environment: str, request_id: str) -> str:
+    return f"accounts:{environment}:{request_id}"
+
+
+def enqueue_account_status(
+    environment: str, request_id: str, status: str, account: Account | None = None
+) -> OutboxMessage:
+    """Queue ``POST /api/integrations/accounts``; the caller's commit makes it real."""
+    payload = check_account_status(account_status_payload(request_id, status, account))
+    return _enqueue(ACCOUNT_STATUS, environment, pairing_ordering_key(environment, request_id), payload)
+
+
+def enqueue_booking(environment: str, payload: dict) -> OutboxMessage:
+    """Queue ``POST /api/integrations/bookings`` for an already validated booking."""
+    payload = check_booking(payload)
+    return _enqueue(
+        BOOKING,
+        environment,
+        f"booking:{environment}:{payload['partnerBookingId']}",
+        payload,
+        idempotency_token=payload["idempotencyToken"],
+    )
+
+
+def _enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> OutboxMessage:
+    message = OutboxMessage(
+        kind=kind,
+        environment=environment,
+        ordering_key=ordering_key,
+        payload=payload,
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=clock.now(),
+        outcome_unknown=False,
+        created_at=clock.now(),
+        **columns,
+    )
+    db.session.add(message)
+    db.session.info["outbox_enqueued"] = True
+    return message
+
+
+# -- what admins do and see ---------------------------------------------------------------
+
+
+class OutboxConflict(Exception):
+    """An action that the message's state does not allow."""
+
+
+def resend(message: OutboxMessage, actor: str) -> OutboxMessage:
+    """Send a refused message again after the cause was fixed. A booking gets a new
+    idempotency token: ServiceTitan says a used one must not be retried."""
+    if message.state != FAILED:
+        raise OutboxConflict(f"only a failed message can be resent; message {message.id} is {message.state}")
+    if message.kind == BOOKING:
+        token = uuid.uuid4().hex
+        message.payload = {**message.payload, "idempotencyToken": token}
+        message.idempotency_token = token
+    message.state = PENDING
+    message.attempts = 0
+    message.outcome_unknown = False
+    message.next_attempt_at = clock.now()
+    message.finished_at = None
+    record_event("outbox_resent", actor, {"message_id": message.id, "kind": message.kind})
+    db.session.info["outbox_enqueued"] = True
+    db.session.commit()
+    return message
+
+
+def discard(message: OutboxMessage, actor: str) -> OutboxMessage:
+    """Give up on a message that will never be sent; the later messages of its key follow."""
+    if message.state not in OPEN_STATES:
+        raise OutboxConflict(f"message {message.id} is {message.state} already")
+    message.state = DISCARDED
+    message.finished_at = clock.now()
+    message.claimed_by = message.claimed_until = None
+    record_event("outbox_discarded", actor, {"message_id": message.id, "kind": message.kind})
+    db.session.commit()
+    return message
+
+
+def pending_count() -> int:
+    """Messages still to deliver, due or waiting for a retry: the outbox's depth."""
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == PENDING))
+
+
+def failed_count() -> int:
+    """Messages ServiceTitan refused, waiting for an admin."""
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == FAILED))
+
+
+def summary(message: OutboxMessage) -> dict[str, Any]:
+    """What an admin sees of a message: never a booking's personal data."""
+    if message.kind == ACCOUNT_STATUS:
+        subject = {"status": message.payload.get("status"), "requestId": message.payload.get("requestId")}
+    else:
+        subject = {"partnerBookingId": message.payload.get("partnerBookingId"),
+                   "idempotencyToken": message.idempotency_token}
+    return {
+        "id": message.id,
+        "kind": message.kind,
+        "environment": message.environment,
+        **subject,
+        "state": message.state,
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at.isoformat() if message.state == PENDING else None,
+        "last_error": message.last_error,
+        "created_at": message.created_at.isoformat(),
+        "finished_at": message.finished_at.isoformat() if message.finished_at else None,
+    }
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+def proves_delivery(message: OutboxMessage, error: LeadsApiError) -> bool:
+    """Whether ``error``, answered to a retry of a message whose earlier attempt may have
+    landed, shows that it did."""
+    if message.kind == BOOKING:
+        return isinstance(error, (DuplicateIdempotencyToken, DuplicateBooking))
+    if message.payload.get("status") == COMPLETED:
+        return isinstance(error, (DuplicateRequestId, DuplicateAccount))
+    if message.payload.get("status") in (PROCESSING, DECLINED):
+        return isinstance(error, InvalidAccountStatusChange)
+    return False
+
+
+def retry_delay(attempts: int, rng: random.Random) -> float:
+    """Seconds before attempt ``attempts + 1``: OUTBOX_RETRY_BASE doubled per attempt, at
+    most OUTBOX_RETRY_MAX, then a random part of it (between half and all), so workers that
+    failed together during an outage do not all return at the same instant."""
+    config = current_app.config
+    delay = min(config["OUTBOX_RETRY_MAX"], config["OUTBOX_RETRY_BASE"] * 2 ** max(0, attempts - 1))
+    return rng.uniform(delay / 2, delay)
+
+
+class OutboxWorker:
+    """Claims due messages and sends them. Several may run at once, in threads or
+    processes; each needs its own instance. ``rng`` draws the jitter (seed it in tests)."""
+
+    def __init__(self, app: Flask, name: str | None = None, rng: random.Random | None = None):
+        self.app = app
+        self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.rng = rng or random.Random()
+        self.session = requests.Session()
+
+    def run_once(self) -> int:
+        """Send every message that is due now, including those that become due as earlier
+        ones of their key are delivered; return the number of attempts made."""
+        attempts = 0
+        with self.app.app_context():
+            while claimed := self._claim():
+                for message in claimed:
+                    self._send(message)
+                    attempts += 1
+        return attempts
+
+    def run(self, stop: threading.Event, wakeup: threading.Event | None = None) -> None:
+        """Send until ``stop`` is set, looking again every OUTBOX_POLL_INTERVAL seconds or
+        as soon as ``wakeup`` is set. A failure of the database or of one attempt is logged
+        and does not end the loop: the claim lease lets another attempt pick the message up."""
+        interval = self.app.config["OUTBOX_POLL_INTERVAL"]
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - a worker must outlive a database restart
+                log.exception("outbox worker %s: round failed", self.name)
+            if wakeup is not None:
+                wakeup.wait(interval)
+                wakeup.clear()
+            else:
+                stop.wait(interval)
+
+    def _claim(self) -> list[OutboxMessage]:
+        now = clock.now()
+        config = current_app.config
+        earlier = aliased(OutboxMessage)
+        held_back = (
+            select(earlier.id)
+            .where(
+                earlier.ordering_key == OutboxMessage.ordering_key,
+                earlier.id < OutboxMessage.id,
+                earlier.state.in_(OPEN_STATES),
+            )
+            .exists()
+        )
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.state == PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+                ~held_back,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(config["OUTBOX_BATCH_SIZE"])
+        )
+        claim = {"claimed_by": self.name, "claimed_until": now + timedelta(seconds=config["OUTBOX_LEASE"])}
+        if db.engine.dialect.name == "postgresql":
+            ids = list(db.session.scalars(due.with_for_update(skip_locked=True, of=OutboxMessage)))
+            if ids:
+                db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**claim))
+        else:
+            ids = []
+            # Another worker may take every candidate first (its UPDATE came first): look
+            # again, until a look finds nothing due, so that no worker idles beside work.
+            while not ids and (candidates := db.session.scalars(due).all()):
+                for candidate in candidates:
+                    result = db.session.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.id == candidate,
+                            OutboxMessage.state == PENDING,
+                            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+                        )
+                        .values(**claim)
+                    )
+                    if result.rowcount == 1:
+                        ids.append(candidate)
+                db.session.commit()
+        db.session.commit()
+        if not ids:
+            return []
+        claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+        return list(db.session.scalars(claimed))
+
+    def _send(self, message: OutboxMessage) -> None:
+        attempt = message.attempts + 1
+        try:
+            client = LeadsApiClient(
+                resolve(message.environment),
+                tokens=token_cache(self.app),
+                timeout=current_app.config["SERVICETITAN_TIMEOUT"],
+                session=self.session,
+            )
+            if message.kind == BOOKING:
+                client.send_booking(message.payload)
+            else:
+                client.send_account_status(message.payload)
+        except LeadsApiError as error:
+            self._failed_attempt(message, attempt, error)
+        except InvalidPayload as error:  # written before a rule changed: it can never leave as it is
+            problem = {"name": "InvalidPayload", "message": str(error), "errors": error.problems}
+            self._finish(message, attempt, FAILED, problem)
+        except Exception:  # noqa: BLE001 - e.g. the database or the encryption keys: ours to fix, not the message's
+            log.exception("outbox message %s (%s): attempt %s broke", message.id, message.kind, attempt)
+            self._finish(
+                message, attempt, PENDING, {"name": "InternalError", "message": "see the worker's log"},
+                next_attempt_at=clock.now() + timedelta(seconds=retry_delay(attempt, self.rng)),
+            )
+        else:
+            self._finish(message, attempt, DELIVERED, None)
+
+    def _failed_attempt(self, message: OutboxMessage, attempt: int, error: LeadsApiError) -> None:
+        if error.retryable:
+            # A 5xx may come after the request was applied; a refused token or a 429 not.
+            landed = isinstance(error, ServerError) or (isinstance(error, TransportError) and error.may_have_landed)
+            delay = retry_delay(attempt, self.rng)
+            self._finish(
+                message,
+                attempt,
+                PENDING,
+                error.as_dict(),
+                next_attempt_at=clock.now() + timedelta(seconds=delay),
+                outcome_unknown=message.outcome_unknown or landed,
+            )
+        elif message.outcome_unknown and proves_delivery(message, error):
+            self._finish(message, attempt, DELIVERED, {**error.as_dict(), "proves": "an earlier attempt landed"})
+        else:
+            self._finish(message, attempt, FAILED, error.as_dict())
+
+    def _finish(self, message: OutboxMessage, attempt: int, state: str, error: dict | None, **values) -> None:
+        now = clock.now()
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
+            .values(
+                state=state,
+                attempts=attempt,
+                last_error=error,
+                last_attempt_at=now,
+                finished_at=now if state in (DELIVERED, FAILED) else None,
+                claimed_by=None,
+                claimed_until=None,
+                **values,
+            )
+        )
+        db.session.commit()
+        if result.rowcount != 1:
+            log.warning("outbox message %s: claim lost before the outcome was recorded", message.id)
+            return
+        code = f" {error.get('name')} {error.get('code')}" if error else ""
+        log.info("outbox message %s (%s): attempt %s, %s%s", message.id, message.kind, attempt, state, code)
+
+
+# -- process-wide pieces ------------------------------------------------------------------
+
+_wakeup = threading.Event()
+_started: set[tuple[int, int]] = set()
+_started_guard = threading.Lock()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_workers(session: Session) -> None:
+    """A committed message wakes this process's in-process worker at once."""
+    if session.info.pop("outbox_enqueued", False):
+        _wakeup.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_enqueued(session: Session) -> None:
+    session.info.pop("outbox_enqueued", None)
+
+
+def token_cache(app: Flask) -> TokenCache:
+    return app.extensions["oidc_provider.servicetitan"]["tokens"]
+
+
+def start_in_process(app: Flask) -> threading.Thread | None:
+    """Start this process's worker thread, once per process (gunicorn forks after import,
+    so the first request of each worker process starts its own)."""
+    key = (id(app), os.getpid())
+    with _started_guard:
+        if key in _started:
+            return None
+        _started.add(key)
+    worker = OutboxWorker(app)
+    stop = app.extensions["oidc_provider.servicetitan"]["worker_stop"]
+    thread = threading.Thread(target=worker.run, args=(stop, _wakeup), name=f"outbox-{worker.name}", daemon=True)
+    thread.start()
+    log.info("outbox worker %s started in-process", worker.name)
+    return thread
+
+
+def stop_in_process(app: Flask) -> None:
+    """Ask this app's in-process worker to stop after its current round."""
+    app.extensions["oidc_provider.servicetitan"]["worker_stop"].set()
+    _wakeup.set()

@@ -1,0 +1,45 @@
+"""The benchmark script runs, briefly, against a live server (the benchmark itself is not a test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import LiveServer, build_app
+from .factories import PASSWORD, Factories, password_hash
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+CALLBACK = "https://bench.invalid/callback"
+
+
+def test_the_benchmark_runs_every_workload_for_a_second(tmp_path):
+    app = build_app(f"sqlite:///{tmp_path / 'bench.sqlite'}", tmp_path)
+    make = Factories(app)
+    make.directory(
+        accounts=[{"id": "acct-1", "name": "Bench", "profiles": [{"id": "p-1", "name": "Main"}]}],
+        users=[{"email": "bench-1@bench.example", "password_hash": password_hash(), "accounts": ["acct-1"]}],
+    )
+    client = make.client(redirect_uris=[CALLBACK])
+    results = tmp_path / "results.json"
+
+    with LiveServer(app) as server:
+        app.config["ISSUER"] = server.url
+        run = subprocess.run(
+            [sys.executable, str(BENCH), "--url", server.url, "--client-id", client.client_id,
+             "--client-secret", client.client_secret, "--redirect-uri", CALLBACK, "--password", PASSWORD,
+             "--duration", "1", "--warmup", "0", "--concurrency", "1", "--w1-concurrency", "1",
+             "--w3-concurrency", "1", "--codes-per-user", "10", "--json", str(results)],
+            capture_output=True, text=True, timeout=120,
+        )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(results.read_text())
+    by_workload = {r["workload"]: r for r in report["results"]}
+    assert set(by_workload) == {"W1 discovery+JWKS", "W2 pairing round trip", "W3 code exchange"}
+    assert [(r["workload"], r["errors"], r["first_error"]) for r in report["results"] if r["errors"] or not r["operations"]] == []
+    assert {"authorize", "token", "verify_id_token", "account_info"} <= set(by_workload["W2 pairing round trip"]["steps"])
+    assert by_workload["W3 code exchange"]["operations"] <= 10
+    assert report["setup"]["duration_s"] == 1.0 and report["setup"]["driver_cpus"]
+    assert "W2 pairing round trip" in run.stdout  # the table
