@@ -124,7 +124,8 @@ def _throttled_page(realm: str, email_field: str, breached: RequestLimit):
     )
     db.session.commit()
     # The window's own reset time: RequestLimit.reset_at rounds up a second past it.
-    wait = max(1, math.ceil(breached.window[0] - time.time()))
+    # Clamped to the window: the store's clock (Redis) may run a fraction ahead of ours.
+    wait = min(max(1, math.ceil(breached.window[0] - time.time())), breached.limit.get_expiry())
     body = render_template(
         "error.html",
         error="too_many_attempts",
