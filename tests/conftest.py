@@ -225,6 +225,17 @@ class LiveServer:
         self._thread.join(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def provider(postgres_app):
+    """The provider (PostgreSQL) on a real loopback socket; its issuer is the URL that
+    browsers and relying parties use. Modules that need other settings override it."""
+    previous_issuer = postgres_app.config["ISSUER"]
+    with LiveServer(postgres_app) as server:
+        postgres_app.config["ISSUER"] = server.url
+        yield server
+    postgres_app.config["ISSUER"] = previous_issuer
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = "/usr/bin/chromium"

@@ -44,16 +44,6 @@ PHONE = {"width": 375, "height": 812}
 ADMIN = "admin@partner.example"
 
 
-@pytest.fixture(scope="module")
-def provider(postgres_app):
-    """The provider on a real socket; its issuer is the URL the browser and the sandbox use."""
-    previous_issuer = postgres_app.config["ISSUER"]
-    with LiveServer(postgres_app) as server:
-        postgres_app.config["ISSUER"] = server.url
-        yield server
-    postgres_app.config["ISSUER"] = previous_issuer
-
-
 @pytest.fixture
 def make(postgres_app, provider) -> Factories:
     """Empty tables, the standard directory and one admin."""

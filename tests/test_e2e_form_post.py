@@ -21,15 +21,6 @@ ONWARD = "https://127.0.0.1:9/app/paired"  # another origin, https; nothing list
 
 
 @pytest.fixture
-def provider(postgres_app):
-    previous_issuer = postgres_app.config["ISSUER"]
-    with LiveServer(postgres_app) as server:
-        postgres_app.config["ISSUER"] = server.url
-        yield server
-    postgres_app.config["ISSUER"] = previous_issuer
-
-
-@pytest.fixture
 def callback():
     """ServiceTitan's callback as many clients write it: take the POST, redirect onward."""
     app = Flask("callback")

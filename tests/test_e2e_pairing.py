@@ -42,16 +42,6 @@ PLUMBING = {"Id": "acct-plumbing", "Name": "MTech Plumbing", "Profiles": [{"Id":
 
 
 @pytest.fixture(scope="module")
-def provider(postgres_app):
-    """The provider on a real socket; its issuer is the URL the browser and the sandbox use."""
-    previous_issuer = postgres_app.config["ISSUER"]
-    with LiveServer(postgres_app) as server:
-        postgres_app.config["ISSUER"] = server.url
-        yield server
-    postgres_app.config["ISSUER"] = previous_issuer
-
-
-@pytest.fixture(scope="module")
 def password_hash() -> str:
     # Hashed once: argon2 costs a quarter of a second per user and test on a small machine.
     return hash_password(PASSWORD)
