@@ -153,6 +153,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="a fraction of the data, to check that the script runs (default: all of it)")
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"measured requests per page (default {SAMPLES})")
+    parser.add_argument("--fail-over-target", action="store_true",
+                        help=f"exit 1 when a page's 95th percentile is {TARGET_MS} ms or more")
     args = parser.parse_args()
     accounts_count, users_count, pairings_count = (max(2, int(n * args.scale)) for n in (ACCOUNTS, USERS, PAIRINGS))
     folder = Path(tempfile.mkdtemp(prefix="bench-admin-"))
@@ -186,7 +188,10 @@ def main() -> int:
     print(table)
     if args.write:
         write(args.write, dialect, table)
-    return 0 if all(row[3] < TARGET_MS for row in rows) else 1
+    missed = [row for row in rows if row[3] >= TARGET_MS]
+    for what, path, _, percentile in missed:
+        print(f"over the {TARGET_MS} ms target: {what} ({path}) p95 {percentile:.0f} ms", file=sys.stderr)
+    return 1 if missed and args.fail_over_target else 0
 
 
 def render(rows, dialect: str) -> str:

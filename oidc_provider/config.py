@@ -94,6 +94,20 @@ DEFAULTS: dict[str, object] = {
     # Path, under the issuer, where ServiceTitan's webhooks arrive: {prefix}/accounts,
     # {prefix}/leads/accepted, ...
     "WEBHOOK_PREFIX": "/servicetitan/webhooks",
+    # Request header that carries the webhook signing key (ServiceTitan lets the partner
+    # rename it).
+    "WEBHOOK_HEADER": "X-STLeads-Token",
+    # Largest webhook body kept, in bytes; a larger one gets 413. Webhooks only: other
+    # requests keep MAX_CONTENT_LENGTH.
+    "WEBHOOK_MAX_BYTES": 1024 * 1024,
+    # true: accept webhooks without a key while none is set (a sandbox only). false: until
+    # a signing key is set, every delivery is refused.
+    "WEBHOOK_ALLOW_UNSIGNED": False,
+    # Optional: the partner's own URL that receives each stored webhook event as JSON,
+    # through the outbox (retried while it is down). None: nothing is forwarded.
+    "WEBHOOK_FORWARD_URL": None,
+    # Optional bearer token sent with each forwarded event, for the partner's system to check.
+    "WEBHOOK_FORWARD_TOKEN": None,
     # How many reverse proxies in front of the provider set X-Forwarded-For/-Proto/-Host/-Port
     # (a count, not a list of addresses). 0 trusts none of these headers. Behind one
     # TLS-terminating proxy, 1: requests are then seen as https, as the tenant sent them.

@@ -483,3 +483,53 @@ class CustomPairing(db.Model):
 
     user: Mapped[TenantUser] = relationship()
     account: Mapped[Account | None] = relationship()
+
+
+class WebhookDelivery(db.Model):
+    """One authenticated delivery from ServiceTitan, kept raw before it is judged:
+    ServiceTitan does not retry, so whatever we answer 200 must be here. The body is
+    bytes, not text: a JSON body may carry "\\u0000", which PostgreSQL text cannot hold."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32), index=True)  # "accounts", "leads/accepted", ...
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    headers: Mapped[dict] = mapped_column(JSON)  # as received, minus the signing key
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # "received" until judged; then "stored", "invalid", "not_json", "duplicate" or
+    # "unknown_booking" (the last three are kept for an admin to look at).
+    state: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class LeadStatusUpdate(db.Model):
+    """A valid lead status update, once per statusUpdateId whatever ServiceTitan repeats."""
+
+    __tablename__ = "lead_status_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status_update_id: Mapped[str] = mapped_column(String(200), unique=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    partner_booking_id: Mapped[str] = mapped_column(String(200), index=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))  # None: unknown
+    account_id: Mapped[str] = mapped_column(String(200))
+    profile_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))  # Accepted, Declined, AppointmentScheduled, Invoiced
+    event_timestamp: Mapped[int] = mapped_column(Integer)  # Unix seconds, ServiceTitan's "timestamp"
+    event_data: Mapped[dict] = mapped_column(JSON)
+
+
+class AvailabilitySnapshot(db.Model):
+    """Availability as ServiceTitan last pushed it for one account, profile and service.
+    The payload is undocumented: kept as received, keyed by whatever ids it names."""
+
+    __tablename__ = "availability_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(String(200), default="")
+    profile_id: Mapped[str] = mapped_column(String(200), default="")
+    service_id: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    payload: Mapped[dict] = mapped_column(JSON)

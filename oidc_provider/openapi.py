@@ -5,7 +5,8 @@ account-info — with every status each one answers and the body of each. The pa
 sees in a browser are not in it. The test suite fuzzes the running server against this
 document (``tests/test_openapi.py``): a status or a body that is not declared here fails it.
 
-ServiceTitan's webhooks, when they arrive, are added to ``paths`` here with their receiver.
+ServiceTitan's webhooks are in it too, under WEBHOOK_PREFIX: the fuzzer, holding no signing
+key, checks that every delivery without one is refused as declared.
 """
 
 from __future__ import annotations
@@ -70,8 +71,83 @@ def _token_request_schema() -> dict:
     }
 
 
-def document(issuer: str) -> dict:
+def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
+             webhook_header: str = "X-STLeads-Token") -> dict:
     """The OpenAPI document, with ``issuer`` as its server."""
+    paths = {
+        "/.well-known/openid-configuration": {
+            "get": {
+                "summary": "OpenID Provider metadata (OpenID Connect Discovery 1.0)",
+                "operationId": "discovery",
+                "responses": {"200": _json("ProviderMetadata", "The provider's metadata.")},
+            }
+        },
+        "/jwks.json": {
+            "get": {
+                "summary": "The public signing keys: published, active and retiring",
+                "operationId": "jwks",
+                "responses": {"200": _json("JWKS", "A JSON Web Key Set."), "503": _UNAVAILABLE},
+            }
+        },
+        "/token": {
+            "post": {
+                "summary": "Exchange an authorization code (RFC 6749 4.1.3)",
+                "operationId": "token",
+                "security": [{"client_secret_basic": []}, {}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": _token_request_schema()}},
+                },
+                "responses": {
+                    "200": _json("TokenResponse", "The access token and the id_token.", _NO_STORE),
+                    "400": _json(
+                        "OAuthError",
+                        "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `unauthorized_client`.",
+                        _NO_STORE,
+                    ),
+                    "401": _json("OAuthError", "Client authentication failed (`invalid_client`).",
+                                 {**_CHALLENGE, **_NO_STORE}),
+                    "413": _TOO_LARGE,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/userinfo": {"get": _userinfo("get"), "post": _userinfo("post")},
+        "/account-info": {
+            "get": {
+                "summary": "Which account the access token paired (ServiceTitan's account-info call)",
+                "operationId": "account_info",
+                "description": "ServiceTitan sends `Authorization: Bearer <Base64(access_token)>`; the raw "
+                               "token is accepted too.",
+                "security": [{"bearer": []}],
+                "parameters": [{
+                    "name": "request_id",
+                    "in": "query",
+                    "required": True,
+                    "description": "ServiceTitan's request id, bound to the access token on first use.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                }],
+                "responses": {
+                    "200": _json(
+                        "AccountInfo", "The pairing's status, and the account when COMPLETED.", _NO_STORE
+                    ),
+                    "400": _json("OAuthError", "A missing or over-long request_id, or one bound to another "
+                                               "access token (`invalid_request`)."),
+                    "401": _BEARER_REFUSED,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {"200": {"description": "The OpenAPI document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }
+        },
+    }
+    paths.update(_webhook_paths(webhook_prefix.rstrip("/")))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -80,84 +156,14 @@ def document(issuer: str) -> dict:
             "description": "What ServiceTitan calls. Every status and body the provider answers is declared.",
         },
         "servers": [{"url": issuer}],
-        "paths": {
-            "/.well-known/openid-configuration": {
-                "get": {
-                    "summary": "OpenID Provider metadata (OpenID Connect Discovery 1.0)",
-                    "operationId": "discovery",
-                    "responses": {"200": _json("ProviderMetadata", "The provider's metadata.")},
-                }
-            },
-            "/jwks.json": {
-                "get": {
-                    "summary": "The public signing keys: published, active and retiring",
-                    "operationId": "jwks",
-                    "responses": {"200": _json("JWKS", "A JSON Web Key Set."), "503": _UNAVAILABLE},
-                }
-            },
-            "/token": {
-                "post": {
-                    "summary": "Exchange an authorization code (RFC 6749 4.1.3)",
-                    "operationId": "token",
-                    "security": [{"client_secret_basic": []}, {}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/x-www-form-urlencoded": {"schema": _token_request_schema()}},
-                    },
-                    "responses": {
-                        "200": _json("TokenResponse", "The access token and the id_token.", _NO_STORE),
-                        "400": _json(
-                            "OAuthError",
-                            "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `unauthorized_client`.",
-                            _NO_STORE,
-                        ),
-                        "401": _json("OAuthError", "Client authentication failed (`invalid_client`).",
-                                     {**_CHALLENGE, **_NO_STORE}),
-                        "413": _TOO_LARGE,
-                        "503": _UNAVAILABLE,
-                    },
-                }
-            },
-            "/userinfo": {"get": _userinfo("get"), "post": _userinfo("post")},
-            "/account-info": {
-                "get": {
-                    "summary": "Which account the access token paired (ServiceTitan's account-info call)",
-                    "operationId": "account_info",
-                    "description": "ServiceTitan sends `Authorization: Bearer <Base64(access_token)>`; the raw "
-                                   "token is accepted too.",
-                    "security": [{"bearer": []}],
-                    "parameters": [{
-                        "name": "request_id",
-                        "in": "query",
-                        "required": True,
-                        "description": "ServiceTitan's request id, bound to the access token on first use.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
-                    }],
-                    "responses": {
-                        "200": _json(
-                            "AccountInfo", "The pairing's status, and the account when COMPLETED.", _NO_STORE
-                        ),
-                        "400": _json("OAuthError", "A missing or over-long request_id, or one bound to another "
-                                                   "access token (`invalid_request`)."),
-                        "401": _BEARER_REFUSED,
-                        "503": _UNAVAILABLE,
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "responses": {"200": {"description": "The OpenAPI document.",
-                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
-                }
-            },
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "client_secret_basic": {"type": "http", "scheme": "basic"},
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "The access token, raw or base64-encoded (standard alphabet, padded)."},
+                "webhook_key": {"type": "apiKey", "in": "header", "name": webhook_header,
+                                "description": "The webhook signing key, verbatim (WEBHOOK_HEADER names the header)."},
             },
             "headers": {
                 "Cache-Control": {"required": True, "schema": {"type": "string", "pattern": "no-store"}},
@@ -166,6 +172,30 @@ def document(issuer: str) -> dict:
             },
             "schemas": _SCHEMAS,
         },
+    }
+
+
+def _webhook_paths(prefix: str) -> dict:
+    """ServiceTitan's deliveries: kept raw once the signing key matches, judged after."""
+    from .servicetitan.webhooks import TOPICS  # the receivers' own list, so the two cannot differ
+
+    receipt = "The delivery is kept; `state` says how it was judged (stored, invalid, duplicate, unknown_booking)."
+    operation = {
+        "security": [{"webhook_key": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+        "responses": {
+            "200": _json("WebhookReceipt", receipt),
+            "400": _json("WebhookReceipt", "The body is not JSON; it is kept raw (`state`: not_json)."),
+            "401": _json("OAuthError", "No signing key, a wrong one, or none set yet (`invalid_token`); "
+                                       "nothing is kept."),
+            "413": _json("OAuthError", "The body is larger than WEBHOOK_MAX_BYTES; nothing is kept."),
+            "503": _UNAVAILABLE,
+        },
+    }
+    return {
+        f"{prefix}/{topic}": {"post": {**operation, "summary": f"ServiceTitan's {topic} webhook",
+                                       "operationId": "webhook_" + topic.replace("/", "_")}}
+        for topic in TOPICS
     }
 
 
@@ -186,6 +216,12 @@ _PROFILE = {
 }
 
 _SCHEMAS = {
+    "WebhookReceipt": {
+        "type": "object",
+        "required": ["deliveryId", "state"],
+        "properties": {"deliveryId": {"type": "integer"}, "state": _STRING, "problems": _STRINGS},
+        "additionalProperties": False,
+    },
     "OAuthError": {
         "type": "object",
         "required": ["error"],

@@ -8,7 +8,8 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from .extensions import db
 from .keys import KeyRingError
 
-# Endpoints that speak JSON to machines; every other path answers errors with a page.
+# Endpoints that speak JSON to machines (and the webhook receivers, whose prefix is a
+# setting); every other path answers errors with a page.
 _JSON_PATHS = ("/token", "/userinfo", "/account-info", "/.well-known/", "/jwks.json", "/openapi.json")
 
 
@@ -46,7 +47,7 @@ def handle_http_error(error: HTTPException):
         description = error.description
     # The error's own headers stay, e.g. the Allow that a 405 must carry (RFC 9110 15.5.6).
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
-    if request.path.startswith(_JSON_PATHS):
+    if request.path.startswith(_JSON_PATHS) or request.blueprint == "webhooks":
         response = jsonify(error=_oauth_error_code(error.code), error_description=description)
         response.status_code = error.code
         response.headers.extend(headers)

@@ -49,10 +49,11 @@ def reveal(key: WebhookSigningKey) -> str:
     return decrypt(key.key_encrypted)
 
 
-def matches(presented: str) -> bool:
-    """Whether ``presented`` is one of the valid keys, compared in constant time."""
+def matches(presented: str, keys: list[WebhookSigningKey] | None = None) -> bool:
+    """Whether ``presented`` is one of the valid keys (``keys`` when the caller already
+    read them), compared in constant time."""
     found = False
-    for key in valid_keys():
+    for key in valid_keys() if keys is None else keys:
         found |= hmac.compare_digest(reveal(key).encode(), presented.encode())
     return found
 

@@ -10,8 +10,8 @@ inputs. Parsers covered, one section each:
 - the authorization request (``/authorize``)
 - the sign-in page's ``next`` (``endpoints.login._local_path``)
 - the directory document (``directory.import_directory``)
-- webhook bodies: their receiver does not exist yet; its property tests belong in the
-  section named "webhook bodies" below when it lands
+- webhook bodies (``servicetitan.webhooks.parse_body``, ``lead_update_problems`` and the
+  receiver): any bytes are kept raw and judged, never an exception
 - ServiceTitan's error JSON (``servicetitan.errors.parse_error``): tested with the Leads API
   client that owns it, in the section named "ServiceTitan's error JSON" below
 """
@@ -19,6 +19,7 @@ inputs. Parsers covered, one section each:
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import pytest
@@ -30,8 +31,19 @@ from oidc_provider.client_auth import parse_basic_authorization
 from oidc_provider.directory import DirectoryImportError, import_directory
 from oidc_provider.endpoints.login import _local_path
 from oidc_provider.extensions import db
-from oidc_provider.models import Account, AccessToken, AuthorizationCode, Profile, TenantUser
+from oidc_provider import webhook_keys
+from oidc_provider.models import (
+    Account,
+    AccessToken,
+    AuthorizationCode,
+    AvailabilitySnapshot,
+    LeadStatusUpdate,
+    Profile,
+    TenantUser,
+    WebhookDelivery,
+)
 from oidc_provider.server import _token_candidates
+from oidc_provider.servicetitan import webhooks
 
 from .factories import SERVICETITAN_CALLBACK
 from .flows import basic, form_post_target
@@ -244,7 +256,52 @@ def test_any_directory_document_is_imported_or_refused_whole(clean_app, make, do
 
 
 # -- webhook bodies ------------------------------------------------------------------------------
-# The webhook receiver is not built yet; its property tests go here when it is.
+
+WEBHOOK_KEY = "property-webhook-key-0001"
+LEAD_STATUSES = st.sampled_from(sorted(webhooks.LEAD_EVENTS.values()))
+LEAD_SHAPED = st.fixed_dictionaries(
+    {},
+    optional={name: st.one_of(ANY_JSON, URL_SAFE) for name in
+              ("partnerBookingId", "accountId", "profileId", "statusUpdateId", "status", "timestamp")}
+    | {"eventData": st.one_of(ANY_JSON, st.fixed_dictionaries({}, optional={
+        name: st.one_of(ANY_JSON, st.integers(0, 2**31), st.lists(ANY_JSON, max_size=3))
+        for name in ("acceptedTimestamp", "declineTimestamp", "declineReason", "scheduledStartTimestamp",
+                     "invoicedTimestamp", "leadDeliveredTimestamp", "totalPrice", "skus")}))},
+)
+
+
+@given(st.binary(max_size=300))
+def test_any_webhook_body_parses_or_is_not_json(raw):
+    try:
+        webhooks.parse_body(raw)
+    except webhooks.NotJson:
+        pass
+
+
+@given(document=st.one_of(ANY_JSON, LEAD_SHAPED), status=LEAD_STATUSES)
+def test_any_lead_update_is_judged_with_problems_as_text(document, status):
+    problems = webhooks.lead_update_problems(document, status)
+    assert all(isinstance(problem, str) for problem in problems)
+
+
+@WITH_APP
+@given(raw=st.one_of(st.binary(max_size=200), ANY_JSON.map(lambda d: json.dumps(d).encode()),
+                     LEAD_SHAPED.map(lambda d: json.dumps(d).encode())),
+       topic=st.sampled_from(webhooks.TOPICS))
+def test_any_authenticated_webhook_body_is_kept_raw(clean_app, raw, topic):
+    with clean_app.app_context():
+        if not webhook_keys.valid_keys():
+            webhook_keys.paste(WEBHOOK_KEY, "test")
+    answer = clean_app.test_client().post(f"/servicetitan/webhooks/{topic}", data=raw,
+                                          headers={"X-STLeads-Token": WEBHOOK_KEY})
+    assert answer.status_code in (200, 400)
+    with clean_app.app_context():
+        kept = db.session.get(WebhookDelivery, answer.json["deliveryId"])
+        assert kept.body == raw and kept.state != "received"
+        assert (answer.status_code == 400) == (kept.state == "not_json")
+        for model in (LeadStatusUpdate, AvailabilitySnapshot, WebhookDelivery):
+            db.session.execute(model.__table__.delete())
+        db.session.commit()
 
 # -- ServiceTitan's error JSON ---------------------------------------------------------------------
 # servicetitan.errors.parse_error belongs to the Leads API client; its property test goes here

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, Flask, current_app, request
 
-from . import audit_log, auth, clients, directory, home, job_types, keys, pairings, servicetitan
+from . import audit_log, auth, clients, directory, home, job_types, keys, leads, pairings, servicetitan
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-for child in (auth, home, clients, servicetitan, directory, pairings, keys, job_types, audit_log):
+for child in (auth, home, clients, servicetitan, directory, pairings, keys, job_types, leads, audit_log):
     bp.register_blueprint(child.bp)
 bp.before_request(auth.require_admin)
 
@@ -53,6 +53,7 @@ SECTIONS = (
     ("admin.keys.index", "Signing keys", "keys"),
     ("admin.job_types.index", "Job types", "job_types"),
     ("admin.servicetitan.extra_details", "Extra details", "extra_details"),
+    ("admin.leads.index", "Leads", "leads"),
     ("admin.audit_log.index", "Audit log", "audit"),
 )
 

@@ -2,10 +2,11 @@
 
 from flask import Flask
 
-from . import admins, bookings, clients, demo, directory, keys, outbox, pairings, purge, servicetitan
+from . import admins, bookings, clients, demo, directory, keys, leads, outbox, pairings, purge, servicetitan
 
 
 def init_app(app: Flask) -> None:
     for group in (clients.group, directory.group, keys.group, admins.group, demo.group, purge.purge_command,
-                  outbox.group, bookings.group, pairings.group, servicetitan.group):
+                  outbox.group, bookings.group, pairings.group, servicetitan.group, leads.group,
+                  leads.availability_group):
         app.cli.add_command(group)

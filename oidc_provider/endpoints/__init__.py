@@ -2,10 +2,10 @@
 
 from flask import Flask
 
-from . import account_info, authorize, custom_pairing, discovery, login, operations, token, userinfo
+from . import account_info, authorize, custom_pairing, discovery, login, operations, token, userinfo, webhooks
 
 BLUEPRINTS = (discovery.bp, authorize.bp, login.bp, token.bp, userinfo.bp, account_info.bp, operations.bp,
-              custom_pairing.bp)
+              custom_pairing.bp, webhooks.bp)
 
 
 def init_app(app: Flask) -> None:

@@ -57,6 +57,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from . import forwarding
 from .leads_api import LeadsApiClient, TokenCache, account_status_payload
 from .validation import InvalidPayload, check_account_status, check_booking
 
@@ -305,6 +306,10 @@ class OutboxWorker:
     def _send(self, message: OutboxMessage) -> None:
         attempt = message.attempts + 1
         try:
+            if message.kind == forwarding.FORWARD:
+                forwarding.send(message.payload, self.session)
+                self._finish(message, attempt, DELIVERED, None)
+                return
             client = LeadsApiClient(
                 resolve(message.environment),
                 tokens=token_cache(self.app),

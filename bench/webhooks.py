@@ -1,0 +1,119 @@
+"""How fast the webhook receiver keeps deliveries: N lead status updates, C in flight.
+
+Starts the product as production runs it (gunicorn, the shipped configuration, two
+workers) on the given PostgreSQL database, sets a signing key and one booking per
+delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
+deliveries per second and the server's CPU time per delivery (user + system time of the
+gunicorn master and workers, read from /proc). Needs Redis on 127.0.0.1:6379, as
+production does. Results go to docs/performance.md ("Webhook ingestion").
+
+    python bench/webhooks.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_webhooks
+    python bench/webhooks.py --database-url ... --deliveries 5000 --in-flight 50 --pin
+
+The database must be empty (or hold only an earlier run of this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from st_sandbox import webhooks as sender  # noqa: E402
+
+KEY = "bench-webhook-signing-key"
+SENT_AT = 1_658_312_877
+
+
+def bodies(count: int) -> list[tuple[str, dict]]:
+    """One Accepted update per booking bench-<n>, each with its own statusUpdateId."""
+    return [
+        ("accepted", sender.lead_status_body(
+            "accepted", {"partnerBookingId": f"bench-{n}", "slot": {"accountId": "acct-1", "profileId": "p-1"}},
+            SENT_AT, SENT_AT + 600, statusUpdateId=f"update-{n}"))
+        for n in range(count)
+    ]
+
+
+def flood(prefix: str, key: str, deliveries: list[tuple[str, dict]], in_flight: int) -> tuple[list[int], float]:
+    """Send every delivery, ``in_flight`` at once; the HTTP statuses and the seconds taken."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(in_flight) as pool:
+        statuses = list(pool.map(lambda d: sender.send(prefix, d[0], d[1], key, timeout=60).status_code, deliveries))
+    return statuses, time.perf_counter() - started
+
+
+def seed(app, count: int) -> None:
+    """The signing key and the bookings the updates are about."""
+    from oidc_provider.extensions import db
+    from oidc_provider.models import Booking, OutboxMessage
+    from oidc_provider.webhook_keys import paste
+
+    with app.app_context():
+        paste(KEY, "bench")
+        for n in range(count):
+            message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=f"bench-{n}", payload={})
+            db.session.add(message)
+            db.session.flush()
+            db.session.add(Booking(partner_booking_id=f"bench-{n}", environment="sandbox", account_id="acct-1",
+                                   profile_id="p-1", service_id="s-1", message_id=message.id))
+        db.session.commit()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pin", action="store_true", help="Server on core 1, driver on core 0.")
+    args = parser.parse_args()
+
+    from tests.conftest import build_app
+    from tests.gunicorn_server import Gunicorn, production_environment
+
+    encryption_key = Fernet.generate_key().decode()
+    folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    app = build_app(args.database_url, folder, ENCRYPTION_KEYS=[encryption_key])
+    seed(app, args.deliveries)
+    env = production_environment(args.database_url, "http://127.0.0.1", "bench-secret-key", encryption_key)
+    with Gunicorn(env, folder / "gunicorn.log", workers=args.workers) as server:
+        pids = [server.process.pid, *server.worker_pids()]
+        if args.pin and os.cpu_count() > 1:
+            # As bench/run-all.sh does: the server on core 1, this driver on core 0.
+            for pid in pids:
+                os.sched_setaffinity(pid, {1})
+            os.sched_setaffinity(0, {0})
+        prefix = server.url + "/servicetitan/webhooks"
+        flood(prefix, KEY, bodies(20), args.in_flight)  # warm-up: connections, imports (booking ids reused: duplicates)
+        before = cpu_seconds(pids)
+        statuses, seconds = flood(prefix, KEY, bodies(args.deliveries)[20:], args.in_flight)
+        cpu = cpu_seconds(pids) - before
+    sent = len(statuses)
+    wrong = sum(status != 200 for status in statuses)
+    print(f"{sent} deliveries, {args.in_flight} in flight, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{sent / seconds:.0f} deliveries/s; server CPU {cpu / sent * 1000:.2f} ms per delivery; "
+          f"{wrong} answers other than 200")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""flask leads / flask availability: what ServiceTitan's webhooks told us."""
+
+import click
+from flask.cli import AppGroup
+
+from ..servicetitan import leads_report, webhooks
+from .output import fail, json_option, report
+
+group = AppGroup("leads", help="Lead status updates from ServiceTitan's webhooks.")
+availability_group = AppGroup("availability", help="Availability pushed by ServiceTitan's webhooks.")
+
+
+@group.command("report")
+@json_option
+def report_command(as_json):
+    """The funnel, decline reasons, time to acceptance and invoiced revenue, per account and profile."""
+    data = leads_report.report()
+    funnel = data["total"]["funnel"]
+    text = ", ".join(f"{stage} {count}" for stage, count in funnel.items()) + f"; revenue {data['total']['revenue']}"
+    report(data, as_json, text)
+
+
+@group.command("timeline")
+@click.argument("partner_booking_id")
+@json_option
+def timeline_command(partner_booking_id, as_json):
+    """The booking we sent and its status updates, in event-time order."""
+    data = leads_report.timeline(partner_booking_id)
+    if data is None:
+        fail(f"nothing is known about partnerBookingId {partner_booking_id!r}")
+    lines = [f"{u['at']}  {u['status']}" for u in data["updates"]]
+    report(data, as_json, "\n".join(lines) or "sent; no status update yet")
+
+
+@availability_group.command("show")
+@json_option
+def show_command(as_json):
+    """The latest availability pushed for each account, profile and service."""
+    data = webhooks.latest_availability()
+    lines = [f"{d['accountId']} {d['profileId']} {d['serviceId']}  received {d['receivedAt']}" for d in data]
+    report(data, as_json, "\n".join(lines) or "no availability received yet")
