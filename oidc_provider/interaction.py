@@ -74,10 +74,12 @@ def decide(pending_id: str, allowed: bool, account_id: str | None):
         grant = server.get_consent_grant(oauth_request, end_user=user)
     except OAuth2Error as error:
         return _refuse(server, oauth_request, error)
-    account = next((a for a in account_directory().pairable_accounts(user) if a.id == account_id), None)
+    accounts = account_directory().pairable_accounts(user)
+    account = next((a for a in accounts if a.id == account_id), None)
     if allowed and account is None:
         # The request stays kept, so that the page which says so can still be answered.
-        return _consent_page(grant, user, pending_id, pending["params"], error="Choose one of your accounts.")
+        consent = _remembered_consent(user, grant)
+        return _consent_page(grant, user, pending_id, accounts, consent, error="Choose one of your accounts.")
     _forget(pending_id)
     if not allowed:
         return server.create_authorization_response(oauth_request, grant_user=None, grant=grant)
@@ -126,7 +128,7 @@ def _continue(server, grant, params: dict, started: float, pending_id: str | Non
         error_type = AccountSelectionRequiredError if consent and len(accounts) > 1 else ConsentRequiredError
         return _refuse(server, request, error_type(redirect_uri=grant.redirect_uri))
     pending_id = pending_id or _remember(params, started)
-    return _consent_page(grant, user, pending_id, params)
+    return _consent_page(grant, user, pending_id, accounts, consent)
 
 
 def _needs_sign_in(user: TenantUser | None, request, started: float, signed_in_for_it: bool) -> bool:
@@ -200,9 +202,8 @@ def _refuse(server, request, error: OAuth2Error):
     return body, 400, {"Cache-Control": "no-store"}
 
 
-def _consent_page(grant, user: TenantUser, pending_id: str, params: dict, error: str | None = None):
-    accounts = account_directory().pairable_accounts(user)
-    consent = _remembered_consent(user, grant)
+def _consent_page(grant, user: TenantUser, pending_id: str, accounts: list[Account], consent: Consent | None,
+                  error: str | None = None):
     # Suggest the last choice, else the first account that can actually be paired.
     eligible = [a.id for a in accounts if a.eligible]
     preselected = consent.account_id if consent else (eligible[0] if eligible else None)
