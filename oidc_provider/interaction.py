@@ -204,19 +204,24 @@ def _refuse(server, request, error: OAuth2Error):
 
 def _consent_page(grant, user: TenantUser, pending_id: str, accounts: list[Account], consent: Consent | None,
                   error: str | None = None):
-    # Suggest the last choice, else the first account that can actually be paired.
-    eligible = [a.id for a in accounts if a.eligible]
-    preselected = consent.account_id if consent else (eligible[0] if eligible else None)
     return render_template(
         "consent.html",
         client=grant.client,
         scopes=grant.request.scope.split(),
         accounts=accounts,
-        preselected=preselected,
+        preselected=suggested_account_id(accounts, consent.account_id if consent else None),
         pending_id=pending_id,
         user=user,
         error=error,
     ), 200, {"Cache-Control": "no-store"}
+
+
+def suggested_account_id(accounts: list[Account], last_choice: str | None = None) -> str | None:
+    """The account an account-choice page preselects: the last choice, else the first
+    account that can actually be paired."""
+    if last_choice is not None:
+        return last_choice
+    return next((a.id for a in accounts if a.eligible), None)
 
 
 def _expired_page():

@@ -9,7 +9,7 @@ inline, and a page this small needs none).
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from ..directory import account_directory
-from ..interaction import tenant_user
+from ..interaction import suggested_account_id, tenant_user
 from ..servicetitan import custom_pairing
 
 bp = Blueprint("custom_pairing", __name__)
@@ -49,13 +49,12 @@ def page():
 
 
 def _choice_page(request_id, user, accounts, error=None, status=200):
-    eligible = [a.id for a in accounts if a.eligible]
     body = render_template(
         "custom_pairing.html",
         request_id=request_id,
         user=user,
         accounts=accounts,
-        preselected=eligible[0] if eligible else None,
+        preselected=suggested_account_id(accounts),
         error=error,
     )
     return body, status, {"Cache-Control": "no-store"}
