@@ -13,6 +13,10 @@ from .keys import KeyRingError
 _JSON_PATHS = ("/token", "/userinfo", "/account-info", "/.well-known/", "/jwks.json", "/openapi.json")
 
 
+def _wants_json() -> bool:
+    return request.path.startswith(_JSON_PATHS) or request.blueprint == "webhooks"
+
+
 def add_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -47,7 +51,7 @@ def handle_http_error(error: HTTPException):
         description = error.description
     # The error's own headers stay, e.g. the Allow that a 405 must carry (RFC 9110 15.5.6).
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
-    if request.path.startswith(_JSON_PATHS) or request.blueprint == "webhooks":
+    if _wants_json():
         response = jsonify(error=_oauth_error_code(error.code), error_description=description)
         response.status_code = error.code
         response.headers.extend(headers)
@@ -82,7 +86,7 @@ def handle_no_signing_key(error: KeyRingError):
 
 def _unavailable(description: str):
     headers = {"Retry-After": "30", "Cache-Control": "no-store"}
-    if request.path.startswith(_JSON_PATHS):
+    if _wants_json():
         response = jsonify(error="temporarily_unavailable", error_description=description)
         return response, 503, headers
     return render_template("error.html", error="temporarily_unavailable", description=description), 503, headers
