@@ -6,7 +6,7 @@
 #   bench/run-all.sh [RESULTS_DIR] [-- extra bench/run.py arguments]
 #
 # Environment: SERVER_CPU (1), DRIVER_CPU (0), WORKERS (2), PORT (8765), DURATION (10),
-# WARMUP (3), BENCH_USERS (16), POSTGRES_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres),
+# WARMUP (3), BENCH_USERS (16), DATABASES ("sqlite postgresql"), POSTGRES_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres),
 # REDIS_URL (redis://127.0.0.1:6379/0). Needs PostgreSQL and Redis running.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -81,12 +81,20 @@ run_on() {
   server_pid=""
 }
 
-echo "== SQLite"
-run_on sqlite "sqlite:///$work/bench.sqlite" "$@"
-
-echo "== PostgreSQL"
-database="oidc_bench_$RANDOM$RANDOM"
-psql "$admin_url" -qc "CREATE DATABASE $database"
-pg_url="${admin_url%/*}/$database"
-run_on postgresql "${pg_url/postgresql:\/\//postgresql+psycopg://}" "$@"
-psql "$admin_url" -qc "DROP DATABASE $database WITH (FORCE)"
+for name in ${DATABASES:-sqlite postgresql}; do
+  case "$name" in
+    sqlite)
+      echo "== SQLite"
+      run_on sqlite "sqlite:///$work/bench.sqlite" "$@"
+      ;;
+    postgresql)
+      echo "== PostgreSQL"
+      database="oidc_bench_$RANDOM$RANDOM"
+      psql "$admin_url" -qc "CREATE DATABASE $database"
+      pg_url="${admin_url%/*}/$database"
+      run_on postgresql "${pg_url/postgresql:\/\//postgresql+psycopg://}" "$@"
+      psql "$admin_url" -qc "DROP DATABASE $database WITH (FORCE)"
+      ;;
+    *) echo "unknown database in DATABASES: $name" >&2; exit 2 ;;
+  esac
+done

@@ -14,16 +14,41 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from flask import current_app, g
 from joserfc.jwk import OctKey
-from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, insert, select, update
 
 from . import authorization_checks, claims, clock, response_modes
 from .audit import record_event
 from .extensions import db
 from .hashing import token_digest
 from .keys import key_ring
-from .models import AccessToken, AuthorizationCode, TenantUser
-from .pairing import record_pairing
+from .models import AccessToken, Account, AuthorizationCode, TenantUser, detached
+from .pairing import load_profiles, record_pairing
+
+_codes, _tokens = AuthorizationCode.__table__, AccessToken.__table__
+_users, _accounts = TenantUser.__table__, Account.__table__
+
+# The code exchange is the hot path ServiceTitan waits on: its statements are built once,
+# in Core, without the unit of work (see docs/performance.md).
+_INSERT_CODE = insert(_codes)
+# A code with its user and account, which every token response reads: one query.
+_SELECT_CODE = (
+    select(_codes, _users.c.id, _users.c.subject, _users.c.email, _users.c.name, _accounts)
+    .join(_users, _users.c.id == _codes.c.user_id)
+    .join(_accounts, _accounts.c.id == _codes.c.account_id)
+    .where(_codes.c.code_hash == bindparam("code_hash"), _codes.c.client_pk == bindparam("client_pk"))
+)
+# The claim: of all the requests that present this code, one changes the row.
+_CLAIM_CODE = (
+    update(_codes)
+    .where(_codes.c.id == bindparam("code_id"), _codes.c.redeemed_at.is_(None))
+    .values(redeemed_at=bindparam("now"))
+)
+_REVOKE_TOKENS_OF_CODE = (
+    update(_tokens)
+    .where(_tokens.c.authorization_code_id == bindparam("code_id"), _tokens.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_INSERT_TOKEN = insert(_tokens)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -61,45 +86,38 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request) -> None:
         lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
         data = request.payload.data
-        db.session.add(
-            AuthorizationCode(
-                code_hash=token_digest(code),
-                client_pk=request.client.id,
-                user_id=request.user.id,
-                account_id=request.account.id,
-                redirect_uri=request.payload.redirect_uri,
-                scope=request.scope,
-                requested_scope=request.payload.scope,
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                auth_time=request.auth_time,
-                expires_at=clock.now() + timedelta(seconds=lifetime),
-            )
-        )
+        db.session.execute(_INSERT_CODE, {
+            "code_hash": token_digest(code),
+            "client_pk": request.client.id,
+            "user_id": request.user.id,
+            "account_id": request.account.id,
+            "redirect_uri": request.payload.redirect_uri,
+            "scope": request.scope,
+            "requested_scope": request.payload.scope,
+            "nonce": data.get("nonce"),
+            "code_challenge": data.get("code_challenge"),
+            "code_challenge_method": data.get("code_challenge_method"),
+            "auth_time": request.auth_time,
+            "expires_at": clock.now() + timedelta(seconds=lifetime),
+        })
         db.session.commit()
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
         """Claim the code for this request, once. A code presented again — even at the same
         moment, on another instance — is refused, and what its first use issued is revoked
         (RFC 6749 4.1.2)."""
-        row = db.session.scalar(
-            select(AuthorizationCode)
-            .where(AuthorizationCode.code_hash == token_digest(code), AuthorizationCode.client_pk == client.id)
-            # The user and account are read for every token: one query rather than three.
-            .options(joinedload(AuthorizationCode.user), joinedload(AuthorizationCode.account))
-        )
-        if row is None or clock.now() >= row.expires_at:
+        row = db.session.execute(_SELECT_CODE, {"code_hash": token_digest(code), "client_pk": client.id}).first()
+        if row is None:
             return None
-        claimed = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == row.id, AuthorizationCode.redeemed_at.is_(None))
-            .values(redeemed_at=clock.now())
-        ).rowcount
-        if claimed != 1:
-            _revoke_tokens_of(row)
+        found = detached(AuthorizationCode, row)
+        if clock.now() >= found.expires_at:
             return None
-        return row
+        if db.session.execute(_CLAIM_CODE, {"code_id": found.id, "now": clock.now()}).rowcount != 1:
+            _revoke_tokens_of(found)
+            return None
+        found.user = detached(TenantUser, row)
+        found.account = detached(Account, row)
+        return found
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # The code stays, marked redeemed, so that a second use is recognized as reuse.
@@ -117,11 +135,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 def _revoke_tokens_of(code: AuthorizationCode) -> None:
-    revoked = db.session.execute(
-        update(AccessToken)
-        .where(AccessToken.authorization_code_id == code.id, AccessToken.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
-    ).rowcount
+    revoked = db.session.execute(_REVOKE_TOKENS_OF_CODE, {"code_id": code.id, "now": clock.now()}).rowcount
     record_event("authorization_code_reuse", detail={"client_pk": code.client_pk, "tokens_revoked": revoked})
 
 
@@ -129,19 +143,17 @@ def save_token(token: dict, request) -> None:
     """Registered with the server: store the access token's hash and the pairing it makes."""
     code: AuthorizationCode = request.authorization_code
     now = clock.now()
-    row = AccessToken(
-        token_hash=token_digest(token["access_token"]),
-        client_pk=request.client.id,
-        user_id=code.user_id,
-        account_id=code.account_id,
-        authorization_code_id=code.id,
-        scope=token["scope"],
-        issued_at=now,
-        expires_at=now + timedelta(seconds=token["expires_in"]),
-    )
-    db.session.add(row)
-    db.session.flush()
-    request.pairing = record_pairing(row)
+    token_id = db.session.execute(_INSERT_TOKEN, {
+        "token_hash": token_digest(token["access_token"]),
+        "client_pk": request.client.id,
+        "user_id": code.user_id,
+        "account_id": code.account_id,
+        "authorization_code_id": code.id,
+        "scope": token["scope"],
+        "issued_at": now,
+        "expires_at": now + timedelta(seconds=token["expires_in"]),
+    }).inserted_primary_key[0]
+    request.pairing = record_pairing(request.client, code.user, code.account, token_id)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -199,7 +211,8 @@ class OpenIDConnect(OpenIDCode):
         info = claims.user_claims(user, scope)
         request = g.token_request
         if request.client.account_info_claim:
-            info["accountInfo"] = claims.account_info_claim(request.pairing.account, request.pairing.status)
+            pairing = request.pairing
+            info["accountInfo"] = claims.account_info_claim(load_profiles(pairing.account), pairing.status)
         return info
 
     def exists_nonce(self, nonce: str, request) -> bool:

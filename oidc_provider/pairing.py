@@ -7,18 +7,33 @@ answer PROCESSING until an admin decides.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
 from .audit import record_event
 from .claims import COMPLETED, DECLINED, PROCESSING
 from .extensions import db
-from .models import AccessToken, Account, Client, Pairing
+from .models import AccessToken, Account, Client, Pairing, Profile, TenantUser, detached
 from .servicetitan.environments import default_environment
 from .servicetitan.outbox import enqueue_account_status
 
 REQUEST_ID_MAX = 128
+
+_pairings, _profiles = Pairing.__table__, Profile.__table__
+# Both writes happen on every pairing, on the paths ServiceTitan waits on: prebuilt Core
+# statements, without the unit of work (see docs/performance.md).
+_INSERT_PAIRING = insert(_pairings)
+# Bound once: of two calls with different request ids at the same moment, one binds.
+_BIND_REQUEST_ID = (
+    update(_pairings)
+    .where(_pairings.c.id == bindparam("pairing_id"), _pairings.c.request_id.is_(None))
+    .values(request_id=bindparam("request_id"), updated_at=bindparam("now"))
+)
+_SELECT_REQUEST_ID = select(_pairings.c.request_id).where(_pairings.c.id == bindparam("pairing_id"))
+_SELECT_PROFILES = (
+    select(_profiles).where(_profiles.c.account_id == bindparam("account_id")).order_by(_profiles.c.position)
+)
 
 
 class PairingConflict(Exception):
@@ -33,50 +48,69 @@ def initial_status(client: Client, account: Account) -> str:
     return COMPLETED
 
 
-def record_pairing(token: AccessToken) -> Pairing:
-    """Add the pairing that ``token`` creates (the token endpoint's transaction commits it)."""
+def record_pairing(client: Client, user: TenantUser, account: Account, access_token_id: int) -> Pairing:
+    """Write the pairing that an access token creates, in the token endpoint's transaction.
+    Answers it detached, with its account, for the id_token's accountInfo claim."""
     now = clock.now()
     pairing = Pairing(
-        client_pk=token.client_pk,
-        user_id=token.user_id,
-        # The relationship, not only its id: the id_token's accountInfo claim reads
-        # ``pairing.account`` before the token endpoint's transaction flushes.
-        account=token.account,
-        status=initial_status(token.client, token.account),
+        client_pk=client.id,
+        user_id=user.id,
+        account_id=account.id,
+        access_token_id=access_token_id,
+        status=initial_status(client, account),
         created_at=now,
         updated_at=now,
     )
-    pairing.access_token_id = token.id
-    db.session.add(pairing)
-    record_event("pairing_created", token.user.email, {
-        "client_id": token.client.client_id, "account_id": token.account.id, "status": pairing.status,
+    pairing.id = db.session.execute(_INSERT_PAIRING, {
+        column: getattr(pairing, column)
+        for column in ("client_pk", "user_id", "account_id", "access_token_id", "status", "created_at", "updated_at")
+    }).inserted_primary_key[0]
+    pairing.account = account
+    record_event("pairing_created", user.email, {
+        "client_id": client.client_id, "account_id": account.id, "status": pairing.status,
     })
     return pairing
 
 
 def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
-    """The token's pairing, bound to ``request_id``: the same token and request id answer
-    the same again; a request id already bound to another token is refused. The binding is
-    flushed, not committed: the caller answers from the loaded rows, then commits."""
-    pairing = db.session.scalar(select(Pairing).where(Pairing.access_token_id == token.id))
+    """The token's pairing (read with it, see ``Base64BearerTokenValidator``), bound to
+    ``request_id``: the same token and request id answer the same again; a request id
+    already bound to another token is refused. The caller commits."""
+    pairing = token.pairing
     if pairing is None:
         raise PairingConflict("This access token did not create a pairing.")
-    if pairing.request_id == request_id:
-        return pairing
+    if pairing.request_id != request_id:
+        _bind(pairing, token.user.email, request_id)
+    pairing.account = load_profiles(token.account)
+    return pairing
+
+
+def _bind(pairing: Pairing, tenant_email: str, request_id: str) -> None:
     if pairing.request_id is not None:
         raise PairingConflict("This access token is already bound to another request_id.")
-    tenant_email = pairing.user.email  # loaded before the change: a load would flush it early
-    pairing.request_id = request_id
-    pairing.updated_at = clock.now()
-    record_event("pairing_request_id_bound", tenant_email, {
-        "pairing_id": pairing.id, "request_id": request_id, "account_id": pairing.account_id, "status": pairing.status,
-    })
     try:
-        db.session.flush()
+        bound = db.session.execute(
+            _BIND_REQUEST_ID, {"pairing_id": pairing.id, "request_id": request_id, "now": clock.now()}
+        ).rowcount
     except IntegrityError:
         db.session.rollback()
         raise PairingConflict("This request_id is already bound to another access token.") from None
-    return pairing
+    if not bound:
+        # Another call bound this token a moment ago: with this request id, the same answer.
+        if db.session.scalar(_SELECT_REQUEST_ID, {"pairing_id": pairing.id}) != request_id:
+            raise PairingConflict("This access token is already bound to another request_id.")
+        pairing.request_id = request_id
+        return
+    pairing.request_id = request_id
+    record_event("pairing_request_id_bound", tenant_email, {
+        "pairing_id": pairing.id, "request_id": request_id, "account_id": pairing.account_id, "status": pairing.status,
+    })
+
+
+def load_profiles(account: Account) -> Account:
+    """``account``, detached, with its profiles in the order accountInfo lists them."""
+    account.profiles = [detached(Profile, row) for row in db.session.execute(_SELECT_PROFILES, {"account_id": account.id})]
+    return account
 
 
 def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:

@@ -18,14 +18,31 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from flask import Flask, current_app, g, jsonify
 from werkzeug.exceptions import HTTPException
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
 
 from . import authorization_checks, claims, client_auth, response_modes
 from .extensions import db
 from .grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 from .hashing import token_digest
-from .models import AccessToken, Account, Client
+from .models import AccessToken, Account, Client, Pairing, TenantUser, detached
+
+_clients, _tokens, _pairings = Client.__table__, AccessToken.__table__, Pairing.__table__
+_users, _accounts = TenantUser.__table__, Account.__table__
+# Every authorization and token request reads its client, and every account-info or
+# userinfo call its token: prebuilt Core statements (see docs/performance.md). The logo
+# stays behind: only its own page serves it.
+_CLIENT_COLUMNS = [column for column in _clients.c if column.key != "logo"]
+_SELECT_CLIENT = select(*_CLIENT_COLUMNS).where(_clients.c.client_id == bindparam("client_id"), _clients.c.enabled.is_(True))
+# A token with everything its callers answer from: the client, the user, the account and
+# the pairing. Both readings of the bearer (base64 and raw) in one query.
+_SELECT_TOKEN = (
+    select(_tokens, *_CLIENT_COLUMNS, _users.c.id, _users.c.subject, _users.c.email, _users.c.name, _accounts, _pairings)
+    .join(_clients, _clients.c.id == _tokens.c.client_pk)
+    .join(_users, _users.c.id == _tokens.c.user_id)
+    .join(_accounts, _accounts.c.id == _tokens.c.account_id)
+    .outerjoin(_pairings, _pairings.c.access_token_id == _tokens.c.id)
+    .where(_tokens.c.token_hash.in_(bindparam("digests", expanding=True)))
+)
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -55,9 +72,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         # answers it, and would look the client up twice.
         known = g.setdefault("oidc_provider_clients", {})
         if client_id not in known:
-            known[client_id] = db.session.scalar(
-                select(Client).where(Client.client_id == client_id, Client.enabled.is_(True))
-            )
+            row = db.session.execute(_SELECT_CLIENT, {"client_id": client_id}).first()
+            known[client_id] = detached(Client, row) if row else None
         return known[client_id]
 
     def save_token(self, token: dict, request) -> None:
@@ -115,16 +131,13 @@ class Base64BearerTokenValidator(BearerTokenValidator):
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
         digests = [token_digest(candidate) for candidate in _token_candidates(token_string)]
-        # One query for both readings; the user, the account and its profiles come with
-        # the token, since account-info and userinfo answer from them.
-        return db.session.scalars(
-            select(AccessToken)
-            .where(AccessToken.token_hash.in_(digests))
-            .options(
-                joinedload(AccessToken.user),
-                joinedload(AccessToken.account).selectinload(Account.profiles),
-            )
-        ).first()
+        row = db.session.execute(_SELECT_TOKEN, {"digests": digests}).first()
+        if row is None:
+            return None
+        token = detached(AccessToken, row)
+        token.client, token.user, token.account = detached(Client, row), detached(TenantUser, row), detached(Account, row)
+        token.pairing = detached(Pairing, row) if row._mapping[_pairings.c.id] is not None else None
+        return token
 
 
 def _token_candidates(token_string: str) -> list[str]:
