@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 from werkzeug.utils import import_string
 
 from .audit import record_event
 from .extensions import db
 from .hashing import hash_password, password_needs_rehash, verify_password
-from .models import Account, Profile, TenantUser
+from .models import Account, Profile, TenantUser, detached, user_accounts
 
 #: Ids we hand to ServiceTitan: its documents' own ids use letters, digits, "_" and "-".
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -44,6 +44,21 @@ class AccountDirectory(Protocol):
         """The accounts this user may pair, in the order the consent page lists them."""
 
 
+_users, _accounts, _profiles = TenantUser.__table__, Account.__table__, Profile.__table__
+_SELECT_USER = select(_users).where(_users.c.id == bindparam("user_id"))
+_SELECT_ACCOUNTS_OF_USER = (
+    select(_accounts)
+    .join(user_accounts, user_accounts.c.account_id == _accounts.c.id)
+    .where(user_accounts.c.user_id == bindparam("user_id"))
+    .order_by(_accounts.c.name)
+)
+_SELECT_PROFILES = (
+    select(_profiles)
+    .where(_profiles.c.account_id.in_(bindparam("account_ids", expanding=True)))
+    .order_by(_profiles.c.position)
+)
+
+
 class DatabaseDirectory:
     """The default directory: the tables that ``flask directory import`` fills."""
 
@@ -56,11 +71,26 @@ class DatabaseDirectory:
             db.session.commit()
         return user
 
+    # Every request of a signed-in tenant loads the user, and every authorization request
+    # the accounts: prebuilt Core statements and detached rows (see docs/performance.md).
     def find_user(self, user_id: int) -> TenantUser | None:
-        return db.session.get(TenantUser, user_id)
+        row = db.session.execute(_SELECT_USER, {"user_id": user_id}).first()
+        return detached(TenantUser, row) if row else None
 
     def pairable_accounts(self, user: TenantUser) -> list[Account]:
-        return list(user.accounts)
+        rows = db.session.execute(_SELECT_ACCOUNTS_OF_USER, {"user_id": user.id})
+        return with_profiles([detached(Account, row) for row in rows])
+
+
+def with_profiles(accounts: list[Account]) -> list[Account]:
+    """Detached ``accounts``, each given its profiles in their order, read in one query."""
+    by_id = {account.id: account for account in accounts}
+    for account in accounts:
+        account.profiles = []
+    if by_id:
+        for row in db.session.execute(_SELECT_PROFILES, {"account_ids": list(by_id)}):
+            by_id[row.account_id].profiles.append(detached(Profile, row))
+    return accounts
 
 
 def account_directory() -> AccountDirectory:

@@ -22,7 +22,8 @@ from .extensions import db
 from .hashing import token_digest
 from .keys import key_ring
 from .models import AccessToken, Account, AuthorizationCode, TenantUser, detached
-from .pairing import load_profiles, record_pairing
+from .directory import with_profiles
+from .pairing import record_pairing
 
 _codes, _tokens = AuthorizationCode.__table__, AccessToken.__table__
 _users, _accounts = TenantUser.__table__, Account.__table__
@@ -212,7 +213,7 @@ class OpenIDConnect(OpenIDCode):
         request = g.token_request
         if request.client.account_info_claim:
             pairing = request.pairing
-            info["accountInfo"] = claims.account_info_claim(load_profiles(pairing.account), pairing.status)
+            info["accountInfo"] = claims.account_info_claim(with_profiles([pairing.account])[0], pairing.status)
         return info
 
     def exists_nonce(self, nonce: str, request) -> bool:

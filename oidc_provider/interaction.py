@@ -14,17 +14,23 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oidc.core.errors import AccountSelectionRequiredError, ConsentRequiredError, LoginRequiredError
 from flask import current_app, redirect, render_template, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from . import clock
 from .authorization_checks import id_token_hint_subject, max_age, prompt_values
 from .directory import account_directory
 from .extensions import db
-from .models import Account, Consent, TenantUser
+from .models import Account, Consent, TenantUser, detached
 from .server import authorization_server
 
 PENDING_KEY = "pending_authorizations"
 PENDING_MAX = 5
+
+_consents = Consent.__table__
+# Read on every authorization request of a signed-in tenant (see docs/performance.md).
+_SELECT_CONSENT = select(_consents).where(
+    _consents.c.user_id == bindparam("user_id"), _consents.c.client_pk == bindparam("client_pk")
+)
 
 
 def tenant_user() -> TenantUser | None:
@@ -163,9 +169,8 @@ def _account_without_asking(grant, prompts, accounts: list[Account], consent: Co
 def _remembered_consent(user: TenantUser, grant) -> Consent | None:
     if not grant.client.remember_consent:
         return None
-    consent = db.session.scalar(
-        select(Consent).where(Consent.user_id == user.id, Consent.client_pk == grant.client.id)
-    )
+    row = db.session.execute(_SELECT_CONSENT, {"user_id": user.id, "client_pk": grant.client.id}).first()
+    consent = detached(Consent, row) if row else None
     if consent is None or consent.expires_at <= clock.now():
         return None
     if not set(grant.request.scope.split()) <= set(consent.scope.split()):

@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from . import clock
 from .audit import record_event
 from .claims import COMPLETED, DECLINED, PROCESSING
+from .directory import with_profiles
 from .extensions import db
-from .models import AccessToken, Account, Client, Pairing, Profile, TenantUser, detached
+from .models import AccessToken, Account, Client, Pairing, TenantUser
 from .servicetitan.environments import default_environment
 from .servicetitan.outbox import enqueue_account_status
 
 REQUEST_ID_MAX = 128
 
-_pairings, _profiles = Pairing.__table__, Profile.__table__
+_pairings = Pairing.__table__
 # Both writes happen on every pairing, on the paths ServiceTitan waits on: prebuilt Core
 # statements, without the unit of work (see docs/performance.md).
 _INSERT_PAIRING = insert(_pairings)
@@ -31,9 +32,6 @@ _BIND_REQUEST_ID = (
     .values(request_id=bindparam("request_id"), updated_at=bindparam("now"))
 )
 _SELECT_REQUEST_ID = select(_pairings.c.request_id).where(_pairings.c.id == bindparam("pairing_id"))
-_SELECT_PROFILES = (
-    select(_profiles).where(_profiles.c.account_id == bindparam("account_id")).order_by(_profiles.c.position)
-)
 
 
 class PairingConflict(Exception):
@@ -81,7 +79,7 @@ def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
         raise PairingConflict("This access token did not create a pairing.")
     if pairing.request_id != request_id:
         _bind(pairing, token.user.email, request_id)
-    pairing.account = load_profiles(token.account)
+    pairing.account = with_profiles([token.account])[0]
     return pairing
 
 
@@ -106,11 +104,6 @@ def _bind(pairing: Pairing, tenant_email: str, request_id: str) -> None:
         "pairing_id": pairing.id, "request_id": request_id, "account_id": pairing.account_id, "status": pairing.status,
     })
 
-
-def load_profiles(account: Account) -> Account:
-    """``account``, detached, with its profiles in the order accountInfo lists them."""
-    account.profiles = [detached(Profile, row) for row in db.session.execute(_SELECT_PROFILES, {"account_id": account.id})]
-    return account
 
 
 def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:

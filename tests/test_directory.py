@@ -84,9 +84,15 @@ def test_pairable_accounts_are_the_users_accounts_by_name(clean_app, make):
     make.directory()
     with clean_app.app_context():
         directory = DatabaseDirectory()
-        assert [a.id for a in directory.pairable_accounts(user("manager@mtech.example"))] == [
+        accounts = directory.pairable_accounts(user("manager@mtech.example"))
+        assert [a.id for a in accounts] == [
             "acct-closed", "acct-hvac", "acct-plumbing",  # Closed Branch, MTech HVAC, MTech Plumbing
         ]
+        # With their profiles: a Custom pairing sends them to ServiceTitan.
+        assert {a.id: [p.id for p in a.profiles] for a in accounts} == {
+            a.id: [p.id for p in a.profiles] for a in user("manager@mtech.example").accounts
+        }
+        assert any(a.profiles for a in accounts)
         assert directory.pairable_accounts(user("nobody@mtech.example")) == []
 
 
@@ -94,7 +100,8 @@ def test_find_user_by_primary_key(clean_app, make):
     make.directory()
     with clean_app.app_context():
         owner = user("owner@mtech.example")
-        assert DatabaseDirectory().find_user(owner.id) is owner
+        found = DatabaseDirectory().find_user(owner.id)
+        assert (found.id, found.subject, found.email, found.name) == (owner.id, owner.subject, owner.email, owner.name)
         assert DatabaseDirectory().find_user(owner.id + 1000) is None
 
 
