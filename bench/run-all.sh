@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the benchmark (bench/run.py) against gunicorn on SQLite, then on PostgreSQL, each on a
-# fresh database, in production mode. The server is pinned to one core and the load driver
+# fresh database, in production mode, with the shipped gunicorn configuration (one worker
+# process per core, four threads each). The server is pinned to one core and the load driver
 # to another (taskset), so that they do not share a core.
 #
 #   bench/run-all.sh [RESULTS_DIR] [-- extra bench/run.py arguments]
 #
-# Environment: SERVER_CPU (1), DRIVER_CPU (0), WORKERS (2), PORT (8765), DURATION (10),
+# Environment: SERVER_CPU (1), DRIVER_CPU (0), WORKERS (1, the one core's worth), PORT (8765), DURATION (10),
 # WARMUP (3), BENCH_USERS (16), DATABASES ("sqlite postgresql"), POSTGRES_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres),
 # REDIS_URL (redis://127.0.0.1:6379/0). Needs PostgreSQL and Redis running.
 set -euo pipefail
@@ -16,7 +17,7 @@ shift || true
 [ "${1:-}" = "--" ] && shift
 mkdir -p "$results"
 python="${PYTHON:-$root/.venv/bin/python}"
-server_cpu="${SERVER_CPU:-1}" driver_cpu="${DRIVER_CPU:-0}" workers="${WORKERS:-2}" port="${PORT:-8765}"
+server_cpu="${SERVER_CPU:-1}" driver_cpu="${DRIVER_CPU:-0}" workers="${WORKERS:-1}" port="${PORT:-8765}"
 duration="${DURATION:-10}" warmup="${WARMUP:-3}" users="${BENCH_USERS:-16}"
 admin_url="${POSTGRES_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 password="bench-password-$RANDOM$RANDOM"
@@ -61,8 +62,10 @@ run_on() {
   client_id="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$work/client-$name.json")"
   client_secret="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$work/client-$name.json")"
 
+  # --max-requests 0: the shipped configuration recycles a worker every ~10,000 requests, and
+  # a worker's start (about 1.5 s of CPU) inside a measured window would be charged to it.
   PROMETHEUS_MULTIPROC_DIR="$work/metrics-$name" taskset -c "$server_cpu" "$python" -m gunicorn -c python:oidc_provider.gunicorn_conf \
-      --workers "$workers" --bind "127.0.0.1:$port" "oidc_provider:create_app()" 2> "$results/gunicorn-$name.log" &
+      --workers "$workers" --max-requests 0 --bind "127.0.0.1:$port" "oidc_provider:create_app()" 2> "$results/gunicorn-$name.log" &
   server_pid=$!
   for _ in $(seq 1 600); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break

@@ -6,6 +6,8 @@ Anything given on the command line or in ``GUNICORN_CMD_ARGS`` overrides these.
 ``docs/production.md`` explains the choices.
 """
 
+import ctypes
+import ctypes.util
 import os
 import tempfile
 from pathlib import Path
@@ -14,12 +16,14 @@ from gunicorn.glogging import Logger
 
 from oidc_provider.request_log import JsonFormatter
 
-# The work is CPU-bound (signing, templates) with short database waits between: two sync
-# workers per core keep the core busy while one waits. WEB_CONCURRENCY is the usual knob.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
-# Sync workers: one request at a time per process, no threads sharing the GIL. A buffering
-# proxy (nginx, a cloud load balancer) in front absorbs slow clients.
-worker_class = "sync"
+# The work is CPU-bound (signing, templates) with short database waits between. One worker
+# process per core, each with a few threads that keep the core busy while one waits on the
+# database. Two sync processes per core did that too, but every switch between them started
+# a request on cold caches: 40 % more CPU per pairing on the benchmark (docs/performance.md).
+# WEB_CONCURRENCY is the usual knob for the process count.
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_class = "gthread"
+threads = 4
 # No request of ours should take long; one that does is stuck (e.g. a lost database
 # connection) and its worker is replaced.
 timeout = 30
@@ -52,6 +56,17 @@ class JsonLogger(Logger):
 
 
 logger_class = JsonLogger
+
+# glibc raises its mmap threshold once a large block has been freed, after which the 7 MiB of
+# each password hash (hashing.py) comes from the heap of the thread that hashed, and stays
+# there: a worker whose four threads had each served a sign-in held 4 x 7 MiB more (136 MB
+# against 116 MB). glibc's default threshold, set explicitly, stays fixed: every large block
+# is mapped on its own and given back when freed. Set here, in the master, so that every
+# worker forked from it inherits the setting.
+_M_MMAP_THRESHOLD = -3
+_libc = ctypes.CDLL(ctypes.util.find_library("c"))
+if hasattr(_libc, "mallopt"):  # glibc; other C libraries keep their own policy
+    _libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def on_starting(server):

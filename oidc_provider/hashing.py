@@ -7,6 +7,7 @@ costs microseconds, where argon2 would cost the token endpoint tens of milliseco
 
 import hashlib
 import hmac
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,19 +18,26 @@ from argon2.exceptions import InvalidHashError, VerificationError
 # worker past its budget of 120 MB resident (docs/performance.md). Hashes made with other
 # parameters are upgraded at the next sign-in (password_needs_rehash).
 _passwords = PasswordHasher(time_cost=5, memory_cost=7 * 1024, parallelism=1)
+# One password hash at a time in a process: a worker's threads (gunicorn_conf) hashing side
+# by side would each hold those 7 MiB. They would not finish sooner either: a worker has
+# one core's worth of the machine.
+_one_hash_at_a_time = threading.Lock()
 
 
 def hash_password(password: str) -> str:
-    return _passwords.hash(password)
+    with _one_hash_at_a_time:
+        return _passwords.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-time check; a user without a hash is checked against a dummy, so the time
     taken does not tell whether the account exists."""
     try:
-        return _passwords.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        with _one_hash_at_a_time:
+            matches = _passwords.verify(password_hash or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
+    return matches and password_hash is not None
 
 
 def password_needs_rehash(password_hash: str) -> bool:
