@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the benchmark (bench/run.py) against gunicorn on SQLite, then on PostgreSQL, each on a
 # fresh database, in production mode, with the shipped gunicorn configuration (one worker
-# process per core, four threads each). The server is pinned to one core and the load driver
-# to another (taskset), so that they do not share a core.
+# process per core, four threads each). The server is pinned to one core, the load driver
+# and PostgreSQL to another (taskset), so that nothing shares the server's core. Then
+# bench/floor.py measures, the same way, what the stack costs before the product does anything.
 #
 #   bench/run-all.sh [RESULTS_DIR] [-- extra bench/run.py arguments]
 #
@@ -23,11 +24,23 @@ admin_url="${POSTGRES_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 password="bench-password-$RANDOM$RANDOM"
 work="$(mktemp -d)"
 server_pid=""
+# PostgreSQL runs beside the driver, so that the server's core runs gunicorn alone: a
+# backend scheduled there would evict the worker's caches between its requests. New
+# backends inherit the postmaster's affinity; every process gets the machine back at exit.
+pin_postgres() {
+  local cpus="$1" pid
+  for pid in $(pgrep -x postgres || true); do
+    taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || { echo "note: cannot pin PostgreSQL ($pid)" >&2; return; }
+  done
+}
+all_cpus="0-$(($(nproc --all) - 1))"
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  pin_postgres "$all_cpus"
   rm -rf "$work"
 }
 trap cleanup EXIT
+pin_postgres "$driver_cpu"
 
 # The tenants: one account each, so that remembered consent spares them the page after the
 # first pairing (ServiceTitan's everyday case).
@@ -101,3 +114,11 @@ for name in ${DATABASES:-sqlite postgresql}; do
     *) echo "unknown database in DATABASES: $name" >&2; exit 2 ;;
   esac
 done
+
+echo "== The floor (bench/floor.py)"
+database="oidc_floor_$RANDOM$RANDOM"
+psql "$admin_url" -qc "CREATE DATABASE $database"
+pg_url="${admin_url%/*}/$database"
+"$python" bench/floor.py --database-url "${pg_url/postgresql:\/\//postgresql+psycopg://}" \
+    --server-cpu "$server_cpu" --driver-cpu "$driver_cpu" | tee "$results/floor.txt"
+psql "$admin_url" -qc "DROP DATABASE $database WITH (FORCE)"
