@@ -1,7 +1,7 @@
 """How fast the webhook receiver keeps deliveries: N lead status updates, C in flight.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, two
-workers) on the given PostgreSQL database, sets a signing key and one booking per
+Starts the product as production runs it (gunicorn, the shipped configuration, one worker
+for the one core it gets with --pin) on the given PostgreSQL database, sets a signing key and one booking per
 delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
 deliveries per second and the server's CPU time per delivery (user + system time of the
 gunicorn master and workers, read from /proc). Needs Redis on 127.0.0.1:6379, as
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--in-flight", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pin", action="store_true", help="Server on core 1, driver on core 0.")
     args = parser.parse_args()
 
@@ -100,7 +100,8 @@ def main() -> None:
         if args.pin and os.cpu_count() > 1:
             # As bench/run-all.sh does: the server on core 1, this driver on core 0.
             for pid in pids:
-                os.sched_setaffinity(pid, {1})
+                for thread in os.listdir(f"/proc/{pid}/task"):  # a gthread worker's threads too
+                    os.sched_setaffinity(int(thread), {1})
             os.sched_setaffinity(0, {0})
         prefix = server.url + "/servicetitan/webhooks"
         flood(prefix, KEY, bodies(20), args.in_flight)  # warm-up: connections, imports (booking ids reused: duplicates)

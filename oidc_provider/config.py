@@ -133,6 +133,10 @@ def load_settings(app: Flask, overrides: dict | None = None) -> None:
     )
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["TENANT_SESSION_LIFETIME"]
+    # A session lasts its lifetime from when it last changed (a sign-in, a request kept for
+    # the consent page), not from its last use: a copied cookie cannot be kept alive by
+    # using it, and an unchanged cookie is not signed again on every page.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     # Secure cookies on an https issuer; production refuses any other issuer but loopback,

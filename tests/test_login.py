@@ -178,6 +178,17 @@ def test_session_cookie_is_replaced_at_sign_in(tenant, web):
     assert not is_signed_in(web)
 
 
+def test_using_a_session_does_not_extend_it(tenant, web):
+    sign_in(web)
+    web.get("/")  # the first page puts the sign-out form's CSRF token in the session
+
+    page = web.get("/")
+
+    assert SIGNED_IN in page.text
+    # Not signed again: it lasts TENANT_SESSION_LIFETIME from its last change, however often used.
+    assert "Set-Cookie" not in page.headers
+
+
 def test_sign_in_continues_the_pending_request_on_our_own_site(tenant, web):
     response = sign_in(web, pending="https://evil.example/steal")
 
