@@ -89,7 +89,7 @@ run_on() {
   local postgres_flag=()
   [ "$name" = postgresql ] && postgres_flag=(--postgres)
   taskset -c "$driver_cpu" "$python" bench/run.py --url "http://127.0.0.1:$port" \
-      --client-id "$client_id" --client-secret "$client_secret" --redirect-uri https://bench.invalid/callback \
+      --client-id "$client_id" --client-secret="$client_secret" --redirect-uri https://bench.invalid/callback \
       --password "$password" --server-pid "$server_pid" --duration "$duration" --warmup "$warmup" \
       --json "$results/$name.json" "${postgres_flag[@]}" "$@" | tee "$results/$name.txt"
   kill "$server_pid"

@@ -28,7 +28,8 @@ def test_the_benchmark_runs_every_workload_for_a_second(tmp_path):
         app.config["ISSUER"] = server.url
         run = subprocess.run(
             [sys.executable, str(BENCH), "--url", server.url, "--client-id", client.client_id,
-             "--client-secret", client.client_secret, "--redirect-uri", CALLBACK, "--password", PASSWORD,
+             # "=": a secret may begin with "-", which argparse would take for an option.
+             f"--client-secret={client.client_secret}", "--redirect-uri", CALLBACK, "--password", PASSWORD,
              "--duration", "1", "--warmup", "0", "--concurrency", "1", "--w1-concurrency", "1",
              "--w3-concurrency", "1", "--codes-per-user", "10", "--json", str(results)],
             capture_output=True, text=True, timeout=120,
