@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +46,26 @@ def test_the_benchmark_runs_every_workload_for_a_second(tmp_path):
     assert by_workload["W3 code exchange"]["operations"] <= 10
     assert report["setup"]["duration_s"] == 1.0 and report["setup"]["driver_cpus"]
     assert "W2 pairing round trip" in run.stdout  # the table
+
+
+FLOOR = Path(__file__).resolve().parent.parent / "bench" / "floor.py"
+
+
+def test_the_floor_benchmark_measures_each_application(new_postgres_database):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cpus = sorted(os.sched_getaffinity(0))
+    run = subprocess.run(
+        [sys.executable, str(FLOOR), "--database-url", new_postgres_database("floor"),
+         # Enough requests to span several clock ticks (/proc counts CPU in 10 ms ticks).
+         "--requests", "300", "--warmup", "5", "--port", str(port),
+         "--server-cpu", str(cpus[-1]), "--driver-cpu", str(cpus[0])],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    costs = {line.split()[0]: float(line.split()[1]) for line in run.stdout.splitlines()}
+    assert set(costs) == {"wsgi", "flask", "flask-db-1", "flask-db-6", "statement", "transaction"}
+    # Each application serves (the script checks every answer is 200) and costs CPU.
+    assert all(costs[name] > 0 for name in ("wsgi", "flask", "flask-db-1", "flask-db-6"))
