@@ -105,7 +105,6 @@ def _bind(pairing: Pairing, tenant_email: str, request_id: str) -> None:
     })
 
 
-
 def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:
     """An admin's answer to an asynchronous pairing. Approving an account that is not
     eligible still declines it: ServiceTitan must not receive an account we refuse.

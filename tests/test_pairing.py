@@ -4,7 +4,7 @@ ServiceTitan's request id on the account-info call."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from oidc_provider.claims import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.extensions import db
@@ -142,3 +142,30 @@ def test_every_pairing_is_in_the_audit_log(clean_app, servicetitan, flows):
                             "remote_addr": "127.0.0.1"}
     assert events[1][2] == {"pairing_id": pairing_id, "request_id": "req-audit", "account_id": "acct-hvac",
                             "status": COMPLETED, "remote_addr": "127.0.0.1"}
+
+
+@pytest.mark.parametrize(("second_request_id", "answered"), [("req-first", True), ("req-other", False)])
+def test_a_binding_made_a_moment_ago_elsewhere_is_respected(clean_app, servicetitan, flows, second_request_id, answered):
+    """Two account-info calls with one token at the same moment: both read the pairing
+    unbound, one binds it. The other answers the same when its request id is the one bound,
+    and is refused otherwise; only one binding is audited."""
+    from oidc_provider.models import AuditEvent
+    from oidc_provider.pairing import PairingConflict, pairing_for_request
+    from oidc_provider.server import Base64BearerTokenValidator
+
+    access_token = flows.tokens(servicetitan)["access_token"]
+    with clean_app.test_request_context():
+        read_before_the_other_call = Base64BearerTokenValidator().authenticate_token(access_token)
+        db.session.rollback()
+    assert read_before_the_other_call.pairing.request_id is None
+    flows.account_info(access_token, request_id="req-first")  # the other call, which binds
+
+    with clean_app.test_request_context():
+        if answered:
+            assert pairing_for_request(read_before_the_other_call, second_request_id).request_id == "req-first"
+        else:
+            with pytest.raises(PairingConflict, match="already bound to another request_id"):
+                pairing_for_request(read_before_the_other_call, second_request_id)
+        db.session.commit()
+        assert db.session.scalar(select(Pairing.request_id)) == "req-first"
+        assert db.session.scalar(select(func.count()).where(AuditEvent.kind == "pairing_request_id_bound")) == 1
