@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import InvalidToken
 from flask import current_app
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
@@ -166,7 +167,9 @@ class KeyRing:
         if active is None and self._create_first_keys():
             active = _active_among(self._load(), alg, clock.now())
         if active is None:
-            raise KeyRingError(f"no active {alg} key: every one is retired or not yet active")
+            raise KeyRingError(
+                f"no active {alg} key: every one is retired or not yet active; run flask keys rotate --activate-now"
+            )
         return active
 
     def _create_first_keys(self) -> bool:
@@ -204,7 +207,15 @@ class KeyRing:
 
 def _import_private(row: SigningKey) -> RSAKey | ECKey:
     key_type = RSAKey if row.alg == "RS256" else ECKey
-    return key_type.import_key(json.loads(decrypt(row.private_jwk_encrypted)))
+    try:
+        private_jwk = decrypt(row.private_jwk_encrypted)
+    except InvalidToken:
+        # An encryption key was taken out of the setting before `flask keys reencrypt` ran.
+        raise KeyRingError(
+            f"key {row.kid} cannot be decrypted with OIDC_PROVIDER_ENCRYPTION_KEYS; "
+            "put back the key it was encrypted with"
+        ) from None
+    return key_type.import_key(json.loads(private_jwk))
 
 
 def key_ring() -> KeyRing:

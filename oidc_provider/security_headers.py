@@ -77,10 +77,10 @@ def handle_database_unavailable(error: OperationalError | InterfaceError):
 
 
 def handle_no_signing_key(error: KeyRingError):
-    """No key that signs now (every one retired, or the next not yet active): the id_token
-    cannot be made. 503 at once, so that ServiceTitan retries with the same code, which the
-    rolled-back transaction left unused."""
-    current_app.logger.error("cannot sign: %s; run flask keys rotate --activate-now", error)
+    """No key that signs now (every one retired, the next not yet active, or none that the
+    encryption keys can open): the id_token cannot be made. 503 at once, so that ServiceTitan
+    retries with the same code, which the rolled-back transaction left unused."""
+    current_app.logger.error("cannot sign: %s", error)
     return _unavailable("Tokens cannot be issued for a moment. Try again shortly.")
 
 

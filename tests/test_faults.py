@@ -13,8 +13,9 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from flask import current_app, has_app_context
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 
 import oidc_provider.clock
 from oidc_provider.extensions import db
@@ -243,3 +244,35 @@ def test_codes_and_tokens_of_one_instance_work_on_the_other_within_their_lifetim
     assert userinfo.status_code == 200
     frozen_clock.advance(2 * SKEW + 1)
     assert Flows(behind.test_client()).account_info(token).status_code == 401
+
+
+def test_a_signing_key_the_encryption_keys_cannot_open_is_a_503_not_a_500(fresh_signing_keys, make, flows):
+    """An encryption key taken out of the setting before `flask keys reencrypt` ran."""
+    make.directory()
+    client = make.client()
+    code = flows.code(client)
+    with fresh_signing_keys.app_context():
+        rows = db.session.scalars(select(SigningKey)).all()
+        kept = {row.kid: row.private_jwk_encrypted for row in rows}
+        other_key = Fernet(Fernet.generate_key())
+        for row in rows:
+            row.private_jwk_encrypted = other_key.encrypt(b"{}").decode()
+        db.session.commit()
+        key_ring().invalidate()
+
+    refused = flows.exchange(client, code)
+    jwks = flows.web.get("/jwks.json")
+    readiness = flows.web.get("/readyz")
+
+    assert_unavailable_json(refused)
+    assert_unavailable_json(jwks)
+    assert make.count(AccessToken) == 0
+    # The load balancer takes the instance out, and the operator reads why.
+    assert readiness.status_code == 503
+    assert "cannot be decrypted with OIDC_PROVIDER_ENCRYPTION_KEYS" in readiness.json["checks"]["signing_keys"]
+    with fresh_signing_keys.app_context():
+        for row in db.session.scalars(select(SigningKey)):
+            row.private_jwk_encrypted = kept[row.kid]
+        db.session.commit()
+        key_ring().invalidate()
+    assert flows.exchange(client, code).status_code == 200

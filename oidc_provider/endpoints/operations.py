@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
 from ..extensions import db
-from ..keys import key_ring
+from ..keys import KeyRingError, key_ring
 
 bp = Blueprint("operations", __name__)
 
@@ -31,6 +31,8 @@ def readyz():
         db.session.execute(text("SELECT 1"))
         if not key_ring().has_active_keys():
             checks["signing_keys"] = "no active key for some algorithm: run flask keys rotate --activate-now"
+    except KeyRingError as error:
+        checks["signing_keys"] = str(error)
     except SQLAlchemyError as error:
         db.session.rollback()
         # The class only: the message may name the database host and user.
