@@ -18,11 +18,11 @@ from sqlalchemy import bindparam, insert, select, update
 
 from . import authorization_checks, claims, clock, response_modes
 from .audit import record_event
+from .directory import with_profiles
 from .extensions import db
 from .hashing import token_digest
 from .keys import key_ring
-from .models import AccessToken, Account, AuthorizationCode, TenantUser, detached
-from .directory import with_profiles
+from .models import TENANT_USER_CLAIM_COLUMNS, AccessToken, Account, AuthorizationCode, TenantUser, detached
 from .pairing import record_pairing
 
 _codes, _tokens = AuthorizationCode.__table__, AccessToken.__table__
@@ -33,7 +33,7 @@ _users, _accounts = TenantUser.__table__, Account.__table__
 _INSERT_CODE = insert(_codes)
 # A code with its user and account, which every token response reads: one query.
 _SELECT_CODE = (
-    select(_codes, _users.c.id, _users.c.subject, _users.c.email, _users.c.name, _accounts)
+    select(_codes, *TENANT_USER_CLAIM_COLUMNS, _accounts)
     .join(_users, _users.c.id == _codes.c.user_id)
     .join(_accounts, _accounts.c.id == _codes.c.account_id)
     .where(_codes.c.code_hash == bindparam("code_hash"), _codes.c.client_pk == bindparam("client_pk"))

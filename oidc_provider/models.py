@@ -198,6 +198,10 @@ class TenantUser(UserMixin, db.Model):
         return f"tenant:{self.id}"
 
 
+#: What the token paths read of a tenant user with a code or a token: never the password hash.
+TENANT_USER_CLAIM_COLUMNS = tuple(TenantUser.__table__.c[name] for name in ("id", "subject", "email", "name"))
+
+
 class Admin(UserMixin, db.Model):
     """A partner admin. Never a tenant user: the two live in separate tables."""
 

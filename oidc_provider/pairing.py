@@ -50,20 +50,17 @@ def record_pairing(client: Client, user: TenantUser, account: Account, access_to
     """Write the pairing that an access token creates, in the token endpoint's transaction.
     Answers it detached, with its account, for the id_token's accountInfo claim."""
     now = clock.now()
-    pairing = Pairing(
-        client_pk=client.id,
-        user_id=user.id,
-        account_id=account.id,
-        access_token_id=access_token_id,
-        status=initial_status(client, account),
-        created_at=now,
-        updated_at=now,
-    )
-    pairing.id = db.session.execute(_INSERT_PAIRING, {
-        column: getattr(pairing, column)
-        for column in ("client_pk", "user_id", "account_id", "access_token_id", "status", "created_at", "updated_at")
-    }).inserted_primary_key[0]
-    pairing.account = account
+    values = {
+        "client_pk": client.id,
+        "user_id": user.id,
+        "account_id": account.id,
+        "access_token_id": access_token_id,
+        "status": initial_status(client, account),
+        "created_at": now,
+        "updated_at": now,
+    }
+    pairing_id = db.session.execute(_INSERT_PAIRING, values).inserted_primary_key[0]
+    pairing = Pairing(id=pairing_id, account=account, **values)
     record_event("pairing_created", user.email, {
         "client_id": client.client_id, "account_id": account.id, "status": pairing.status,
     })

@@ -24,7 +24,7 @@ from . import authorization_checks, claims, client_auth, response_modes
 from .extensions import db
 from .grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 from .hashing import token_digest
-from .models import AccessToken, Account, Client, Pairing, TenantUser, detached
+from .models import TENANT_USER_CLAIM_COLUMNS, AccessToken, Account, Client, Pairing, TenantUser, detached
 
 _clients, _tokens, _pairings = Client.__table__, AccessToken.__table__, Pairing.__table__
 _users, _accounts = TenantUser.__table__, Account.__table__
@@ -36,7 +36,7 @@ _SELECT_CLIENT = select(*_CLIENT_COLUMNS).where(_clients.c.client_id == bindpara
 # A token with everything its callers answer from: the client, the user, the account and
 # the pairing. Both readings of the bearer (base64 and raw) in one query.
 _SELECT_TOKEN = (
-    select(_tokens, *_CLIENT_COLUMNS, _users.c.id, _users.c.subject, _users.c.email, _users.c.name, _accounts, _pairings)
+    select(_tokens, *_CLIENT_COLUMNS, *TENANT_USER_CLAIM_COLUMNS, _accounts, _pairings)
     .join(_clients, _clients.c.id == _tokens.c.client_pk)
     .join(_users, _users.c.id == _tokens.c.user_id)
     .join(_accounts, _accounts.c.id == _tokens.c.account_id)
