@@ -33,17 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from oidc_provider import create_app  # noqa: E402
-from oidc_provider.extensions import db  # noqa: E402
-from oidc_provider.models import (  # noqa: E402
-    Account,
-    Admin,
-    AuditEvent,
-    Client,
-    Pairing,
-    Profile,
-    TenantUser,
-    user_accounts,
-)
+from oidc_provider.core.extensions import db  # noqa: E402
+from oidc_provider.core.models import Account, Admin, AuditEvent, Client, Pairing, Profile, TenantUser, user_accounts
 
 ACCOUNTS = 10_000
 USERS = 5_000

@@ -54,9 +54,9 @@ def flood(prefix: str, key: str, deliveries: list[tuple[str, dict]], in_flight: 
 
 def seed(app, count: int) -> None:
     """The signing key and the bookings the updates are about."""
-    from oidc_provider.extensions import db
-    from oidc_provider.models import Booking, OutboxMessage
-    from oidc_provider.webhook_keys import paste
+    from oidc_provider.core.extensions import db
+    from oidc_provider.core.models import Booking, OutboxMessage
+    from oidc_provider.servicetitan.catalog.webhook_keys import paste
 
     with app.app_context():
         paste(KEY, "bench")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from oidc_provider.request_log import JsonFormatter
+from oidc_provider.web.request_log import JsonFormatter
 
 # The work is CPU-bound (signing, templates) with short database waits between. One worker
 # process per core, each with a few threads that keep the core busy while one waits on the

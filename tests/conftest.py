@@ -20,14 +20,14 @@ from flask import Flask
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
-import oidc_provider.clock
+import oidc_provider.core.clock
 from oidc_provider import create_app
-from oidc_provider.extensions import db, limiter
-from oidc_provider.keys import ASYMMETRIC_ALGS, create_key, key_ring
-from oidc_provider.models import SigningKey
+from oidc_provider.core.extensions import db, limiter
+from oidc_provider.oidc.keys import ASYMMETRIC_ALGS, create_key, key_ring
+from oidc_provider.core.models import SigningKey
 
-from .factories import Factories
-from .flows import Flows
+from tests.factories import Factories
+from tests.flows import Flows
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -183,7 +183,7 @@ def flows(web) -> Flows:
 @pytest.fixture
 def console(clean_app):
     """A test client signed in to the admin console (tests/console.py)."""
-    from .console import Console
+    from tests.console import Console
 
     return Console(clean_app)
 
@@ -204,7 +204,7 @@ class FrozenClock:
 @pytest.fixture
 def frozen_clock(monkeypatch) -> FrozenClock:
     clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
-    monkeypatch.setattr(oidc_provider.clock, "now", clock.now)
+    monkeypatch.setattr(oidc_provider.core.clock, "now", clock.now)
     return clock
 
 

@@ -1,6 +1,6 @@
 """The admin console as a test sees it: a Flask test client signed in as a partner admin.
 
-The session is written directly (no argon2 per test); ``tests/test_admin_auth.py`` tests the
+The session is written directly (no argon2 per test); ``tests/web/admin/test_auth.py`` tests the
 real sign-in. Every POST carries the page's CSRF token unless a test says otherwise.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from oidc_provider import clock
+from oidc_provider.core import clock
 
-from .factories import Factories
+from tests.factories import Factories
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -63,11 +63,11 @@ def seed_world(app, retirable_key: bool = False) -> dict:
 
     from sqlalchemy import select
 
-    from oidc_provider.extensions import db
-    from oidc_provider.job_types import import_csv
-    from oidc_provider.keys import create_key
-    from oidc_provider.models import Client, JobType, Pairing, TenantUser
-    from oidc_provider.webhook_keys import generate
+    from oidc_provider.core.extensions import db
+    from oidc_provider.servicetitan.catalog.job_types import import_csv
+    from oidc_provider.oidc.keys import create_key
+    from oidc_provider.core.models import Client, JobType, Pairing, TenantUser
+    from oidc_provider.servicetitan.catalog.webhook_keys import generate
 
     factories = Factories(app)
     factories.directory()

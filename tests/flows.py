@@ -11,7 +11,7 @@ import html
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .factories import PASSWORD, RegisteredClient
+from tests.factories import PASSWORD, RegisteredClient
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -4,12 +4,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .. import clock
-from ..extensions import db
-from ..keys import KeyRingError, key_state, retire, rotate
-from ..rekey import reencrypt_stored_secrets
-from ..models import SigningKey
-from .output import fail, json_option, report
+from oidc_provider.core import clock
+from oidc_provider.core.extensions import db
+from oidc_provider.oidc.keys import KeyRingError, key_state, retire, rotate
+from oidc_provider.core.rekey import reencrypt_stored_secrets
+from oidc_provider.core.models import SigningKey
+from oidc_provider.cli.output import fail, json_option, report
 
 group = AppGroup("keys", help="Manage the id_token signing keys.")
 

@@ -1,18 +1,21 @@
-"""The partner's calls to ServiceTitan: the Leads API client, the outbox that sends every
-call, bookings, and Custom pairing.
+"""Everything about ServiceTitan, in and out.
 
-``errors.py`` types ServiceTitan's answers, ``validation.py`` holds its payload rules,
-``environments.py`` says where the sandbox and production are, ``leads_api.py`` calls
-them, ``outbox.py`` queues and delivers, ``bookings.py`` and ``custom_pairing.py`` decide
-what to send. ``st_sandbox/`` (beside this package) stands in for ServiceTitan offline.
+Statuses and limits (the one definition of each), the catalog the partner configures
+(``catalog``), where the sandbox and production are (``environments``), ServiceTitan's
+errors typed (``errors``), its payload rules (``validation``), the Leads API client
+(``leads_api``), the outbox that sends every call (``outbox``), bookings, and the webhooks
+ServiceTitan sends us (``webhooks``, ``forwarding``, ``leads_report``). ``st_sandbox/``
+(beside this package) stands in for ServiceTitan offline.
+
+May import: ``core``, ``directory``.
 """
 
 import threading
 
 from flask import Flask
 
-from .leads_api import TokenCache
-from .outbox import start_in_process
+from oidc_provider.servicetitan.leads_api import TokenCache
+from oidc_provider.servicetitan.outbox import start_in_process
 
 
 def init_app(app: Flask) -> None:

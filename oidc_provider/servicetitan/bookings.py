@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..extensions import db
-from ..models import Booking, ExtraDetailParameter, JobType, OutboxMessage
-from . import outbox
-from .environments import default_environment
-from .validation import BookingCatalog, InvalidPayload, booking_problems, parse_json
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, OutboxMessage
+from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan.environments import default_environment
+from oidc_provider.servicetitan.validation import BookingCatalog, InvalidPayload, booking_problems, parse_json
 
 
 def catalog() -> BookingCatalog:

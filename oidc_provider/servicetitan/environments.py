@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import clock
-from ..encryption import decrypt, encrypt
-from ..extensions import db
-from ..models import ServiceTitanEnvironment
-from .errors import NotConfigured
+from oidc_provider.core import clock
+from oidc_provider.core.encryption import decrypt, encrypt
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import ServiceTitanEnvironment
+from oidc_provider.servicetitan.errors import NotConfigured
 
 SANDBOX = "sandbox"
 PRODUCTION = "production"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import requests
 from flask import current_app
 
-from ..models import WebhookDelivery
-from .errors import ServerError, TooManyRequests, TransportError, UndocumentedError
+from oidc_provider.core.models import WebhookDelivery
+from oidc_provider.servicetitan.errors import ServerError, TooManyRequests, TransportError, UndocumentedError
 
 FORWARD = "webhook_forward"
 ENVIRONMENT = "partner"  # not a ServiceTitan environment: the partner's own system
@@ -23,7 +23,7 @@ def enqueue(delivery: WebhookDelivery, document) -> None:
     """Queue ``delivery`` for forwarding, when a URL is set; the caller's commit makes it real."""
     if not current_app.config["WEBHOOK_FORWARD_URL"]:
         return
-    from .outbox import _enqueue  # the outbox imports this module to send
+    from oidc_provider.servicetitan.outbox import _enqueue  # the outbox imports this module to send
 
     payload = {"deliveryId": delivery.id, "topic": delivery.topic, "receivedAt": delivery.received_at.isoformat(),
                "event": document}

@@ -20,12 +20,12 @@ from typing import Any, NotRequired, TypedDict
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from .. import clock
-from ..claims import COMPLETED
-from ..models import Account
-from .environments import TOKEN_PATH, Environment
-from .errors import LeadsApiError, TokenRequestFailed, TransportError, Unauthorized, parse_error
-from .validation import BookingCatalog, check_account_status, check_booking
+from oidc_provider.core import clock
+from oidc_provider.oidc.claims import COMPLETED
+from oidc_provider.core.models import Account
+from oidc_provider.servicetitan.environments import TOKEN_PATH, Environment
+from oidc_provider.servicetitan.errors import LeadsApiError, TokenRequestFailed, TransportError, Unauthorized, parse_error
+from oidc_provider.servicetitan.validation import BookingCatalog, check_account_status, check_booking
 
 log = logging.getLogger(__name__)
 

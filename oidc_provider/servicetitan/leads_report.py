@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ..extensions import db
-from ..models import Booking, LeadStatusUpdate
-from .webhooks import invoice_total
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import Booking, LeadStatusUpdate
+from oidc_provider.servicetitan.webhooks import invoice_total
 
 FUNNEL = ("sent", "accepted", "declined", "scheduled", "invoiced")
 _STAGE = {"Accepted": "accepted", "Declined": "declined", "AppointmentScheduled": "scheduled", "Invoiced": "invoiced"}

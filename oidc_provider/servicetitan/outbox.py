@@ -41,25 +41,16 @@ from flask import Flask, current_app
 from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from .. import clock
-from ..audit import record_event
-from ..claims import COMPLETED, DECLINED, PROCESSING
-from ..extensions import db
-from ..models import Account, OutboxMessage
-from .environments import resolve
-from .errors import (
-    DuplicateAccount,
-    DuplicateBooking,
-    DuplicateIdempotencyToken,
-    DuplicateRequestId,
-    InvalidAccountStatusChange,
-    LeadsApiError,
-    ServerError,
-    TransportError,
-)
-from . import forwarding
-from .leads_api import LeadsApiClient, TokenCache, account_status_payload
-from .validation import InvalidPayload, check_account_status, check_booking
+from oidc_provider.core import clock
+from oidc_provider.core.audit import record_event
+from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import Account, OutboxMessage
+from oidc_provider.servicetitan.environments import resolve
+from oidc_provider.servicetitan.errors import DuplicateAccount, DuplicateBooking, DuplicateIdempotencyToken, DuplicateRequestId, InvalidAccountStatusChange, LeadsApiError, ServerError, TransportError
+from oidc_provider.servicetitan import forwarding
+from oidc_provider.servicetitan.leads_api import LeadsApiClient, TokenCache, account_status_payload
+from oidc_provider.servicetitan.validation import InvalidPayload, check_account_status, check_booking
 
 log = logging.getLogger(__name__)
 

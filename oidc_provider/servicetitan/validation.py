@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..claims import COMPLETED, DECLINED, PROCESSING
-from ..directory import ID_PATTERN
+from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.directory.store import ID_PATTERN
 
 REQUEST_ID_MAX = 128
 NAME_MAX = 128

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
-from ..extensions import db
-from ..models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
-from . import forwarding
+from oidc_provider.core import clock
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
+from oidc_provider.servicetitan import forwarding
 
 #: ``{prefix}/leads/<event>`` and the status its body must carry.
 LEAD_EVENTS = {

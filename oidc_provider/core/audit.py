@@ -1,0 +1,26 @@
+"""The audit log: admin actions, pairings and security events, in one table."""
+
+from __future__ import annotations
+
+from flask import has_request_context, request
+from sqlalchemy import insert
+
+from oidc_provider.core import clock
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import AuditEvent
+
+# A plain INSERT rather than an object for the unit of work: events are written on the hot
+# paths (every code exchange, every account-info call) and never read back by their writer.
+_INSERT_EVENT = insert(AuditEvent.__table__)
+
+
+def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None:
+    """Write an event in the caller's transaction, which commits it (or rolls it back with
+    the rest). Never put a secret, a token or a password in ``detail``."""
+    detail = dict(detail or {})
+    if has_request_context():
+        detail.setdefault("remote_addr", request.remote_addr)
+    # Objects the caller has added stay pending until the caller flushes: a constraint they
+    # break must fail where the caller expects it, not here.
+    with db.session.no_autoflush:
+        db.session.execute(_INSERT_EVENT, {"at": clock.now(), "kind": kind, "actor": actor, "detail": detail})

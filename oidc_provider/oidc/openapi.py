@@ -1,0 +1,326 @@
+"""The back channel's contract as an OpenAPI 3.1 document, served at ``/openapi.json``.
+
+It describes what machines call — discovery, JWKS, the token endpoint, userinfo and
+account-info — with every status each one answers and the body of each. The pages a tenant
+sees in a browser are not in it. The test suite fuzzes the running server against this
+document (``tests/oidc/test_openapi.py``): a status or a body that is not declared here fails it.
+
+ServiceTitan's webhooks are in it too, under WEBHOOK_PREFIX: the fuzzer, holding no signing
+key, checks that every delivery without one is refused as declared.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from oidc_provider.oidc.authorization_checks import TOKEN_PARAMETER_LIMITS
+from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+
+
+def _json(schema_name: str, description: str, headers: dict | None = None) -> dict:
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_NO_STORE = {"Cache-Control": {"$ref": "#/components/headers/Cache-Control"}}
+_CHALLENGE = {"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}}
+_RETRY = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+
+_UNAVAILABLE = _json(
+    "OAuthError",
+    "The database or the signing keys are unavailable for a moment (`temporarily_unavailable`): retry later.",
+    {**_RETRY, **_NO_STORE},
+)
+_TOO_LARGE = _json("OAuthError", "The request body is larger than MAX_CONTENT_LENGTH.")
+_BEARER_REFUSED = _json(
+    "OAuthError",
+    "No access token, or one that is unknown, expired or revoked (RFC 6750 `invalid_token`).",
+    _CHALLENGE,
+)
+
+
+def _userinfo(method: str) -> dict:
+    return {
+        "summary": "The claims of the access token's user (OpenID Connect Core 5.3)",
+        "operationId": f"userinfo_{method}",
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": _json("UserInfo", "The claims the granted scope allows.", _NO_STORE),
+            "400": _json("OAuthError", "The request is malformed, e.g. a parameter holds a NUL character."),
+            "401": _BEARER_REFUSED,
+            "403": _json("OAuthError", "The token was not granted the `openid` scope (`insufficient_scope`)."),
+            "413": _TOO_LARGE,
+            "503": _UNAVAILABLE,
+        },
+    }
+
+
+def _token_request_schema() -> dict:
+    properties = {name: {"type": "string", "maxLength": limit} for name, limit in TOKEN_PARAMETER_LIMITS.items()}
+    properties["grant_type"]["enum"] = ["authorization_code"]
+    return {
+        "type": "object",
+        "required": ["grant_type", "code", "redirect_uri"],
+        "properties": properties,
+        "description": "Client credentials go in the Basic header, the body, or both when they agree.",
+    }
+
+
+def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
+             webhook_header: str = "X-STLeads-Token") -> dict:
+    """The OpenAPI document, with ``issuer`` as its server."""
+    paths = {
+        "/.well-known/openid-configuration": {
+            "get": {
+                "summary": "OpenID Provider metadata (OpenID Connect Discovery 1.0)",
+                "operationId": "discovery",
+                "responses": {"200": _json("ProviderMetadata", "The provider's metadata.")},
+            }
+        },
+        "/jwks.json": {
+            "get": {
+                "summary": "The public signing keys: published, active and retiring",
+                "operationId": "jwks",
+                "responses": {"200": _json("JWKS", "A JSON Web Key Set."), "503": _UNAVAILABLE},
+            }
+        },
+        "/token": {
+            "post": {
+                "summary": "Exchange an authorization code (RFC 6749 4.1.3)",
+                "operationId": "token",
+                "security": [{"client_secret_basic": []}, {}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": _token_request_schema()}},
+                },
+                "responses": {
+                    "200": _json("TokenResponse", "The access token and the id_token.", _NO_STORE),
+                    "400": _json(
+                        "OAuthError",
+                        "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `unauthorized_client`.",
+                        _NO_STORE,
+                    ),
+                    "401": _json("OAuthError", "Client authentication failed (`invalid_client`).",
+                                 {**_CHALLENGE, **_NO_STORE}),
+                    "413": _TOO_LARGE,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/userinfo": {"get": _userinfo("get"), "post": _userinfo("post")},
+        "/account-info": {
+            "get": {
+                "summary": "Which account the access token paired (ServiceTitan's account-info call)",
+                "operationId": "account_info",
+                "description": "ServiceTitan sends `Authorization: Bearer <Base64(access_token)>`; the raw "
+                               "token is accepted too.",
+                "security": [{"bearer": []}],
+                "parameters": [{
+                    "name": "request_id",
+                    "in": "query",
+                    "required": True,
+                    "description": "ServiceTitan's request id, bound to the access token on first use.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                }],
+                "responses": {
+                    "200": _json(
+                        "AccountInfo", "The pairing's status, and the account when COMPLETED.", _NO_STORE
+                    ),
+                    "400": _json("OAuthError", "A missing or over-long request_id, or one bound to another "
+                                               "access token (`invalid_request`)."),
+                    "401": _BEARER_REFUSED,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {"200": {"description": "The OpenAPI document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }
+        },
+    }
+    paths.update(_webhook_paths(webhook_prefix.rstrip("/")))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Pairing provider: back channel",
+            "version": _version(),
+            "description": "What ServiceTitan calls. Every status and body the provider answers is declared.",
+        },
+        "servers": [{"url": issuer}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "client_secret_basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "The access token, raw or base64-encoded (standard alphabet, padded)."},
+                "webhook_key": {"type": "apiKey", "in": "header", "name": webhook_header,
+                                "description": "The webhook signing key, verbatim (WEBHOOK_HEADER names the header)."},
+            },
+            "headers": {
+                "Cache-Control": {"required": True, "schema": {"type": "string", "pattern": "no-store"}},
+                "WWW-Authenticate": {"required": True, "schema": {"type": "string", "pattern": "^(Bearer|Basic)"}},
+                "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+            },
+            "schemas": _SCHEMAS,
+        },
+    }
+
+
+def _webhook_paths(prefix: str) -> dict:
+    """ServiceTitan's deliveries: kept raw once the signing key matches, judged after."""
+    from oidc_provider.servicetitan.webhooks import TOPICS  # the receivers' own list, so the two cannot differ
+
+    receipt = "The delivery is kept; `state` says how it was judged (stored, invalid, duplicate, unknown_booking)."
+    operation = {
+        "security": [{"webhook_key": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+        "responses": {
+            "200": _json("WebhookReceipt", receipt),
+            "400": _json("WebhookReceipt", "The body is not JSON; it is kept raw (`state`: not_json)."),
+            "401": _json("OAuthError", "No signing key, a wrong one, or none set yet (`invalid_token`); "
+                                       "nothing is kept."),
+            "413": _json("OAuthError", "The body is larger than WEBHOOK_MAX_BYTES; nothing is kept."),
+            "503": _UNAVAILABLE,
+        },
+    }
+    return {
+        f"{prefix}/{topic}": {"post": {**operation, "summary": f"ServiceTitan's {topic} webhook",
+                                       "operationId": "webhook_" + topic.replace("/", "_")}}
+        for topic in TOPICS
+    }
+
+
+def _version() -> str:
+    try:
+        return version("oidc-provider")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0"
+
+
+_STRING = {"type": "string"}
+_STRINGS = {"type": "array", "items": _STRING}
+_PROFILE = {
+    "type": "object",
+    "required": ["Id", "Name"],
+    "properties": {"Id": _STRING, "Name": _STRING},
+    "additionalProperties": False,
+}
+
+_SCHEMAS = {
+    "WebhookReceipt": {
+        "type": "object",
+        "required": ["deliveryId", "state"],
+        "properties": {"deliveryId": {"type": "integer"}, "state": _STRING, "problems": _STRINGS},
+        "additionalProperties": False,
+    },
+    "OAuthError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": _STRING, "error_description": _STRING, "error_uri": _STRING, "state": _STRING},
+        "additionalProperties": False,
+    },
+    "TokenResponse": {
+        "type": "object",
+        "required": ["access_token", "token_type", "expires_in", "id_token"],
+        "properties": {
+            "access_token": _STRING,
+            "token_type": {"const": "Bearer"},
+            "expires_in": {"type": "integer", "minimum": 1},
+            "id_token": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"},
+            "scope": {"type": "string", "description": "Only when it differs from the scope requested."},
+        },
+        "additionalProperties": False,
+    },
+    "UserInfo": {
+        "type": "object",
+        "required": ["sub"],
+        "properties": {"sub": _STRING, "name": _STRING, "email": _STRING, "email_verified": {"type": "boolean"}},
+        "additionalProperties": False,
+    },
+    "AccountInfo": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["Status", "RequestId", "Account"],
+                "properties": {
+                    "Status": {"const": COMPLETED},
+                    "RequestId": _STRING,
+                    "Account": {
+                        "type": "object",
+                        "required": ["Id", "Name", "Profiles"],
+                        "properties": {
+                            "Id": _STRING, "Name": _STRING, "Profiles": {"type": "array", "items": _PROFILE}
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["Status", "RequestId"],
+                "properties": {"Status": {"enum": [DECLINED, PROCESSING]}, "RequestId": _STRING},
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "JWKS": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kty", "kid", "alg", "use"],
+                    "properties": {
+                        "kty": {"enum": ["RSA", "EC"]},
+                        "kid": _STRING,
+                        "alg": {"enum": ["RS256", "ES256"]},
+                        "use": {"const": "sig"},
+                    },
+                    # A private member ("d", "p", "q", ...) must never appear.
+                    "not": {"anyOf": [{"required": [member]} for member in ("d", "p", "q", "dp", "dq", "qi", "k")]},
+                },
+            }
+        },
+        "additionalProperties": False,
+    },
+    "ProviderMetadata": {
+        "type": "object",
+        "required": [
+            "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+            "response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+        ],
+        "properties": {
+            "issuer": _STRING,
+            "authorization_endpoint": _STRING,
+            "token_endpoint": _STRING,
+            "userinfo_endpoint": _STRING,
+            "jwks_uri": _STRING,
+            "account_info_endpoint": _STRING,
+            "response_types_supported": _STRINGS,
+            "response_modes_supported": _STRINGS,
+            "grant_types_supported": _STRINGS,
+            "subject_types_supported": _STRINGS,
+            "id_token_signing_alg_values_supported": _STRINGS,
+            "token_endpoint_auth_methods_supported": _STRINGS,
+            "code_challenge_methods_supported": _STRINGS,
+            "scopes_supported": _STRINGS,
+            "claims_supported": _STRINGS,
+            "prompt_values_supported": _STRINGS,
+            "claims_parameter_supported": {"type": "boolean"},
+            "request_parameter_supported": {"type": "boolean"},
+            "request_uri_parameter_supported": {"type": "boolean"},
+        },
+    },
+}

@@ -1,0 +1,101 @@
+"""The "Webhook Message Signing Key": the shared secret ServiceTitan sends with each webhook.
+
+ServiceTitan's two documents disagree on who makes it (the manager's screen generates it,
+the platform guide has the partner provide it), so both ways work: generate one here and
+paste it into ServiceTitan, or paste the one ServiceTitan generated. The key arrives verbatim
+in a request header, so it must be printable ASCII without spaces.
+
+Rotation keeps two keys valid: the new one, and the one before it until ServiceTitan's
+screen holds the new one and the admin retires the old. Keys are encrypted at rest because
+the admin must be able to copy them again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+
+from sqlalchemy import select
+
+from oidc_provider.core import clock
+from oidc_provider.core.audit import record_event
+from oidc_provider.core.encryption import decrypt, encrypt
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import WebhookSigningKey
+
+KEY_MIN = 16
+KEY_MAX = 512
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+VALID_AT_ONCE = 2
+
+
+class WebhookKeyError(Exception):
+    """A key operation the rules refuse; the message says why."""
+
+
+def valid_keys() -> list[WebhookSigningKey]:
+    """The keys a delivery may carry, newest first: at most two, while rotating."""
+    return list(
+        db.session.scalars(
+            select(WebhookSigningKey)
+            .where(WebhookSigningKey.retired_at.is_(None))
+            .order_by(WebhookSigningKey.created_at.desc(), WebhookSigningKey.id.desc())
+        )
+    )
+
+
+def reveal(key: WebhookSigningKey) -> str:
+    return decrypt(key.key_encrypted)
+
+
+def matches(presented: str, keys: list[WebhookSigningKey] | None = None) -> bool:
+    """Whether ``presented`` is one of the valid keys (``keys`` when the caller already
+    read them), compared in constant time."""
+    found = False
+    for key in valid_keys() if keys is None else keys:
+        found |= hmac.compare_digest(reveal(key).encode(), presented.encode())
+    return found
+
+
+def generate(actor: str) -> tuple[WebhookSigningKey, str]:
+    """A new random key (256 bits, URL-safe); the previous one stays valid."""
+    value = secrets.token_urlsafe(32)
+    return _add(value, "generated", actor), value
+
+
+def paste(value: str, actor: str) -> WebhookSigningKey:
+    """Take the key ServiceTitan generated; the previous one stays valid."""
+    value = value.strip()
+    if not KEY_MIN <= len(value) <= KEY_MAX or not _HEADER_SAFE.fullmatch(value):
+        raise WebhookKeyError(
+            f"paste the key exactly as ServiceTitan shows it: {KEY_MIN} to {KEY_MAX} visible characters, no spaces"
+        )
+    if any(hmac.compare_digest(reveal(k).encode(), value.encode()) for k in valid_keys()):
+        raise WebhookKeyError("this key is already saved")
+    return _add(value, "pasted", actor)
+
+
+def retire(key: WebhookSigningKey, actor: str) -> None:
+    """Stop accepting an older key once ServiceTitan sends the newest."""
+    current = valid_keys()
+    if key.retired_at is not None:
+        raise WebhookKeyError("this key is already retired")
+    if current and current[0].id == key.id:
+        raise WebhookKeyError("this is the newest key, the one ServiceTitan should send; generate or paste a new one instead")
+    key.retired_at = clock.now()
+    record_event("webhook_key_retired", actor, {"key_id": key.id})
+    db.session.commit()
+
+
+def _add(value: str, source: str, actor: str) -> WebhookSigningKey:
+    now = clock.now()
+    # Only the newest earlier key stays valid beside the new one.
+    for older in valid_keys()[VALID_AT_ONCE - 1:]:
+        older.retired_at = now
+    key = WebhookSigningKey(key_encrypted=encrypt(value), source=source, created_at=now)
+    db.session.add(key)
+    db.session.flush()
+    record_event("webhook_key_added", actor, {"key_id": key.id, "source": source})
+    db.session.commit()
+    return key

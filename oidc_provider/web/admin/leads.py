@@ -1,0 +1,58 @@
+"""The leads report: what became of the leads sent to ServiceTitan, from its webhooks.
+
+Charts are SVG drawn by the template from numbers computed here: no chart library and no
+script, so the console's Content-Security-Policy stays as strict as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, render_template
+
+from oidc_provider.servicetitan import leads_report
+
+bp = Blueprint("leads", __name__)
+
+CSV_COLUMNS = ("accountId", "profileId", *leads_report.FUNNEL, "medianAcceptanceSeconds", "revenue")
+
+
+@bp.get("/leads")
+def index():
+    data = leads_report.report()
+    total = data["total"]
+    return render_template(
+        "admin/leads.html",
+        report=data,
+        funnel=_bars(total["funnel"]),
+        reasons=_bars(total["declineReasons"]),
+        revenue=_bars({day: float(amount) for day, amount in total["revenueByDay"].items()}, total["revenueByDay"]),
+    )
+
+
+@bp.get("/leads/report.csv")
+def export():
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in leads_report.report()["byProfile"]:
+        writer.writerow([_cell(row["accountId"]), _cell(row["profileId"]),
+                         *(row["funnel"][stage] for stage in leads_report.FUNNEL),
+                         row["acceptanceSeconds"]["median"] if row["acceptanceSeconds"]["median"] is not None else "",
+                         row["revenue"]])
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="leads-report.csv"'
+    return response
+
+
+def _bars(values: dict, labels: dict | None = None) -> list[dict]:
+    """Each value with its share of the largest, in percent, for a bar's length."""
+    largest = max(values.values(), default=0) or 1
+    return [{"label": key, "value": (labels or values)[key], "percent": round(100 * value / largest, 1)}
+            for key, value in values.items()]
+
+
+def _cell(value: str) -> str:
+    """An id as a spreadsheet shows it, never as a formula (ids come from ServiceTitan)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,50 @@
+"""Every pairing, filtered and searched; an admin's decision on an asynchronous one.
+
+The decision is recorded here (``pairing.decide``); telling ServiceTitan is the outbox's
+work, hooked into the same call.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import Client, Pairing
+from oidc_provider.pairing.lifecycle import PairingConflict, decide
+from oidc_provider.web.admin import forms, listings
+from oidc_provider.web.admin.auth import actor
+
+bp = Blueprint("pairings", __name__)
+
+
+def _filters() -> dict[str, str]:
+    return {name: request.args.get(name, "").strip() for name in ("q", "status", "client_id")}
+
+
+@bp.get("/pairings")
+def index(error: str | None = None, status: int = 200):
+    filters = _filters()
+    # A search is not counted: the count would repeat its work for a number nobody needs.
+    page = listings.page_of(listings.pairings(**filters), count=not filters["q"])
+    clients = db.session.execute(select(Client.client_id, Client.name).order_by(Client.name)).all()
+    body = render_template(
+        "admin/pairings.html", page=page, filters=filters, filters_set={k: v for k, v in filters.items() if v},
+        status_options=[("", "Any")] + [(s, s) for s in listings.PAIRING_STATUSES],
+        client_options=[("", "Any")] + [(client_id, name) for client_id, name in clients],
+        error=error,
+    )
+    return body, status
+
+
+@bp.post("/pairings/<int:pairing_id>/decision")
+def decision(pairing_id):
+    pairing = forms.found(db.session.get(Pairing, pairing_id))
+    choice = request.form.get("decision")
+    if choice not in ("approve", "decline"):
+        return index(error="Choose Approve or Decline.", status=422)
+    try:
+        decide(pairing, choice == "approve", actor())
+    except PairingConflict as conflict:
+        return index(error=str(conflict), status=409)
+    return redirect(url_for(".index", **{k: v for k, v in _filters().items() if v}))

@@ -1,0 +1,68 @@
+"""OpenID Provider metadata and the public signing keys."""
+
+from flask import Blueprint, current_app, jsonify
+
+from oidc_provider.oidc import openapi
+from oidc_provider.oidc.claims import CLAIMS_SUPPORTED
+from oidc_provider.oidc.keys import key_ring
+from oidc_provider.oidc.response_modes import SUPPORTED as RESPONSE_MODES
+
+bp = Blueprint("discovery", __name__)
+
+
+def endpoint_urls(issuer: str) -> dict[str, str]:
+    """Every endpoint's absolute URL, by its discovery name; the admin console's setup
+    sheet lists the same."""
+    return {
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        # Our own field: ServiceTitan learns this URL from the partner, not from discovery.
+        "account_info_endpoint": f"{issuer}/account-info",
+    }
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    issuer = current_app.config["ISSUER"]
+    response = jsonify(
+        issuer=issuer,
+        **endpoint_urls(issuer),
+        response_types_supported=["code"],
+        response_modes_supported=list(RESPONSE_MODES),
+        grant_types_supported=["authorization_code"],
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["RS256", "ES256", "HS256"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+        code_challenge_methods_supported=["S256"],
+        scopes_supported=current_app.config["SCOPES_SUPPORTED"],
+        claims_supported=CLAIMS_SUPPORTED,
+        prompt_values_supported=["none", "login", "consent", "select_account"],
+        claims_parameter_supported=False,
+        request_parameter_supported=False,
+        request_uri_parameter_supported=False,
+    )
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks():
+    response = jsonify(key_ring().jwks())
+    # Short enough that a newly published key is seen long before it starts signing.
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The back channel's contract (docs/security.md says how it is tested)."""
+    response = jsonify(openapi.document(
+        current_app.config["ISSUER"], current_app.config["WEBHOOK_PREFIX"], current_app.config["WEBHOOK_HEADER"]
+    ))
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response

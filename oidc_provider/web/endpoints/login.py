@@ -1,0 +1,68 @@
+"""The tenant sign-in page."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import login_user, logout_user
+
+from oidc_provider.core import clock
+from oidc_provider.web import metrics
+from oidc_provider.directory.store import account_directory
+from oidc_provider.oidc.interaction import PENDING_KEY, login_hint, requests_kept_across_sign_in, tenant_user
+from oidc_provider.web.throttling import throttle_sign_in
+
+bp = Blueprint("login", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@throttle_sign_in("tenant")
+def sign_in():
+    pending = request.values.get("pending", "")
+    next_path = _local_path(request.values.get("next", ""))
+    error = None
+    if request.method == "POST":
+        user = account_directory().authenticate(request.form.get("email", ""), request.form.get("password", ""))
+        if user is not None:
+            _start_session(user)
+            if pending:
+                return redirect(url_for("authorize.resume", pending=pending))
+            return redirect(next_path or url_for("login.signed_in"))
+        metrics.SIGN_IN_FAILURES.inc()
+        # One message whether the email exists or not.
+        error = "The email or password is incorrect."
+    email = request.form.get("email") or login_hint(pending)
+    return render_template("login.html", pending=pending, next_path=next_path, error=error, email=email), (
+        401 if error else 200
+    )
+
+
+@bp.get("/")
+def signed_in():
+    return render_template("home.html", user=tenant_user())
+
+
+@bp.post("/logout")
+def sign_out():
+    logout_user()
+    session.clear()
+    return redirect(url_for("login.sign_in"))
+
+
+def _local_path(value: str) -> str:
+    """``value`` when it is a path on this site (the Custom pairing page sends the tenant
+    here and back), else "": sign-in must never send the browser to another site."""
+    parts = urlsplit(value)
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil...".
+    local = value.startswith("/") and not value.startswith("//") and "\\" not in value and value.isprintable()
+    return value if local and not (parts.scheme or parts.netloc) else ""
+
+
+def _start_session(user) -> None:
+    """A new session at sign-in (nothing from before survives but the pending requests),
+    so a session id planted before sign-in is worth nothing after it."""
+    pending = requests_kept_across_sign_in()
+    session.clear()
+    session[PENDING_KEY] = pending
+    session.permanent = True
+    login_user(user)
+    session["auth_time"] = clock.now().timestamp()

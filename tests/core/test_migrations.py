@@ -1,0 +1,95 @@
+"""Migrations on SQLite and PostgreSQL: from an empty database, and from every earlier
+revision, to the head; and the head matches the models (``flask db check``)."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+
+from oidc_provider import create_app
+from oidc_provider.core.extensions import db
+
+from tests.conftest import ENCRYPTION_KEY
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_app(request, tmp_path):
+    """The app over an empty database of its own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migrations.sqlite'}"
+    else:
+        url = request.getfixturevalue("new_postgres_database")("migrations")
+    app = create_app({
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "test-secret-key", "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+    })
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def revisions(app) -> list[str]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory(app.extensions["migrate"].directory)
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def current_revision(app) -> str | None:
+    with app.app_context(), db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def db_check(app):
+    return app.test_cli_runner().invoke(args=["db", "check"])
+
+
+def test_there_is_exactly_one_head(empty_app):
+    script = ScriptDirectory(empty_app.extensions["migrate"].directory)
+
+    assert len(script.get_heads()) == 1
+    assert script.get_heads()[0] == revisions(empty_app)[-1]
+
+
+def test_an_empty_database_upgrades_to_the_head_and_matches_the_models(empty_app):
+    directory = empty_app.extensions["migrate"].directory
+    with empty_app.app_context():
+        upgrade(directory=directory)
+        tables = set(inspect(db.engine).get_table_names())
+
+    assert current_revision(empty_app) == revisions(empty_app)[-1]
+    assert {table.name for table in db.metadata.sorted_tables} <= tables
+    result = db_check(empty_app)
+    assert result.exit_code == 0, result.output  # and non-zero on drift: the next test
+
+
+def test_db_check_notices_a_schema_that_drifted_from_the_models(empty_app):
+    with empty_app.app_context():
+        upgrade(directory=empty_app.extensions["migrate"].directory)
+        with db.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE clients ADD COLUMN stray INTEGER"))
+
+    assert db_check(empty_app).exit_code != 0
+
+
+def test_every_earlier_revision_upgrades_to_the_head(empty_app):
+    directory = empty_app.extensions["migrate"].directory
+    history = revisions(empty_app)
+    with empty_app.app_context():
+        upgrade(directory=directory)
+
+    for revision in reversed(history[:-1]):
+        with empty_app.app_context():
+            downgrade(directory=directory, revision=revision)
+        assert current_revision(empty_app) == revision
+        with empty_app.app_context():
+            upgrade(directory=directory)
+        assert current_revision(empty_app) == history[-1], f"from {revision}"
+
+    with empty_app.app_context():
+        downgrade(directory=directory, revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade(directory=directory)
+    assert db_check(empty_app).exit_code == 0

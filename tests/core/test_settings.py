@@ -1,0 +1,235 @@
+"""Settings: the environment, production's refusals, development's generated secrets, the docs."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+
+from oidc_provider import create_app
+from oidc_provider.core.settings import DEFAULTS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch) -> Path:
+    """A clean environment, and an instance folder of the test's own."""
+    for name in list(os.environ):
+        if name.startswith("OIDC_PROVIDER_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    folder = tmp_path / "instance"
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(folder))
+    return folder
+
+
+SHARED_STORE = "redis://127.0.0.1:6379"
+
+
+def production(**settings) -> Flask:
+    return create_app({
+        "MODE": "production",
+        "ISSUER": "https://op.partner.example",
+        "RATELIMIT_STORAGE_URI": SHARED_STORE,
+        **settings,
+    })
+
+
+# -- production -------------------------------------------------------------------------------
+
+
+def test_production_starts_with_its_secrets_and_an_https_issuer(instance):
+    app = production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY])
+
+    assert app.config["SECRET_KEY"] == "s" * 32
+    assert app.config["ENCRYPTION_KEYS"] == [KEY]
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert not (instance / "secret_key").exists()
+    assert not (instance / "encryption_keys").exists()
+
+
+def test_production_refuses_to_start_without_a_secret_key(instance):
+    with pytest.raises(RuntimeError, match="production mode needs OIDC_PROVIDER_SECRET_KEY:"):
+        production(ENCRYPTION_KEYS=[KEY])
+    assert not (instance / "secret_key").exists()
+
+
+def test_production_refuses_to_start_without_encryption_keys(instance):
+    with pytest.raises(RuntimeError, match="production mode needs OIDC_PROVIDER_ENCRYPTION_KEYS:"):
+        production(SECRET_KEY="s" * 32)
+    assert not (instance / "encryption_keys").exists()
+
+
+def test_production_names_every_missing_secret(instance):
+    with pytest.raises(
+        RuntimeError,
+        match="OIDC_PROVIDER_SECRET_KEY, OIDC_PROVIDER_ENCRYPTION_KEYS, OIDC_PROVIDER_RATELIMIT_STORAGE_URI",
+    ):
+        production(RATELIMIT_STORAGE_URI=None)
+
+
+@pytest.mark.parametrize("keys", [KEY, [None], ["not-a-fernet-key"], [KEY, "not-a-fernet-key"], {"key": KEY}])
+def test_production_needs_the_encryption_keys_as_a_list_of_fernet_keys(instance, keys):
+    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_ENCRYPTION_KEYS as a JSON list of Fernet keys"):
+        production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=keys)
+
+
+def test_production_accepts_several_encryption_keys(instance):
+    second = Fernet.generate_key().decode()
+
+    assert production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY, second]).config["ENCRYPTION_KEYS"] == [KEY, second]
+
+
+@pytest.mark.parametrize("store", [None, "", "memory://"])
+def test_production_refuses_throttling_counts_kept_in_process_memory(instance, store):
+    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_RATELIMIT_STORAGE_URI"):
+        production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], RATELIMIT_STORAGE_URI=store)
+
+
+@pytest.mark.parametrize("issuer", ["http://op.partner.example", "http://10.0.0.5:5000"])
+def test_production_refuses_an_http_issuer_off_loopback(instance, issuer):
+    with pytest.raises(RuntimeError, match="https OIDC_PROVIDER_ISSUER"):
+        production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], ISSUER=issuer)
+
+
+@pytest.mark.parametrize("issuer", ["http://127.0.0.1:5000", "http://localhost:8000"])
+def test_production_allows_http_on_loopback(instance, issuer):
+    app = production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=[KEY], ISSUER=issuer)
+
+    assert app.config["ISSUER"] == issuer
+    # A Secure cookie would never come back over http.
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_production_reads_its_settings_from_the_environment(instance, monkeypatch):
+    monkeypatch.setenv("OIDC_PROVIDER_MODE", "production")
+    monkeypatch.setenv("OIDC_PROVIDER_ISSUER", "https://op.partner.example/")
+    monkeypatch.setenv("OIDC_PROVIDER_SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("OIDC_PROVIDER_ENCRYPTION_KEYS", f'["{KEY}"]')
+    monkeypatch.setenv("OIDC_PROVIDER_RATELIMIT_STORAGE_URI", SHARED_STORE)
+
+    app = create_app()
+
+    assert app.config["MODE"] == "production"
+    assert app.config["ISSUER"] == "https://op.partner.example"
+    assert app.config["SECRET_KEY"] == "from-the-environment"
+    assert app.config["ENCRYPTION_KEYS"] == [KEY]
+    assert app.config["RATELIMIT_STORAGE_URI"] == SHARED_STORE
+    assert app.config["LOG_FORMAT"] == "json"
+
+
+def test_production_refuses_when_the_environment_lacks_a_secret(instance, monkeypatch):
+    monkeypatch.setenv("OIDC_PROVIDER_MODE", "production")
+    monkeypatch.setenv("OIDC_PROVIDER_ISSUER", "https://op.partner.example")
+    monkeypatch.setenv("OIDC_PROVIDER_SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("OIDC_PROVIDER_RATELIMIT_STORAGE_URI", SHARED_STORE)
+
+    with pytest.raises(RuntimeError, match="OIDC_PROVIDER_ENCRYPTION_KEYS"):
+        create_app()
+
+
+def test_several_encryption_keys_come_as_a_json_list(instance, monkeypatch):
+    second = Fernet.generate_key().decode()
+    monkeypatch.setenv("OIDC_PROVIDER_ENCRYPTION_KEYS", f'["{KEY}", "{second}"]')
+
+    assert create_app().config["ENCRYPTION_KEYS"] == [KEY, second]
+
+
+# -- development ------------------------------------------------------------------------------
+
+
+def test_development_generates_its_secrets_into_the_instance_folder(instance):
+    app = create_app()
+
+    secret_key = (instance / "secret_key").read_text()
+    encryption_key = (instance / "encryption_keys").read_text()
+    assert app.config["MODE"] == "development"
+    assert app.config["SECRET_KEY"] == secret_key and len(secret_key) >= 43
+    assert app.config["ENCRYPTION_KEYS"] == [encryption_key]
+    Fernet(encryption_key)  # a usable key
+    for name in ("secret_key", "encryption_keys"):
+        assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_development_reuses_the_generated_secrets_on_the_next_start(instance):
+    first = create_app()
+    second = create_app()
+
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    assert second.config["ENCRYPTION_KEYS"] == first.config["ENCRYPTION_KEYS"]
+
+
+def test_development_keeps_a_secret_that_is_given(instance):
+    app = create_app({"SECRET_KEY": "given"})
+
+    assert app.config["SECRET_KEY"] == "given"
+    assert not (instance / "secret_key").exists()
+    assert (instance / "encryption_keys").exists()
+
+
+def test_development_says_that_it_generated_a_secret(instance, caplog):
+    create_app()
+
+    assert any("generated SECRET_KEY" in r.getMessage() for r in caplog.records)
+    assert any("generated ENCRYPTION_KEYS" in r.getMessage() for r in caplog.records)
+
+
+def test_development_keeps_throttling_counts_in_memory_and_says_so(instance, caplog):
+    app = create_app()
+
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert app.config["LOG_FORMAT"] == "text"
+    assert any("throttling counts are kept in this process's memory" in r.getMessage() for r in caplog.records)
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def test_the_default_database_is_a_sqlite_file_in_the_instance_folder(instance):
+    app = create_app()
+
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'oidc_provider.sqlite'}"
+
+
+def test_database_url_is_read_under_its_plain_name(instance, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://partner@db.internal/oidc")
+
+    app = create_app()
+
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://partner@db.internal/oidc"
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}
+
+
+# -- defaults and their documentation ---------------------------------------------------------
+
+
+def test_the_lifetimes_have_the_documented_defaults(instance):
+    config = create_app().config
+
+    assert config["AUTHORIZATION_CODE_LIFETIME"] == 60
+    assert config["ACCESS_TOKEN_LIFETIME"] == 3600
+    assert config["ID_TOKEN_LIFETIME"] == 3600
+    assert config["PERMANENT_SESSION_LIFETIME"] == config["TENANT_SESSION_LIFETIME"] == 8 * 3600
+    assert config["KEY_ACTIVATION_DELAY"] == 24 * 3600
+    assert config["ISSUER"] == "http://127.0.0.1:5000"
+
+
+def test_a_lifetime_comes_from_the_environment_as_a_number(instance, monkeypatch):
+    monkeypatch.setenv("OIDC_PROVIDER_AUTHORIZATION_CODE_LIFETIME", "30")
+
+    assert create_app().config["AUTHORIZATION_CODE_LIFETIME"] == 30
+
+
+def test_every_setting_is_documented():
+    text = DOCS.read_text()
+
+    undocumented = [name for name in DEFAULTS if not re.search(rf"\bOIDC_PROVIDER_{name}\b", text)]
+    assert undocumented == []
+    assert "DATABASE_URL" in text

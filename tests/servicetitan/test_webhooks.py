@@ -1,0 +1,356 @@
+"""ServiceTitan's webhooks over real HTTP, sent by the sandbox's sender to the running
+receiver: authentication and rotation, keep-first storage, validation, de-duplication
+(sequential and simultaneous), out-of-order updates and the timeline."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from oidc_provider.core.extensions import db
+from oidc_provider.core.models import AuditEvent, AvailabilitySnapshot, Booking, LeadStatusUpdate, OutboxMessage, WebhookDelivery
+from oidc_provider.servicetitan import leads_report, webhooks
+from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
+from st_sandbox import webhooks as sender
+from tests.conftest import LiveServer
+
+KEY = "st-generated-key-0001"
+PREFIX = "/servicetitan/webhooks"
+SENT_AT = 1_658_312_877
+
+# The document's "Accepted" example, corrected: as printed it lacks the comma after
+# statusUpdateId and is not JSON.
+ACCEPTED_EXAMPLE = {
+    "partnerBookingId": "someBookingId", "accountId": "someAccountId", "profileId": "someProfileId",
+    "statusUpdateId": "uniqueValuePerRequest", "status": "Accepted", "timestamp": 1658313865,
+    "eventData": {"acceptedTimestamp": 1658313864, "leadDeliveredTimestamp": 1658312877},
+}
+
+
+@pytest.fixture(scope="module")
+def receiver(app):
+    """The provider on a real loopback port for the whole module; tests empty the tables."""
+    with LiveServer(app) as server:
+        yield server.url + PREFIX
+
+
+@pytest.fixture
+def keyed(clean_app, receiver):
+    """One signing key set, the way the admin pastes ServiceTitan's."""
+    with clean_app.app_context():
+        paste(KEY, "test")
+    return receiver
+
+
+def add_booking(app, partner_booking_id="booking-1", account_id="acct-hvac", profile_id="p-north"):
+    with app.app_context():
+        message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=partner_booking_id, payload={})
+        db.session.add(message)
+        db.session.flush()
+        db.session.add(Booking(partner_booking_id=partner_booking_id, environment="sandbox", account_id=account_id,
+                               profile_id=profile_id, service_id="partner_job_type_1", message_id=message.id))
+        db.session.commit()
+
+
+def body(event, partner_booking_id="booking-1", now=SENT_AT + 600, **overrides):
+    booking = {"partnerBookingId": partner_booking_id, "slot": {"accountId": "acct-hvac", "profileId": "p-north"}}
+    return sender.lead_status_body(event, booking, SENT_AT, now, **overrides)
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def deliveries(app) -> list[WebhookDelivery]:
+    with app.app_context():
+        rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, "st-generated-key-0002", KEY + " ", ""])
+def test_a_wrong_or_missing_key_is_refused_and_nothing_stored(clean_app, keyed, key):
+    add_booking(clean_app)
+    answer = sender.send(keyed, "accepted", body("accepted"), None)
+    if key is not None:
+        answer = requests.post(f"{keyed}/leads/accepted", json=body("accepted"), headers={"X-STLeads-Token": key},
+                               timeout=10)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_token"
+    assert count(clean_app, WebhookDelivery) == 0 and count(clean_app, LeadStatusUpdate) == 0
+    with clean_app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "webhook_refused")).all()
+        assert [e.detail["topic"] for e in events][-1] == "leads/accepted"
+        assert events[-1].detail["reason"] in ("missing key", "wrong key")
+        assert KEY not in json.dumps([e.detail for e in events])
+
+
+def test_until_a_key_is_set_every_delivery_is_refused(clean_app, receiver):
+    answer = sender.send(receiver, "accepted", body("accepted"), "anything-at-all-here")
+    assert answer.status_code == 401
+    assert count(clean_app, WebhookDelivery) == 0
+    with clean_app.app_context():
+        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "webhook_refused")).all()
+        assert event.detail["reason"] == "no signing key is set"
+
+
+def test_unsigned_deliveries_only_when_the_setting_allows_them(clean_app, receiver, monkeypatch):
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_ALLOW_UNSIGNED", True)
+    assert sender.send(receiver, "accepted", body("accepted"), None).status_code == 200
+    with clean_app.app_context():
+        paste(KEY, "test")  # once a key is set, the setting no longer opens the door
+    assert sender.send(receiver, "accepted", body("accepted"), None).status_code == 401
+    assert count(clean_app, WebhookDelivery) == 1
+
+
+def test_both_keys_work_while_rotating_and_the_retired_one_stops(clean_app, keyed, frozen_clock):
+    add_booking(clean_app)
+    frozen_clock.advance(1)
+    with clean_app.app_context():
+        _, new_key = generate("test")
+    assert sender.send(keyed, "accepted", body("accepted"), KEY).status_code == 200
+    assert sender.send(keyed, "declined", body("declined"), new_key).status_code == 200
+    with clean_app.app_context():
+        retire(valid_keys()[1], "test")
+    assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 401
+    assert sender.send(keyed, "invoiced", body("invoiced"), new_key).status_code == 200
+    assert count(clean_app, LeadStatusUpdate) == 3
+
+
+def test_the_header_name_is_a_setting(clean_app, keyed, monkeypatch):
+    add_booking(clean_app)
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_HEADER", "X-Partner-Key")
+    assert sender.send(keyed, "accepted", body("accepted"), KEY).status_code == 401
+    answer = sender.send(keyed, "accepted", body("accepted"), KEY, header="X-Partner-Key")
+    assert answer.status_code == 200
+    [delivery] = deliveries(clean_app)
+    assert "x-partner-key" not in {name.lower() for name in delivery.headers}
+    assert KEY not in json.dumps(delivery.headers)
+
+
+# -- every event, stored and on the timeline ------------------------------------------------
+
+
+def test_each_lead_event_is_stored_and_shown_on_the_timeline_in_event_order(clean_app, keyed):
+    add_booking(clean_app)
+    # Sent out of order: invoiced first, accepted last.
+    sent = [("invoiced", 4000), ("appointment_scheduled", 2000), ("declined", 1500), ("accepted", 1000)]
+    for event, offset in sent:
+        answer = sender.send(keyed, event, body(event, now=SENT_AT + offset), KEY)
+        assert answer.status_code == 200 and answer.json()["state"] == "stored"
+    with clean_app.app_context():
+        line = leads_report.timeline("booking-1")
+    assert line["booking"]["accountId"] == "acct-hvac" and line["booking"]["profileId"] == "p-north"
+    assert [u["status"] for u in line["updates"]] == ["Accepted", "Declined", "AppointmentScheduled", "Invoiced"]
+    assert [u["timestamp"] for u in line["updates"]] == [SENT_AT + 1000, SENT_AT + 1500, SENT_AT + 2000,
+                                                         SENT_AT + 4000]
+    invoiced = line["updates"][-1]["eventData"]
+    assert invoiced["totalPrice"] == 400.0
+    assert invoiced["skus"][2] == {"name": "some-equipment", "code": "some-equipment-code", "price": 110.0,
+                                   "quantity": 3.0, "serialNumber": "abcdefg", "model": "cool-equipment"}
+
+
+def test_the_documents_accepted_example_corrected_is_valid(clean_app, keyed):
+    add_booking(clean_app, "someBookingId", "someAccountId", "someProfileId")
+    answer = sender.send(keyed, "accepted", ACCEPTED_EXAMPLE, KEY)
+    assert answer.status_code == 200 and answer.json() == {"deliveryId": answer.json()["deliveryId"],
+                                                           "state": "stored"}
+
+
+def test_the_documents_accepted_example_as_printed_is_kept_but_answered_400(clean_app, keyed):
+    printed = json.dumps(ACCEPTED_EXAMPLE, indent=1).replace('"uniqueValuePerRequest",', '"uniqueValuePerRequest"')
+    answer = requests.post(f"{keyed}/leads/accepted", data=printed.encode(), timeout=10,
+                           headers={"X-STLeads-Token": KEY, "Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["state"] == "not_json"
+    [delivery] = deliveries(clean_app)
+    assert delivery.body == printed.encode() and delivery.state == "not_json"
+    assert count(clean_app, LeadStatusUpdate) == 0
+
+
+def test_the_raw_delivery_keeps_body_arrival_path_and_headers(clean_app, keyed, frozen_clock):
+    add_booking(clean_app)
+    raw = json.dumps(body("accepted")).encode()
+    requests.post(f"{keyed}/leads/accepted", data=raw, timeout=10,
+                  headers={"X-STLeads-Token": KEY, "Content-Type": "application/json", "X-Trace": "t-1"})
+    [delivery] = deliveries(clean_app)
+    assert delivery.body == raw and delivery.topic == "leads/accepted"
+    assert delivery.received_at == frozen_clock.now()
+    assert delivery.headers["X-Trace"] == "t-1" and "X-Stleads-Token" not in delivery.headers
+
+
+@pytest.mark.parametrize("topic", ["accounts", "profiles", "services"])
+def test_undocumented_pushes_are_stored_as_received(clean_app, keyed, topic):
+    raw = b'{"tenantId": 42, "whatever": ["as", "sent"], "nested": {"x": 1.50}}'
+    answer = requests.post(f"{keyed}/{topic}", data=raw, headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "stored"
+    [delivery] = deliveries(clean_app)
+    assert delivery.body == raw and delivery.topic == topic
+
+
+def test_the_latest_availability_per_account_profile_and_service(clean_app, keyed, runner, frozen_clock):
+    def push(document):
+        frozen_clock.advance(60)
+        answer = requests.post(f"{keyed}/availabilities", json=document, headers={"X-STLeads-Token": KEY}, timeout=10)
+        assert answer.status_code == 200
+
+    push({"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1", "slots": [1]})
+    push([{"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1", "slots": [2]},
+          {"accountId": "acct-hvac", "profileId": "p-south", "serviceId": "s1", "slots": [3]}])
+    result = runner.invoke(args=["availability", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert [(s["profileId"], s["payload"]["slots"]) for s in shown] == [("p-north", [2]), ("p-south", [3])]
+    assert count(clean_app, AvailabilitySnapshot) == 3
+
+
+# -- judged after being kept ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"statusUpdateId": None}, "statusUpdateId must be a non-empty string"),
+    ({"timestamp": "yesterday"}, "timestamp must be Unix seconds"),
+    ({"status": "Declined"}, "status must be Invoiced on this path"),
+    ({"eventData": {"invoicedTimestamp": 1, "leadDeliveredTimestamp": 1, "totalPrice": "400", "skus": []}},
+     "eventData.totalPrice must be a number"),
+    ({"eventData": {"invoicedTimestamp": 1, "leadDeliveredTimestamp": 1, "totalPrice": 4,
+                    "skus": [{"name": "n", "code": "c", "price": 1, "quantity": 1, "serialNumber": 7}]}},
+     "eventData.skus[0].serialNumber must be a string"),
+    ({"partnerBookingId": "a\x00b"}, webhooks.UNSTORABLE),
+    ({"partnerBookingId": "b" * 201}, "partnerBookingId must be at most 200 characters"),
+])
+def test_a_body_that_does_not_validate_is_kept_and_flagged(clean_app, keyed, change, problem):
+    answer = sender.send(keyed, "invoiced", body("invoiced", **change), KEY)
+    assert answer.status_code == 200 and answer.json()["state"] == "invalid"
+    assert problem in answer.json()["problems"]
+    [delivery] = deliveries(clean_app)
+    assert delivery.state == "invalid" and problem in delivery.problems
+    kept = json.loads(delivery.body)
+    assert kept == body("invoiced", **change) | {"statusUpdateId": kept["statusUpdateId"]}
+    assert count(clean_app, LeadStatusUpdate) == 0
+
+
+@pytest.mark.parametrize("topic, raw", [
+    ("accounts", b'{"name": "a\\u0000b"}'),
+    ("availabilities", b'{"accountId": "\\ud800"}'),
+    ("leads/accepted", json.dumps(body("accepted", profileId="\ud800")).encode()),
+])
+def test_text_no_column_can_hold_is_kept_as_bytes(clean_app, keyed, topic, raw):
+    answer = requests.post(f"{keyed}/{topic}", data=raw, headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 200 and answer.json() == {
+        "deliveryId": answer.json()["deliveryId"], "state": "invalid", "problems": [webhooks.UNSTORABLE]}
+    assert deliveries(clean_app)[0].body == raw
+    assert count(clean_app, LeadStatusUpdate) == 0 and count(clean_app, AvailabilitySnapshot) == 0
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"\xff\xfe", b"", b'{"a": NaN}'])
+def test_a_body_that_is_not_json_is_kept_raw_and_answered_400(clean_app, keyed, raw):
+    answer = requests.post(f"{keyed}/leads/declined", data=raw, headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 400 and answer.json()["state"] == "not_json"
+    [delivery] = deliveries(clean_app)
+    assert delivery.body == raw and delivery.state == "not_json"
+
+
+def test_an_oversized_body_is_refused_413_and_not_stored(clean_app, keyed, monkeypatch):
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_MAX_BYTES", 1000)
+    just_fits = json.dumps({"pad": "x" * (1000 - 11)}).encode()
+    assert len(just_fits) == 1000
+    assert requests.post(f"{keyed}/accounts", data=just_fits, headers={"X-STLeads-Token": KEY},
+                         timeout=10).status_code == 200
+    answer = requests.post(f"{keyed}/accounts", data=just_fits + b" ", headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 413
+    assert count(clean_app, WebhookDelivery) == 1
+
+
+def test_the_default_limit_is_one_mebibyte_not_the_protocol_limit(clean_app, keyed):
+    big = json.dumps({"pad": "x" * 500_000}).encode()  # far above MAX_CONTENT_LENGTH (64 KiB)
+    answer = requests.post(f"{keyed}/profiles", data=big, headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 200
+    assert requests.post(f"{keyed}/profiles", data=b" " * (1024 * 1024 + 1), headers={"X-STLeads-Token": KEY},
+                         timeout=10).status_code == 413
+
+
+def test_an_update_for_an_unknown_booking_is_kept_and_flagged(clean_app, keyed):
+    answer = sender.send(keyed, "accepted", body("accepted", partner_booking_id="never-sent"), KEY)
+    assert answer.status_code == 200 and answer.json()["state"] == "unknown_booking"
+    with clean_app.app_context():
+        [update] = db.session.scalars(select(LeadStatusUpdate)).all()
+        assert update.booking_id is None and update.partner_booking_id == "never-sent"
+        assert leads_report.report()["total"]["funnel"]["accepted"] == 0
+
+
+# -- de-duplication -------------------------------------------------------------------------
+
+
+def test_a_repeated_delivery_answers_200_and_changes_nothing(clean_app, keyed):
+    add_booking(clean_app)
+    document = body("accepted")
+    first = sender.send(keyed, "accepted", document, KEY)
+    again = sender.send(keyed, "accepted", document, KEY)
+    assert (first.status_code, first.json()["state"]) == (200, "stored")
+    assert (again.status_code, again.json()["state"]) == (200, "duplicate")
+    assert count(clean_app, LeadStatusUpdate) == 1
+    with clean_app.app_context():
+        assert len(leads_report.timeline("booking-1")["updates"]) == 1
+
+
+def test_simultaneous_duplicates_make_one_update(clean_app, keyed):
+    add_booking(clean_app)
+    documents = [body("accepted", statusUpdateId=f"update-{n // 8}") for n in range(32)]
+    with requests.Session() as session, ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda d: sender.send(keyed, "accepted", d, KEY, session=session), documents))
+    assert [a.status_code for a in answers] == [200] * 32
+    assert sorted(a.json()["state"] for a in answers) == ["duplicate"] * 28 + ["stored"] * 4
+    assert count(clean_app, LeadStatusUpdate) == 4
+    assert count(clean_app, WebhookDelivery) == 32
+
+
+def test_the_sandbox_sends_a_lead_update_about_a_booking_it_received(clean_app, keyed, st_sandbox, monkeypatch):
+    """The whole way: the sandbox received booking-1 and its control endpoint sends Accepted."""
+    add_booking(clean_app)
+    st_sandbox.state.bookings["booking-1"] = {"partnerBookingId": "booking-1",
+                                               "slot": {"accountId": "acct-hvac", "profileId": "p-north"}}
+    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_PREFIX", keyed)
+    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_KEY", KEY)
+    answer = requests.post(f"{st_sandbox.url}/_sandbox/webhooks/leads/accepted",
+                           json={"partnerBookingId": "booking-1"}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["status"] == 200
+    with clean_app.app_context():
+        assert [u["status"] for u in leads_report.timeline("booking-1")["updates"]] == ["Accepted"]
+
+
+def test_parse_body_refuses_what_is_not_json():
+    assert webhooks.parse_body(b'{"a": 1.5}') == {"a": 1.5}
+    for raw in (b"{", b"\xff", b"Infinity"):
+        with pytest.raises(webhooks.NotJson):
+            webhooks.parse_body(raw)
+
+
+def test_simultaneous_duplicates_on_two_gunicorn_workers_make_one_update(new_postgres_database, tmp_path):
+    """Two worker processes, as production runs them: the unique statusUpdateId decides."""
+    from tests.conftest import ENCRYPTION_KEY, build_app, unavailable
+    from tests.gunicorn_server import Gunicorn, production_environment
+    from tests.e2e.test_multi_instance import redis_reachable
+
+    if not redis_reachable():
+        unavailable("Redis is not reachable at 127.0.0.1:6379 (production keeps throttling counts there)")
+    url = new_postgres_database("webhooks")
+    app = build_app(url, tmp_path)
+    with app.app_context():
+        paste(KEY, "test")
+    add_booking(app)
+    env = production_environment(url, "http://127.0.0.1", "webhook-secret-key", ENCRYPTION_KEY)
+    documents = [body("accepted", statusUpdateId=f"update-{n % 5}") for n in range(40)]
+    with Gunicorn(env, tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(20) as pool:
+        assert len(server.worker_pids()) == 2
+        answers = list(pool.map(lambda d: sender.send(server.url + PREFIX, "accepted", d, KEY), documents))
+    assert [a.status_code for a in answers] == [200] * 40
+    assert sorted(a.json()["state"] for a in answers) == ["duplicate"] * 35 + ["stored"] * 5
+    assert count(app, LeadStatusUpdate) == 5 and count(app, WebhookDelivery) == 40
