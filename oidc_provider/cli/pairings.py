@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.oidc.claims import PROCESSING
+from oidc_provider.servicetitan.statuses import PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, Pairing
 from oidc_provider.pairing.lifecycle import PairingConflict, decide

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 
 from oidc_provider.core.models import Account, TenantUser
+from oidc_provider.servicetitan.statuses import COMPLETED
 
-COMPLETED = "COMPLETED"
-DECLINED = "DECLINED"
-PROCESSING = "PROCESSING"
 
 
 def account_info(account: Account, status: str) -> dict:

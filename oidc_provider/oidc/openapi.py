@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from oidc_provider.oidc.authorization_checks import TOKEN_PARAMETER_LIMITS
-from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 
 
 def _json(schema_name: str, description: str, headers: dict | None = None) -> dict:

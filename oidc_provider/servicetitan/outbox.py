@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, aliased
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
-from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, OutboxMessage
 from oidc_provider.servicetitan.environments import resolve

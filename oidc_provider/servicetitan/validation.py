@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, REQUEST_ID_MAX
 from oidc_provider.directory.store import ID_PATTERN
 
-REQUEST_ID_MAX = 128
 NAME_MAX = 128
 TOKEN_MAX = 128
 EXTRA_DETAILS_MAX = 50

@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
-from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage, Pairing
 from oidc_provider.servicetitan.outbox import OPEN_STATES

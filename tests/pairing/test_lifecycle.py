@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from oidc_provider.oidc.claims import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
 from oidc_provider.core.models import AccessToken, Account, Client, Pairing
