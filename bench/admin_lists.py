@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from oidc_provider import create_app  # noqa: E402
 from oidc_provider.core.extensions import db  # noqa: E402
-from oidc_provider.core.models import Account, Admin, AuditEvent, Client, Pairing, Profile, TenantUser, user_accounts
+from oidc_provider.core.models import Account, Admin, AuditEvent, Client, Pairing, Profile, TenantUser, user_accounts  # noqa: E402
 
 ACCOUNTS = 10_000
 USERS = 5_000
@@ -43,7 +43,7 @@ BATCH = 10_000
 SAMPLES = 40
 WARMUP = 3
 TARGET_MS = 200
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 STATUSES = ("COMPLETED",) * 8 + ("DECLINED", "PROCESSING")
 WORDS = ("HVAC", "Plumbing", "Electric", "Roofing", "Heating", "Cooling", "Drains", "Solar", "Pest", "Garage")
 

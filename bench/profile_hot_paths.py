@@ -44,8 +44,8 @@ def build(database_url: str):
     from flask_migrate import upgrade
 
     from oidc_provider import create_app
-    from oidc_provider.oidc.client_registry import ClientSettings, create_client
     from oidc_provider.directory.store import import_directory
+    from oidc_provider.oidc.client_registry import ClientSettings, create_client
 
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "profile", "ISSUER": "http://localhost",

@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -392,7 +392,7 @@ WORKLOADS = {"W1": w1, "W2": w2, "W3": w3}
 
 def describe_setup(options) -> dict:
     setup = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "url": options.url,
         "driver_cpus": ",".join(str(c) for c in sorted(os.sched_getaffinity(0))),
         "python": platform.python_version(),

@@ -7,11 +7,20 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The application: settings, extensions, the authorization server, pages, commands."""
-    from oidc_provider.web import admin, endpoints, metrics, request_log, reverse_proxy, security_headers, sessions, throttling
     from oidc_provider import cli, servicetitan
     from oidc_provider.core import settings as config
-    from oidc_provider.oidc import server
     from oidc_provider.core.extensions import csrf, db, migrate
+    from oidc_provider.oidc import server
+    from oidc_provider.web import (
+        admin,
+        endpoints,
+        metrics,
+        request_log,
+        reverse_proxy,
+        security_headers,
+        sessions,
+        throttling,
+    )
 
     app = Flask(
         __name__,

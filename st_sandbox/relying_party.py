@@ -177,7 +177,7 @@ class RelyingParty:
         platform document's token request does it anyway, so a provider must cope.
         """
         endpoint = self.discover()["token_endpoint"]
-        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode("utf-8"))
+        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode())
         form = {
             "grant_type": "authorization_code",
             "code": code,

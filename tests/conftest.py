@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import hypothesis
 import psycopg
@@ -23,9 +23,8 @@ from werkzeug.serving import make_server
 import oidc_provider.core.clock
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db, limiter
-from oidc_provider.oidc.keys import ASYMMETRIC_ALGS, create_key, key_ring
 from oidc_provider.core.models import SigningKey
-
+from oidc_provider.oidc.keys import ASYMMETRIC_ALGS, create_key, key_ring
 from tests.factories import Factories
 from tests.flows import Flows
 
@@ -89,7 +88,7 @@ def seed_signing_keys(application) -> None:
     starts a moment before the real clock would not find keys made a moment ago active."""
     with application.app_context():
         if db.session.scalar(db.select(SigningKey.kid).limit(1)) is None:
-            yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+            yesterday = datetime.now(UTC) - timedelta(days=1)
             for alg in ASYMMETRIC_ALGS:
                 create_key(alg, yesterday)
             db.session.commit()
@@ -203,7 +202,7 @@ class FrozenClock:
 
 @pytest.fixture
 def frozen_clock(monkeypatch) -> FrozenClock:
-    clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr(oidc_provider.core.clock, "now", clock.now)
     return clock
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from oidc_provider.core import clock
-
 from tests.factories import Factories
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -64,9 +63,9 @@ def seed_world(app, retirable_key: bool = False) -> dict:
     from sqlalchemy import select
 
     from oidc_provider.core.extensions import db
-    from oidc_provider.servicetitan.catalog.job_types import import_csv
-    from oidc_provider.oidc.keys import create_key
     from oidc_provider.core.models import Client, JobType, Pairing, TenantUser
+    from oidc_provider.oidc.keys import create_key
+    from oidc_provider.servicetitan.catalog.job_types import import_csv
     from oidc_provider.servicetitan.catalog.webhook_keys import generate
 
     factories = Factories(app)

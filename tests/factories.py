@@ -7,11 +7,11 @@ from functools import cache
 
 from sqlalchemy import func, select
 
-from oidc_provider.oidc.client_registry import ClientSettings, create_client
-from oidc_provider.directory.store import import_directory
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password
 from oidc_provider.core.models import Admin
+from oidc_provider.directory.store import import_directory
+from oidc_provider.oidc.client_registry import ClientSettings, create_client
 
 PASSWORD = "correct horse battery"
 SERVICETITAN_CALLBACK = "https://servicetitan.example/callback"

@@ -52,7 +52,7 @@ class Gunicorn:
         self.workers = workers
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Gunicorn":
+    def __enter__(self) -> Gunicorn:
         command = [
             sys.executable, "-m", "gunicorn", "-c", "python:oidc_provider.gunicorn_conf",
             "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}", "oidc_provider:create_app()",

@@ -1,13 +1,12 @@
 """Pairing provider schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 04:54:23.016694
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    
+
     op.create_table('accounts',
     sa.Column('id', sa.String(length=128), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
@@ -190,11 +189,11 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_pairings_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_pairings_user_id'), ['user_id'], unique=False)
 
-    
+
 
 
 def downgrade():
-    
+
     with op.batch_alter_table('pairings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pairings_user_id'))
         batch_op.drop_index(batch_op.f('ix_pairings_status'))
@@ -230,4 +229,4 @@ def downgrade():
     op.drop_table('audit_events')
     op.drop_table('admins')
     op.drop_table('accounts')
-    
+

@@ -5,9 +5,8 @@ Revises: 0001
 Create Date: 2026-11-23 05:16:20.520284
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0002'
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    
+
     op.create_table('extra_detail_parameters',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=128), nullable=False),
@@ -66,11 +65,11 @@ def upgrade():
         batch_op.add_column(sa.Column('decided_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('decided_by', sa.String(length=254), nullable=True))
 
-    
+
 
 
 def downgrade():
-    
+
     with op.batch_alter_table('pairings', schema=None) as batch_op:
         batch_op.drop_column('decided_by')
         batch_op.drop_column('decided_at')
@@ -88,4 +87,4 @@ def downgrade():
 
     op.drop_table('job_types')
     op.drop_table('extra_detail_parameters')
-    
+

@@ -5,7 +5,19 @@ May import: every room but ``web``. Nothing imports ``cli`` (but the app factory
 
 from flask import Flask
 
-from oidc_provider.cli import admins, bookings, clients, demo, directory, keys, leads, outbox, pairings, purge, servicetitan
+from oidc_provider.cli import (
+    admins,
+    bookings,
+    clients,
+    demo,
+    directory,
+    keys,
+    leads,
+    outbox,
+    pairings,
+    purge,
+    servicetitan,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -4,12 +4,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from oidc_provider.cli.output import fail, json_option, report
 from oidc_provider.core.audit import record_event
-from oidc_provider.directory.store import EMAIL_PATTERN, PASSWORD_MIN, normalize_email
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password
 from oidc_provider.core.models import Admin
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.directory.store import EMAIL_PATTERN, PASSWORD_MIN, normalize_email
 
 group = AppGroup("admins", help="Manage partner admins.")
 

@@ -4,10 +4,20 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.oidc.client_registry import ID_TOKEN_ALGS, ClientSettings, ClientSettingsError, create_client, delete_client, describe, find_client, rotate_secret, set_enabled
+from oidc_provider.cli.output import fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.oidc.client_registry import (
+    ID_TOKEN_ALGS,
+    ClientSettings,
+    ClientSettingsError,
+    create_client,
+    delete_client,
+    describe,
+    find_client,
+    rotate_secret,
+    set_enabled,
+)
 
 group = AppGroup("clients", help="Register relying parties such as ServiceTitan.")
 

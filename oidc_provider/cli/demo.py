@@ -12,10 +12,10 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import make_server, run_simple
 
-from oidc_provider.oidc.client_registry import ClientSettings, create_client, delete_client
-from oidc_provider.directory.store import import_directory
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client
+from oidc_provider.directory.store import import_directory
+from oidc_provider.oidc.client_registry import ClientSettings, create_client, delete_client
 from oidc_provider.servicetitan.environments import SANDBOX
 from oidc_provider.servicetitan.environments import configure as configure_environment
 from oidc_provider.servicetitan.outbox import start_in_process as start_outbox_worker

@@ -6,8 +6,8 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from oidc_provider.directory.store import DirectoryImportError, import_directory
 from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.directory.store import DirectoryImportError, import_directory
 
 group = AppGroup("directory", help="Manage the tenant directory.")
 

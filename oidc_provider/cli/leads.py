@@ -3,8 +3,8 @@
 import click
 from flask.cli import AppGroup
 
-from oidc_provider.servicetitan import leads_report, webhooks
 from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.servicetitan import leads_report, webhooks
 
 group = AppGroup("leads", help="Lead status updates from ServiceTitan's webhooks.")
 availability_group = AppGroup("availability", help="Availability pushed by ServiceTitan's webhooks.")

@@ -8,10 +8,10 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from oidc_provider.cli.output import fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage
 from oidc_provider.servicetitan import outbox
-from oidc_provider.cli.output import fail, json_option, report
 
 group = AppGroup("outbox", help="Send queued calls to ServiceTitan; list, resend or discard them.")
 

@@ -3,8 +3,8 @@
 import click
 from flask.cli import with_appcontext
 
-from oidc_provider.core.purge import purge
 from oidc_provider.cli.output import json_option, report
+from oidc_provider.core.purge import purge
 
 
 @click.command("purge")

@@ -1,11 +1,11 @@
 """The one source of the current time, so that tests can move it instead of sleeping."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def timestamp() -> int:

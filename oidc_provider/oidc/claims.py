@@ -12,7 +12,6 @@ from oidc_provider.core.models import Account, TenantUser
 from oidc_provider.servicetitan.statuses import COMPLETED
 
 
-
 def account_info(account: Account, status: str) -> dict:
     """``{"Status": ..., "Account": {...}}``; the account is only named when COMPLETED."""
     if status != COMPLETED:

@@ -20,8 +20,8 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.encryption import encrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
-from oidc_provider.servicetitan.catalog.logos import LogoError, check_logo
 from oidc_provider.core.models import Client
+from oidc_provider.servicetitan.catalog.logos import LogoError, check_logo
 
 ID_TOKEN_ALGS = ("RS256", "ES256", "HS256")
 SERVICETITAN_ENVIRONMENTS = ("sandbox", "production")

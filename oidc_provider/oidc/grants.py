@@ -16,14 +16,21 @@ from flask import current_app, g
 from joserfc.jwk import OctKey
 from sqlalchemy import bindparam, insert, select, update
 
-from oidc_provider.oidc import authorization_checks, claims, response_modes
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
-from oidc_provider.directory.store import with_profiles
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
+from oidc_provider.core.models import (
+    TENANT_USER_CLAIM_COLUMNS,
+    AccessToken,
+    Account,
+    AuthorizationCode,
+    TenantUser,
+    detached,
+)
+from oidc_provider.directory.store import with_profiles
+from oidc_provider.oidc import authorization_checks, claims, response_modes
 from oidc_provider.oidc.keys import key_ring
-from oidc_provider.core.models import TENANT_USER_CLAIM_COLUMNS, AccessToken, Account, AuthorizationCode, TenantUser, detached
 from oidc_provider.pairing.lifecycle import record_pairing
 
 _codes, _tokens = AuthorizationCode.__table__, AccessToken.__table__

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import logging
 import binascii
+import logging
 import secrets
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
@@ -17,14 +17,22 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from flask import Flask, current_app, g, jsonify
-from werkzeug.exceptions import HTTPException
 from sqlalchemy import bindparam, select
+from werkzeug.exceptions import HTTPException
 
-from oidc_provider.oidc import authorization_checks, claims, client_auth, response_modes
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 from oidc_provider.core.hashing import token_digest
-from oidc_provider.core.models import TENANT_USER_CLAIM_COLUMNS, AccessToken, Account, Client, Pairing, TenantUser, detached
+from oidc_provider.core.models import (
+    TENANT_USER_CLAIM_COLUMNS,
+    AccessToken,
+    Account,
+    Client,
+    Pairing,
+    TenantUser,
+    detached,
+)
+from oidc_provider.oidc import authorization_checks, claims, client_auth, response_modes
+from oidc_provider.oidc.grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 
 _clients, _tokens, _pairings = Client.__table__, AccessToken.__table__, Pairing.__table__
 _users, _accounts = TenantUser.__table__, Account.__table__

@@ -16,12 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core.audit import record_event
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, CustomPairing, OutboxMessage, TenantUser
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import default_environment
-from oidc_provider.servicetitan.statuses import REQUEST_ID_MAX
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, REQUEST_ID_MAX
 
 
 class CustomPairingError(Exception):

@@ -12,13 +12,12 @@ from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
-from oidc_provider.directory.store import with_profiles
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, Account, Client, Pairing, TenantUser
+from oidc_provider.directory.store import with_profiles
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.outbox import enqueue_account_status
-
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 
 _pairings = Pairing.__table__
 # Both writes happen on every pairing, on the paths ServiceTitan waits on: prebuilt Core

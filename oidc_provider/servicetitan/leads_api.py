@@ -21,10 +21,16 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from oidc_provider.core import clock
-from oidc_provider.servicetitan.statuses import COMPLETED
 from oidc_provider.core.models import Account
 from oidc_provider.servicetitan.environments import TOKEN_PATH, Environment
-from oidc_provider.servicetitan.errors import LeadsApiError, TokenRequestFailed, TransportError, Unauthorized, parse_error
+from oidc_provider.servicetitan.errors import (
+    LeadsApiError,
+    TokenRequestFailed,
+    TransportError,
+    Unauthorized,
+    parse_error,
+)
+from oidc_provider.servicetitan.statuses import COMPLETED
 from oidc_provider.servicetitan.validation import BookingCatalog, check_account_status, check_booking
 
 log = logging.getLogger(__name__)

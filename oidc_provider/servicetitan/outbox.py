@@ -43,13 +43,22 @@ from sqlalchemy.orm import Session, aliased
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, OutboxMessage
-from oidc_provider.servicetitan.environments import resolve
-from oidc_provider.servicetitan.errors import DuplicateAccount, DuplicateBooking, DuplicateIdempotencyToken, DuplicateRequestId, InvalidAccountStatusChange, LeadsApiError, ServerError, TransportError
 from oidc_provider.servicetitan import forwarding
+from oidc_provider.servicetitan.environments import resolve
+from oidc_provider.servicetitan.errors import (
+    DuplicateAccount,
+    DuplicateBooking,
+    DuplicateIdempotencyToken,
+    DuplicateRequestId,
+    InvalidAccountStatusChange,
+    LeadsApiError,
+    ServerError,
+    TransportError,
+)
 from oidc_provider.servicetitan.leads_api import LeadsApiClient, TokenCache, account_status_payload
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.servicetitan.validation import InvalidPayload, check_account_status, check_booking
 
 log = logging.getLogger(__name__)

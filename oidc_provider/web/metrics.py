@@ -22,10 +22,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage, Pairing
 from oidc_provider.servicetitan.outbox import OPEN_STATES
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 
 # prometheus_client opens its file in that folder as soon as a metric is made, in every
 # process that imports this module (a CLI command too).

@@ -32,8 +32,8 @@ from flask_limiter import RequestLimit
 from limits.errors import StorageError
 
 from oidc_provider.core.audit import record_event
-from oidc_provider.directory.store import EMAIL_PATTERN, normalize_email
 from oidc_provider.core.extensions import db, limiter
+from oidc_provider.directory.store import EMAIL_PATTERN, normalize_email
 
 #: The status with which a sign-in view answers wrong credentials: what the throttle counts.
 FAILED_SIGN_IN_STATUS = 401

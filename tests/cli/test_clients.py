@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from oidc_provider.core.encryption import decrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, Client, Consent, Pairing
-
 from tests.factories import SERVICETITAN_CALLBACK, RegisteredClient
 
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from oidc_provider.directory.store import DatabaseDirectory
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password
 from oidc_provider.core.models import Account, Profile, TenantUser, user_accounts
+from oidc_provider.directory.store import DatabaseDirectory
 
 PASSWORD = "owner-password-1"
 

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent
-
 from tests.flows import basic
 
 

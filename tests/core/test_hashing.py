@@ -8,7 +8,13 @@ import pytest
 from argon2 import PasswordHasher
 
 import oidc_provider.core.hashing
-from oidc_provider.core.hashing import digest_matches, hash_password, password_needs_rehash, token_digest, verify_password
+from oidc_provider.core.hashing import (
+    digest_matches,
+    hash_password,
+    password_needs_rehash,
+    token_digest,
+    verify_password,
+)
 
 PASSWORD = "correct horse battery"
 

@@ -11,7 +11,6 @@ from sqlalchemy import inspect, text
 
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
-
 from tests.conftest import ENCRYPTION_KEY
 
 

@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from oidc_provider.core.encryption import decrypt
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import key_ring
 from oidc_provider.core.models import ServiceTitanEnvironment, WebhookSigningKey
 from oidc_provider.core.rekey import reencrypt_stored_secrets
-from oidc_provider.servicetitan.environments import configure
+from oidc_provider.oidc.keys import key_ring
 from oidc_provider.servicetitan.catalog.webhook_keys import generate
+from oidc_provider.servicetitan.environments import configure
 
 
 def test_webhook_keys_and_servicetitan_secrets_move_to_the_new_key(clean_app, monkeypatch):

@@ -10,7 +10,7 @@ Browser tests run once, on PostgreSQL.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,21 @@ from sqlalchemy import func, select
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
+from oidc_provider.core.models import (
+    AuditEvent,
+    Client,
+    ExtraDetailParameter,
+    JobType,
+    Pairing,
+    SigningKey,
+    TenantUser,
+    WebhookSigningKey,
+)
+from oidc_provider.oidc.keys import create_key
 from oidc_provider.servicetitan.catalog.extra_details import save_parameters
 from oidc_provider.servicetitan.catalog.job_types import import_csv
-from oidc_provider.oidc.keys import create_key
-from oidc_provider.core.models import AuditEvent, Client, ExtraDetailParameter, JobType, Pairing, SigningKey, TenantUser, WebhookSigningKey
 from oidc_provider.servicetitan.catalog.webhook_keys import generate
 from st_sandbox import create_app as create_sandbox
-
 from tests.conftest import LiveServer, _empty_tables, seed_signing_keys
 from tests.factories import PASSWORD, Factories
 
@@ -347,7 +355,7 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
             ["https://servicetitan.example/callback"], "production", True)
         keys = db.session.scalars(select(WebhookSigningKey).where(WebhookSigningKey.retired_at.is_(None))).all()
         assert [k.source for k in keys] == ["pasted"]
-    assert page.locator("#value-webhook-key-%d" % keys[0].id).text_content() == "st-generated-webhook-key-0001"
+    assert page.locator(f"#value-webhook-key-{keys[0].id}").text_content() == "st-generated-webhook-key-0001"
 
     # Rotate with a grace period, disable, enable, delete with confirmation.
     open_page(page, f"{url}/admin/clients/{client_id}", "h-rotate")
@@ -480,7 +488,7 @@ def seed_tour(app) -> dict:
         generate(ADMIN)
         clients = {c.name: c for c in db.session.scalars(select(Client))}
         users = {u.email: u for u in db.session.scalars(select(TenantUser))}
-        start = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+        start = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
         rows = [
             ("ServiceTitan production", "owner@mtech.example", "acct-hvac", "COMPLETED", "f1c2a9d4-7be0-4d8e-9b1a-3c5d6e7f8a90"),
             ("ServiceTitan production", "manager@mtech.example", "acct-plumbing", "COMPLETED", "0b9e8d7c-6a5f-4e3d-2c1b-0a9f8e7d6c5b"),

@@ -22,7 +22,7 @@ from jwcrypto import jwk, jwt
 
 from tests.conftest import ENCRYPTION_KEY, build_app, unavailable
 from tests.factories import PASSWORD, Factories
-from tests.flows import basic, base64_bearer, form_post_target, hidden_fields
+from tests.flows import base64_bearer, basic, form_post_target, hidden_fields
 from tests.gunicorn_server import Gunicorn, production_environment
 
 ISSUER = "http://127.0.0.1"
@@ -209,7 +209,7 @@ def test_a_code_redeemed_on_both_instances_at_once_succeeds_once(cluster, tenant
         start = threading.Barrier(2)
         answers = {}
 
-        def redeem(instance):
+        def redeem(instance, start=start, answers=answers, code=code):
             start.wait(timeout=10)
             answers[instance.url] = exchange(instance, cluster.client, code)
 

@@ -25,7 +25,6 @@ from oidc_provider.core.hashing import hash_password
 from oidc_provider.core.models import AccessToken, AuthorizationCode, Pairing
 from st_sandbox import create_app as create_sandbox
 from st_sandbox.relying_party import RelyingParty, RelyingPartyError
-
 from tests.conftest import LiveServer, _empty_tables
 from tests.factories import PASSWORD, Factories, RegisteredClient
 

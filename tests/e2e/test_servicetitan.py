@@ -11,7 +11,6 @@ import pytest
 
 from oidc_provider.servicetitan import outbox
 from st_sandbox import create_app as create_sandbox
-
 from tests.conftest import LiveServer, _empty_tables
 from tests.factories import PASSWORD, Factories
 

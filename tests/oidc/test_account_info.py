@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, Pairing
-
 from tests.flows import Flows
 
 HVAC_ACCOUNT = {
@@ -230,7 +229,7 @@ def test_expired_token_binds_no_request_id(flows, clean_app, frozen_clock, servi
 
 def test_revoked_token_is_refused(flows, clean_app, access_token):
     with clean_app.app_context():
-        db.session.execute(update(AccessToken).values(revoked_at=datetime.now(timezone.utc)))
+        db.session.execute(update(AccessToken).values(revoked_at=datetime.now(UTC)))
         db.session.commit()
 
     assert_invalid_token(flows.account_info(access_token), clean_app)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from oidc_provider.oidc.client_registry import find_client, set_enabled
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, AuthorizationCode
+from oidc_provider.oidc.client_registry import find_client, set_enabled
 from tests.factories import SERVICETITAN_CALLBACK, RegisteredClient
 from tests.flows import form_post_target, hidden_fields
 

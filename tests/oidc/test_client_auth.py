@@ -10,9 +10,8 @@ import base64
 
 import pytest
 
-from oidc_provider.oidc.client_registry import find_client, rotate_secret, set_enabled
 from oidc_provider.core.models import AccessToken, Pairing
-
+from oidc_provider.oidc.client_registry import find_client, rotate_secret, set_enabled
 from tests.factories import RegisteredClient
 from tests.flows import basic
 

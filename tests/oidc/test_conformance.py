@@ -10,7 +10,6 @@ import json
 import pytest
 
 from oidc_provider.core.models import AuthorizationCode
-
 from tests.flows import form_post_target, hidden_fields
 
 

@@ -10,10 +10,9 @@ import pytest
 from jwcrypto import jwk, jws, jwt
 from sqlalchemy import select
 
-from oidc_provider.oidc.client_registry import find_client, rotate_secret
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import TenantUser
-
+from oidc_provider.oidc.client_registry import find_client, rotate_secret
 from tests.factories import RegisteredClient
 from tests.flows import Flows
 

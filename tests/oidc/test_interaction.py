@@ -4,7 +4,7 @@ the account choice, remembered consent, and the prompt and max_age rules."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -144,7 +144,7 @@ def sign_in_slowly(flows, frozen_clock, response, seconds: float):
 
 
 def unix(moment: datetime) -> int:
-    return int(moment.astimezone(timezone.utc).timestamp())
+    return int(moment.astimezone(UTC).timestamp())
 
 
 # -- when the user must sign in ------------------------------------------------------------

@@ -13,9 +13,8 @@ import oidc_provider.oidc.keys
 from oidc_provider.core import clock
 from oidc_provider.core.encryption import decrypt
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import KeyRingError, create_key, key_ring, key_state, retire, rotate
 from oidc_provider.core.models import SigningKey
-
+from oidc_provider.oidc.keys import KeyRingError, create_key, key_ring, key_state, retire, rotate
 from tests.conftest import build_app
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}

@@ -27,15 +27,23 @@ from authlib.oauth2.rfc6749 import InvalidClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oidc_provider.oidc.client_auth import parse_basic_authorization
-from oidc_provider.directory.store import DirectoryImportError, import_directory
-from oidc_provider.web.endpoints.login import _local_path
 from oidc_provider.core.extensions import db
-from oidc_provider.servicetitan.catalog import webhook_keys
-from oidc_provider.core.models import Account, AccessToken, AuthorizationCode, AvailabilitySnapshot, LeadStatusUpdate, Profile, TenantUser, WebhookDelivery
+from oidc_provider.core.models import (
+    AccessToken,
+    Account,
+    AuthorizationCode,
+    AvailabilitySnapshot,
+    LeadStatusUpdate,
+    Profile,
+    TenantUser,
+    WebhookDelivery,
+)
+from oidc_provider.directory.store import DirectoryImportError, import_directory
+from oidc_provider.oidc.client_auth import parse_basic_authorization
 from oidc_provider.oidc.server import _token_candidates
 from oidc_provider.servicetitan import webhooks
-
+from oidc_provider.servicetitan.catalog import webhook_keys
+from oidc_provider.web.endpoints.login import _local_path
 from tests.factories import SERVICETITAN_CALLBACK
 from tests.flows import basic, form_post_target
 

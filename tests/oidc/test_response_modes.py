@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from markupsafe import escape
 
-from oidc_provider.oidc import response_modes
 from oidc_provider.core.models import AuthorizationCode
+from oidc_provider.oidc import response_modes
 from tests.factories import RegisteredClient
 
 HOSTILE = "\"><script>alert(1)</script>&'"

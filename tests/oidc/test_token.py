@@ -10,10 +10,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from oidc_provider.oidc.client_registry import find_client
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, AuthorizationCode, Pairing
-
+from oidc_provider.oidc.client_registry import find_client
 from tests.factories import SERVICETITAN_CALLBACK
 from tests.flows import basic
 
@@ -167,7 +166,7 @@ def test_two_uses_at_the_same_moment_yield_exactly_one_success(flows, make, clea
         barrier = threading.Barrier(2)
         results: list = [None, None]
 
-        def redeem(slot: int) -> None:
+        def redeem(slot: int, code=code, barrier=barrier, results=results) -> None:
             web = clean_app.test_client()
             data = {"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
                     "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret}

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import TenantUser
-
 from tests.flows import base64_bearer
 
 

@@ -16,7 +16,6 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, CustomPairing, OutboxMessage
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker
-
 from tests.conftest import ENCRYPTION_KEY
 from tests.factories import PASSWORD
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
 from oidc_provider.core.models import AccessToken, Account, Client, Pairing
 from oidc_provider.pairing.lifecycle import initial_status
-
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from tests.flows import Flows
 
 
@@ -150,8 +149,8 @@ def test_a_binding_made_a_moment_ago_elsewhere_is_respected(clean_app, serviceti
     unbound, one binds it. The other answers the same when its request id is the one bound,
     and is refused otherwise; only one binding is audited."""
     from oidc_provider.core.models import AuditEvent
-    from oidc_provider.pairing.lifecycle import PairingConflict, pairing_for_request
     from oidc_provider.oidc.server import Base64BearerTokenValidator
+    from oidc_provider.pairing.lifecycle import PairingConflict, pairing_for_request
 
     access_token = flows.tokens(servicetitan)["access_token"]
     with clean_app.test_request_context():

@@ -12,7 +12,6 @@ import requests
 from flask import Flask, request
 
 from st_sandbox import create_app as create_sandbox
-
 from tests.conftest import LiveServer, RunningSandbox
 
 SECRET = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132"

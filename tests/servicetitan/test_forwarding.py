@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage
+from oidc_provider.servicetitan.catalog.webhook_keys import paste
 from oidc_provider.servicetitan.forwarding import FORWARD
 from oidc_provider.servicetitan.outbox import OutboxWorker
-from oidc_provider.servicetitan.catalog.webhook_keys import paste
 from tests.conftest import LiveServer
 from tests.servicetitan.test_webhooks import KEY, add_booking, body
 

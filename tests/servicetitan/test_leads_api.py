@@ -16,7 +16,6 @@ from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH, BOOKINGS_PATH, L
 from oidc_provider.servicetitan.validation import InvalidPayload
 from st_sandbox import create_app as create_sandbox
 from st_sandbox.state import ERROR_MESSAGES
-
 from tests.conftest import LiveServer, RunningSandbox
 
 SECRET = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132"

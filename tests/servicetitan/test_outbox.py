@@ -17,7 +17,6 @@ from oidc_provider.core.models import Account, AuditEvent, OutboxMessage
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH, BOOKINGS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker, enqueue_account_status, enqueue_booking, retry_delay
-
 from tests.conftest import build_app
 
 ACCOUNT = {"id": "acct-hvac", "name": "MTech HVAC",
@@ -367,7 +366,7 @@ def test_outage_then_recovery_with_two_workers_and_lost_responses(clean_app, mak
     state = st_sandbox.state
     state.pair_account({"id": "acct-booked", "name": "Booked", "profiles": [{"id": "p-booked", "name": "Booked"}]})
     request_ids = [state.create_request("custom").request_id for _ in accounts]
-    for request_id, account in zip(request_ids, accounts):
+    for request_id, account in zip(request_ids, accounts, strict=False):
         queue_status(clean_app, request_id, "PROCESSING")
         queue_status(clean_app, request_id, "COMPLETED", account["id"])
     for number in range(8):

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_provider.servicetitan.validation import BookingCatalog, InvalidPayload, account_status_problems, booking_problems, check_booking, parse_json
+from oidc_provider.servicetitan.validation import (
+    BookingCatalog,
+    InvalidPayload,
+    account_status_problems,
+    booking_problems,
+    check_booking,
+    parse_json,
+)
 
 PROPERTY = settings(derandomize=True, database=None, max_examples=150, deadline=None)
 CATALOG = BookingCatalog(

@@ -12,7 +12,14 @@ import requests
 from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AuditEvent, AvailabilitySnapshot, Booking, LeadStatusUpdate, OutboxMessage, WebhookDelivery
+from oidc_provider.core.models import (
+    AuditEvent,
+    AvailabilitySnapshot,
+    Booking,
+    LeadStatusUpdate,
+    OutboxMessage,
+    WebhookDelivery,
+)
 from oidc_provider.servicetitan import leads_report, webhooks
 from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
 from st_sandbox import webhooks as sender
@@ -336,8 +343,8 @@ def test_parse_body_refuses_what_is_not_json():
 def test_simultaneous_duplicates_on_two_gunicorn_workers_make_one_update(new_postgres_database, tmp_path):
     """Two worker processes, as production runs them: the unique statusUpdateId decides."""
     from tests.conftest import ENCRYPTION_KEY, build_app, unavailable
-    from tests.gunicorn_server import Gunicorn, production_environment
     from tests.e2e.test_multi_instance import redis_reachable
+    from tests.gunicorn_server import Gunicorn, production_environment
 
     if not redis_reachable():
         unavailable("Redis is not reachable at 127.0.0.1:6379 (production keeps throttling counts there)")

@@ -19,9 +19,8 @@ from sqlalchemy import event, select, update
 
 import oidc_provider.core.clock
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import key_ring
 from oidc_provider.core.models import AccessToken, SigningKey
-
+from oidc_provider.oidc.keys import key_ring
 from tests.conftest import POSTGRES_ADMIN_URL, build_app, unavailable
 from tests.factories import PASSWORD, Factories
 from tests.flows import Flows, base64_bearer, hidden_fields

@@ -9,12 +9,11 @@ import re
 
 import pytest
 
-from oidc_provider.oidc.authorization_checks import PARAMETER_LIMITS
-from oidc_provider.directory.store import DirectoryImportError, import_directory
 from oidc_provider.core.models import AccessToken, Account, AuthorizationCode, Pairing
-
+from oidc_provider.directory.store import DirectoryImportError, import_directory
+from oidc_provider.oidc.authorization_checks import PARAMETER_LIMITS
 from tests.factories import SERVICETITAN_CALLBACK
-from tests.flows import basic, form_post_target, hidden_fields
+from tests.flows import form_post_target, hidden_fields
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from oidc_provider.core.models import AccessToken, AuthorizationCode, Client, Pairing
 from oidc_provider.oidc.authorization_checks import PARAMETER_LIMITS, TOKEN_PARAMETER_LIMITS
 from oidc_provider.oidc.client_registry import REDIRECT_URIS_MAX, ClientSettings, ClientSettingsError, create_client
-from oidc_provider.core.models import AccessToken, AuthorizationCode, Client, Pairing
-
 from tests.flows import basic, form_post_target, hidden_fields
 
 OVERSIZED = "x" * (64 * 1024 + 1)

@@ -7,9 +7,8 @@ from sqlalchemy import update
 
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import key_ring
 from oidc_provider.core.models import OutboxMessage, SigningKey
-
+from oidc_provider.oidc.keys import key_ring
 from tests.conftest import ENCRYPTION_KEY
 
 

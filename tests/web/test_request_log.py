@@ -11,7 +11,6 @@ import re
 import pytest
 
 from oidc_provider.web.request_log import JsonFormatter, TextFormatter
-
 from tests.factories import PASSWORD
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from oidc_provider.core.models import AccessToken, AuthorizationCode
-
 from tests.conftest import _empty_tables, build_app
 from tests.factories import Factories
 from tests.flows import Flows

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db, limiter
 from oidc_provider.core.models import AuditEvent
-
 from tests.conftest import build_app, unavailable
 from tests.factories import PASSWORD
 

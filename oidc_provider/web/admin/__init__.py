@@ -6,11 +6,22 @@ passes, and the children hold the pages, each a thin view over a domain module.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Flask, current_app, request
 
-from oidc_provider.web.admin import audit_log, auth, clients, directory, home, job_types, keys, leads, pairings, servicetitan
+from oidc_provider.web.admin import (
+    audit_log,
+    auth,
+    clients,
+    directory,
+    home,
+    job_types,
+    keys,
+    leads,
+    pairings,
+    servicetitan,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (auth, home, clients, servicetitan, directory, pairings, keys, job_types, leads, audit_log):
@@ -84,7 +95,7 @@ def _navigation() -> dict:
 @bp.app_template_filter("when")
 def _when(moment: datetime | None) -> str:
     """A moment as admins read it: UTC, to the second."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
 
 
 @bp.app_template_filter("age")

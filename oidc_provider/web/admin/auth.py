@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
-from oidc_provider.directory.store import normalize_email
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import verify_password
 from oidc_provider.core.models import Admin, TenantUser
+from oidc_provider.directory.store import normalize_email
 from oidc_provider.web.throttling import throttle_sign_in
 
 bp = Blueprint("auth", __name__)

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from oidc_provider.oidc.client_registry import ID_TOKEN_ALGS, ClientSettings, ClientSettingsError, create_client, delete_client, find_client, rotate_secret, set_enabled, set_logo
+from oidc_provider.oidc.client_registry import (
+    ID_TOKEN_ALGS,
+    ClientSettings,
+    ClientSettingsError,
+    create_client,
+    delete_client,
+    find_client,
+    rotate_secret,
+    set_enabled,
+    set_logo,
+)
 from oidc_provider.web.admin import forms, listings
 from oidc_provider.web.admin.auth import actor
 from oidc_provider.web.admin.servicetitan import render_sheet

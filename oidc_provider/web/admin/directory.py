@@ -13,10 +13,18 @@ import re
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from oidc_provider.core.audit import record_event
-from oidc_provider.directory.store import DirectoryImportError, export_directory, import_directory, save_account, save_user, set_eligible, set_password
-from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, document_from_csv, users_csv
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, TenantUser
+from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, document_from_csv, users_csv
+from oidc_provider.directory.store import (
+    DirectoryImportError,
+    export_directory,
+    import_directory,
+    save_account,
+    save_user,
+    set_eligible,
+    set_password,
+)
 from oidc_provider.web.admin import forms, listings
 from oidc_provider.web.admin.auth import actor
 

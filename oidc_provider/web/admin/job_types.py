@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, url_for
 
-from oidc_provider.servicetitan.catalog import job_types
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import JobType
+from oidc_provider.servicetitan.catalog import job_types
 from oidc_provider.web.admin import forms
 from oidc_provider.web.admin.auth import actor
 

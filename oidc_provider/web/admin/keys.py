@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import KeyRingError, key_state, retire, retire_refusal, rotate
 from oidc_provider.core.models import SigningKey
+from oidc_provider.oidc.keys import KeyRingError, key_state, retire, retire_refusal, rotate
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("keys", __name__)

@@ -5,7 +5,7 @@ at row 100,000 (``bench/admin_lists.py`` measures them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from flask import current_app, request
 from sqlalchemy import Select, String, cast, func, or_, select, text, union
@@ -130,9 +130,9 @@ def audit_events(q: str = "", kind: str = "", actor: str = "", since: str = "", 
         # admins look for there (ids, request ids, emails) is written in one case anyway.
         statement = statement.where(cast(AuditEvent.detail, String).contains(q, autoescape=True))
     if start := parse_date(since):
-        statement = statement.where(AuditEvent.at >= datetime.combine(start, time.min, timezone.utc))
+        statement = statement.where(AuditEvent.at >= datetime.combine(start, time.min, UTC))
     if end := parse_date(until):
-        statement = statement.where(AuditEvent.at <= datetime.combine(end, time.max, timezone.utc))
+        statement = statement.where(AuditEvent.at <= datetime.combine(end, time.max, UTC))
     return statement
 
 

@@ -6,16 +6,26 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from oidc_provider.web.admin import setup_sheet
-from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.core.audit import record_event
-from oidc_provider.oidc.client_registry import SERVICETITAN_ENVIRONMENTS, ClientSettingsError, find_client, redirect_uri_problem, set_servicetitan_details
 from oidc_provider.core.extensions import db
-from oidc_provider.servicetitan.catalog.extra_details import MAX_PARAMETERS, ExtraDetailsError, parameters, save_parameters
-from oidc_provider.servicetitan.catalog.job_types import categories
 from oidc_provider.core.models import Client, WebhookSigningKey
+from oidc_provider.oidc.client_registry import (
+    SERVICETITAN_ENVIRONMENTS,
+    ClientSettingsError,
+    find_client,
+    redirect_uri_problem,
+    set_servicetitan_details,
+)
 from oidc_provider.servicetitan import environments
-from oidc_provider.web.admin import forms
+from oidc_provider.servicetitan.catalog import webhook_keys
+from oidc_provider.servicetitan.catalog.extra_details import (
+    MAX_PARAMETERS,
+    ExtraDetailsError,
+    parameters,
+    save_parameters,
+)
+from oidc_provider.servicetitan.catalog.job_types import categories
+from oidc_provider.web.admin import forms, setup_sheet
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("servicetitan", __name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from oidc_provider.web.endpoints.discovery import endpoint_urls
 from oidc_provider.core.models import Client
+from oidc_provider.web.endpoints.discovery import endpoint_urls
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,17 @@
 
 from flask import Flask
 
-from oidc_provider.web.endpoints import account_info, authorize, custom_pairing, discovery, login, operations, token, userinfo, webhooks
+from oidc_provider.web.endpoints import (
+    account_info,
+    authorize,
+    custom_pairing,
+    discovery,
+    login,
+    operations,
+    token,
+    userinfo,
+    webhooks,
+)
 
 BLUEPRINTS = (discovery.bp, authorize.bp, login.bp, token.bp, userinfo.bp, account_info.bp, operations.bp,
               custom_pairing.bp, webhooks.bp)

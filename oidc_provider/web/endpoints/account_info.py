@@ -2,11 +2,11 @@
 
 from flask import Blueprint, jsonify, request
 
-from oidc_provider.oidc.claims import account_info
 from oidc_provider.core.extensions import db
+from oidc_provider.oidc.claims import account_info
+from oidc_provider.oidc.server import bearer_protector
 from oidc_provider.pairing.lifecycle import PairingConflict, pairing_for_request
 from oidc_provider.servicetitan.statuses import REQUEST_ID_MAX
-from oidc_provider.oidc.server import bearer_protector
 
 bp = Blueprint("account_info", __name__)
 

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, request
 
-from oidc_provider.oidc import interaction
 from oidc_provider.core.extensions import csrf
+from oidc_provider.oidc import interaction
 
 bp = Blueprint("authorize", __name__)
 

@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from oidc_provider.web import metrics
 from oidc_provider.core.extensions import db
 from oidc_provider.oidc.keys import KeyRingError, key_ring
+from oidc_provider.web import metrics
 
 bp = Blueprint("operations", __name__)
 

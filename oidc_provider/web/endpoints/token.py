@@ -2,9 +2,9 @@
 
 from flask import Blueprint
 
-from oidc_provider.web import metrics
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.oidc.server import authorization_server
+from oidc_provider.web import metrics
 
 bp = Blueprint("token", __name__)
 

@@ -8,10 +8,10 @@ WEBHOOK_ALLOW_UNSIGNED says this is a sandbox.
 
 from flask import Blueprint, current_app, jsonify, request
 
-from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.servicetitan import webhooks
+from oidc_provider.servicetitan.catalog import webhook_keys
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # machine-to-machine; the signing key is the proof

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from oidc_provider.servicetitan.catalog import job_types
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, JobType
+from oidc_provider.servicetitan.catalog import job_types
 
 TEMPLATE = "Category,Partner Job Type Key\r\nHVAC,hvac-repair\r\nHVAC,hvac-install\r\nElectrical,\r\nPlumbing,plumb-drain\r\n"
 

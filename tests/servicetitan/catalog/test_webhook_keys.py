@@ -8,7 +8,15 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, WebhookSigningKey
-from oidc_provider.servicetitan.catalog.webhook_keys import WebhookKeyError, generate, matches, paste, retire, reveal, valid_keys
+from oidc_provider.servicetitan.catalog.webhook_keys import (
+    WebhookKeyError,
+    generate,
+    matches,
+    paste,
+    retire,
+    reveal,
+    valid_keys,
+)
 
 
 def test_a_generated_key_is_encrypted_at_rest(clean_app):

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent
-
 from tests.console import PNG, csrf_token, seed_world, sign_in_as
 
 

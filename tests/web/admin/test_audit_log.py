@@ -3,7 +3,7 @@ dates; newest first, a page at a time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,11 +15,11 @@ from oidc_provider.core.models import AuditEvent
 def events(clean_app):
     with clean_app.app_context():
         for at, kind, actor, detail in (
-            (datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc), "client_created", "cli", {"client_id": "abc"}),
-            (datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), "sign_in_failed", "", {"realm": "tenant", "email": "x@y.example"}),
-            (datetime(2026, 3, 3, 10, 0, tzinfo=timezone.utc), "pairing_created", "owner@mtech.example",
+            (datetime(2026, 3, 1, 8, 0, tzinfo=UTC), "client_created", "cli", {"client_id": "abc"}),
+            (datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "sign_in_failed", "", {"realm": "tenant", "email": "x@y.example"}),
+            (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "pairing_created", "owner@mtech.example",
              {"account_id": "acct-hvac", "status": "COMPLETED"}),
-            (datetime(2026, 3, 4, 23, 59, tzinfo=timezone.utc), "authorization_code_reuse", "", {"client_pk": 7}),
+            (datetime(2026, 3, 4, 23, 59, tzinfo=UTC), "authorization_code_reuse", "", {"client_pk": 7}),
         ):
             db.session.add(AuditEvent(at=at, kind=kind, actor=actor, detail=detail))
         db.session.commit()

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, TenantUser
-
 from tests.console import csrf_token, sign_in_as
 from tests.factories import PASSWORD
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, Client
-
 from tests.console import PNG
 from tests.flows import basic
 

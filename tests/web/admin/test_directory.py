@@ -11,10 +11,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from oidc_provider.directory.store import DatabaseDirectory
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, AuditEvent, Profile, TenantUser
-
+from oidc_provider.directory.store import DatabaseDirectory
 from tests.factories import PASSWORD
 from tests.web.admin.test_clients import field_error
 

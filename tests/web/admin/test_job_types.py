@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.servicetitan.catalog.job_types import import_csv
 from oidc_provider.core.models import JobType
+from oidc_provider.servicetitan.catalog.job_types import import_csv
 
 TEMPLATE = "Category,Partner Job Type Key\r\nHVAC,hvac-repair\r\nHVAC,hvac-install\r\nElectrical,\r\n"
 

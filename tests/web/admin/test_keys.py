@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
-from oidc_provider.oidc.keys import create_key
 from oidc_provider.core.models import AuditEvent, SigningKey
+from oidc_provider.oidc.keys import create_key
 
 
 @pytest.fixture

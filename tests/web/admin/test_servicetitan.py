@@ -12,7 +12,6 @@ from sqlalchemy import select
 from oidc_provider.core.encryption import decrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, ExtraDetailParameter, ServiceTitanEnvironment, WebhookSigningKey
-
 from tests.web.admin.test_clients import field_error
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from oidc_provider.web.admin import setup_sheet
 from oidc_provider.core.models import Client
+from oidc_provider.web.admin import setup_sheet
 
 
 def test_the_urls_step(clean_app):
