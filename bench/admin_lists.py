@@ -51,29 +51,57 @@ WORDS = ("HVAC", "Plumbing", "Electric", "Roofing", "Heating", "Cooling", "Drain
 def seed(rng: random.Random, accounts_count: int, users_count: int, pairings_count: int) -> None:
     def batched(table, rows):
         for start in range(0, len(rows), BATCH):
-            db.session.execute(insert(table), rows[start:start + BATCH])
+            db.session.execute(insert(table), rows[start : start + BATCH])
 
     admin = Admin(email="bench@partner.example", password_hash="$argon2id$not-used")
     clients = [
-        Client(client_id=f"bench-client-{n}", name=f"ServiceTitan {name}", secret_hash="0" * 64,
-               redirect_uris=["https://servicetitan.example/callback"], scope="openid profile email",
-               id_token_alg="RS256", account_info_claim=False, async_pairing=name == "sandbox",
-               remember_consent=True, default_response_mode="form_post", enabled=True, created_at=START,
-               multi_account_support=False)
+        Client(
+            client_id=f"bench-client-{n}",
+            name=f"ServiceTitan {name}",
+            secret_hash="0" * 64,
+            redirect_uris=["https://servicetitan.example/callback"],
+            scope="openid profile email",
+            id_token_alg="RS256",
+            account_info_claim=False,
+            async_pairing=name == "sandbox",
+            remember_consent=True,
+            default_response_mode="form_post",
+            enabled=True,
+            created_at=START,
+            multi_account_support=False,
+        )
         for n, name in enumerate(("production", "sandbox"))
     ]
     db.session.add_all([admin, *clients])
     db.session.flush()
-    accounts = [{"id": f"acct-{n:05d}", "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} {n}", "eligible": n % 50 != 0}
-                for n in range(accounts_count)]
+    accounts = [
+        {"id": f"acct-{n:05d}", "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} {n}", "eligible": n % 50 != 0}
+        for n in range(accounts_count)
+    ]
     batched(Account.__table__, accounts)
-    batched(Profile.__table__, [{"id": f"p-{n:05d}", "account_id": a["id"], "name": "Main", "position": 0}
-                                for n, a in enumerate(accounts)])
-    users = [{"id": n + 1, "subject": f"00000000-0000-4000-8000-{n:012d}", "email": f"user{n:05d}@tenant{n % 700}.example",
-              "name": f"User {n}", "password_hash": "$argon2id$not-used"} for n in range(users_count)]
+    batched(
+        Profile.__table__,
+        [{"id": f"p-{n:05d}", "account_id": a["id"], "name": "Main", "position": 0} for n, a in enumerate(accounts)],
+    )
+    users = [
+        {
+            "id": n + 1,
+            "subject": f"00000000-0000-4000-8000-{n:012d}",
+            "email": f"user{n:05d}@tenant{n % 700}.example",
+            "name": f"User {n}",
+            "password_hash": "$argon2id$not-used",
+        }
+        for n in range(users_count)
+    ]
     batched(TenantUser.__table__, users)
-    batched(user_accounts, [{"user_id": n + 1, "account_id": accounts[(n * 2 + k) % accounts_count]["id"]}
-                            for n in range(users_count) for k in range(2)])
+    batched(
+        user_accounts,
+        [
+            {"user_id": n + 1, "account_id": accounts[(n * 2 + k) % accounts_count]["id"]}
+            for n in range(users_count)
+            for k in range(2)
+        ],
+    )
     pairings, events = [], []
     for n in range(pairings_count):
         user = rng.randrange(users_count)
@@ -82,13 +110,27 @@ def seed(rng: random.Random, accounts_count: int, users_count: int, pairings_cou
         status = rng.choice(STATUSES)
         client = clients[1 if status == "PROCESSING" else rng.randrange(2)]
         request_id = f"{rng.getrandbits(128):032x}"
-        pairings.append({"client_pk": client.id, "user_id": user + 1, "account_id": account, "request_id": request_id,
-                         "status": status, "created_at": at, "updated_at": at})
+        pairings.append(
+            {
+                "client_pk": client.id,
+                "user_id": user + 1,
+                "account_id": account,
+                "request_id": request_id,
+                "status": status,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
         detail = {"client_id": client.client_id, "account_id": account, "status": status}
-        events.append({"at": at, "kind": "pairing_created", "actor": users[user]["email"],
-                       "detail": detail})
-        events.append({"at": at, "kind": "pairing_request_id_bound",
-                       "actor": users[user]["email"], "detail": {**detail, "request_id": request_id}})
+        events.append({"at": at, "kind": "pairing_created", "actor": users[user]["email"], "detail": detail})
+        events.append(
+            {
+                "at": at,
+                "kind": "pairing_request_id_bound",
+                "actor": users[user]["email"],
+                "detail": {**detail, "request_id": request_id},
+            }
+        )
     batched(Pairing.__table__, pairings)
     batched(AuditEvent.__table__, events)
     db.session.commit()
@@ -141,17 +183,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="an empty database; default: a new SQLite file")
     parser.add_argument("--write", type=Path, help="replace the results table in this Markdown file")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="a fraction of the data, to check that the script runs (default: all of it)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="a fraction of the data, to check that the script runs (default: all of it)",
+    )
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"measured requests per page (default {SAMPLES})")
-    parser.add_argument("--fail-over-target", action="store_true",
-                        help=f"exit 1 when a page's 95th percentile is {TARGET_MS} ms or more")
+    parser.add_argument(
+        "--fail-over-target",
+        action="store_true",
+        help=f"exit 1 when a page's 95th percentile is {TARGET_MS} ms or more",
+    )
     args = parser.parse_args()
     accounts_count, users_count, pairings_count = (max(2, int(n * args.scale)) for n in (ACCOUNTS, USERS, PAIRINGS))
     folder = Path(tempfile.mkdtemp(prefix="bench-admin-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "ISSUER": "http://127.0.0.1:5000",
-                      "ENCRYPTION_KEYS": [Fernet.generate_key().decode()], "ADMIN_IDLE_TIMEOUT": 3600})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "ISSUER": "http://127.0.0.1:5000",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "ADMIN_IDLE_TIMEOUT": 3600,
+        }
+    )
     app.instance_path = str(folder)
     rng = random.Random(3)
     with app.app_context():

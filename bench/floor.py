@@ -40,9 +40,11 @@ def create_app():
     """The application gunicorn serves, chosen by FLOOR_VARIANT."""
     variant = os.environ["FLOOR_VARIANT"]
     if variant == "wsgi":
+
         def application(environ, start_response):
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
             return [b"{}"]
+
         return application
 
     from flask import Flask, jsonify
@@ -79,7 +81,9 @@ def prepare(database_url: str) -> None:
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE IF NOT EXISTS floor_rows (id INTEGER PRIMARY KEY, name VARCHAR(64))"))
         connection.execute(text("DELETE FROM floor_rows"))
-        connection.execute(text("INSERT INTO floor_rows (id, name) SELECT n, 'row ' || n FROM generate_series(1, 10) n"))
+        connection.execute(
+            text("INSERT INTO floor_rows (id, name) SELECT n, 'row ' || n FROM generate_series(1, 10) n")
+        )
     engine.dispose()
 
 
@@ -87,9 +91,25 @@ def measure(variant: str, database_url: str, requests: int, warmup: int, port: i
     """Server CPU milliseconds per request for one variant."""
     env = {**os.environ, "FLOOR_VARIANT": variant, "FLOOR_DATABASE_URL": database_url}
     server = subprocess.Popen(
-        ["taskset", "-c", server_cpu, sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "floor:create_app()"],
-        env=env, stderr=subprocess.DEVNULL,
+        [
+            "taskset",
+            "-c",
+            server_cpu,
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            str(HERE),
+            "floor:create_app()",
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -136,16 +156,19 @@ def main(argv=None) -> int:
 
     prepare(options.database_url)
     costs = {
-        variant: measure(variant, options.database_url, options.requests, options.warmup, options.port,
-                         options.server_cpu)
+        variant: measure(
+            variant, options.database_url, options.requests, options.warmup, options.port, options.server_cpu
+        )
         for variant in VARIANTS
     }
     for variant, cost in costs.items():
         print(f"{variant:12} {cost:6.3f} ms server CPU per request")
     statement = (costs["flask-db-6"] - costs["flask-db-1"]) / 5
     print(f"{'statement':12} {statement:6.3f} ms per Core statement (flask-db-6 - flask-db-1) / 5")
-    print(f"{'transaction':12} {costs['flask-db-1'] - costs['flask'] - statement:6.3f} ms per transaction "
-          "(checkout, ping, commit)")
+    print(
+        f"{'transaction':12} {costs['flask-db-1'] - costs['flask'] - statement:6.3f} ms per transaction "
+        "(checkout, ping, commit)"
+    )
     return 0
 
 

@@ -36,8 +36,24 @@ CALLBACK = "https://bench.invalid/callback"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _PENDING = re.compile(r'name="pending" value="([^"]*)"')
-PACKAGES = ("sqlalchemy", "psycopg", "sqlite3", "flask", "werkzeug", "jinja2", "authlib", "joserfc", "cryptography",
-            "flask_login", "flask_wtf", "flask_limiter", "prometheus_client", "oidc_provider", "json", "logging")
+PACKAGES = (
+    "sqlalchemy",
+    "psycopg",
+    "sqlite3",
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "authlib",
+    "joserfc",
+    "cryptography",
+    "flask_login",
+    "flask_wtf",
+    "flask_limiter",
+    "prometheus_client",
+    "oidc_provider",
+    "json",
+    "logging",
+)
 
 
 def build(database_url: str):
@@ -47,19 +63,27 @@ def build(database_url: str):
     from oidc_provider.directory.store import import_directory
     from oidc_provider.oidc.client_registry import ClientSettings, create_client
 
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "profile", "ISSUER": "http://localhost",
-        "ENCRYPTION_KEYS": [Fernet.generate_key().decode()], "RATELIMIT_STORAGE_URI": "memory://",
-    })
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "profile",
+            "ISSUER": "http://localhost",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
     app.instance_path = tempfile.mkdtemp()
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
-        import_directory({
-            "accounts": [{"id": "acct-p", "name": "Profile", "profiles": [{"id": "p-p", "name": "Main"}]}],
-            "users": [{"email": "profile@bench.example", "password": PASSWORD, "accounts": ["acct-p"]}],
-        })
-        client, secret = create_client(ClientSettings(name="ServiceTitan (profile)", redirect_uris=[CALLBACK],
-                                                      scope="openid profile email"))
+        import_directory(
+            {
+                "accounts": [{"id": "acct-p", "name": "Profile", "profiles": [{"id": "p-p", "name": "Main"}]}],
+                "users": [{"email": "profile@bench.example", "password": PASSWORD, "accounts": ["acct-p"]}],
+            }
+        )
+        client, secret = create_client(
+            ClientSettings(name="ServiceTitan (profile)", redirect_uris=[CALLBACK], scope="openid profile email")
+        )
         return app, client.client_id, secret
 
 
@@ -70,33 +94,60 @@ class Paths:
         self.basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
         page = self.web.get(self._authorize_url())
         login = self.web.get(page.headers["Location"])
-        self.web.post("/login", data={"csrf_token": _CSRF.search(login.text).group(1),
-                                      "pending": _PENDING.search(login.text).group(1),
-                                      "email": "profile@bench.example", "password": PASSWORD})
+        self.web.post(
+            "/login",
+            data={
+                "csrf_token": _CSRF.search(login.text).group(1),
+                "pending": _PENDING.search(login.text).group(1),
+                "email": "profile@bench.example",
+                "password": PASSWORD,
+            },
+        )
         self.code()  # the consent page, once; remembered afterwards
 
     def _authorize_url(self) -> str:
-        return "/authorize?" + urlencode({"client_id": self.client_id, "response_type": "code", "scope": "openid profile email",
-                                          "state": uuid.uuid4().hex, "redirect_uri": CALLBACK})
+        return "/authorize?" + urlencode(
+            {
+                "client_id": self.client_id,
+                "response_type": "code",
+                "scope": "openid profile email",
+                "state": uuid.uuid4().hex,
+                "redirect_uri": CALLBACK,
+            }
+        )
 
     def code(self) -> str:
         page = self.web.get(self._authorize_url(), follow_redirects=True)
         if 'name="decision"' in page.text:
-            fields = {"csrf_token": _CSRF.search(page.text).group(1), "pending": _PENDING.search(page.text).group(1),
-                      "decision": "allow", **{k: v for k, v in _HIDDEN.findall(page.text) if k == "account_id"}}
+            fields = {
+                "csrf_token": _CSRF.search(page.text).group(1),
+                "pending": _PENDING.search(page.text).group(1),
+                "decision": "allow",
+                **{k: v for k, v in _HIDDEN.findall(page.text) if k == "account_id"},
+            }
             page = self.web.post("/authorize/decision", data=fields)
         return html.unescape(dict(_HIDDEN.findall(page.text))["code"])
 
     def token(self, code: str) -> dict:
-        response = self.web.post("/token", headers={"Authorization": self.basic}, data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-            "client_id": self.client_id, "client_secret": self.secret})
+        response = self.web.post(
+            "/token",
+            headers={"Authorization": self.basic},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "client_id": self.client_id,
+                "client_secret": self.secret,
+            },
+        )
         assert response.status_code == 200, response.text
         return response.json
 
     def account_info(self, access_token: str) -> None:
         bearer = base64.b64encode(access_token.encode()).decode()
-        response = self.web.get(f"/account-info?request_id={uuid.uuid4().hex}", headers={"Authorization": f"Bearer {bearer}"})
+        response = self.web.get(
+            f"/account-info?request_id={uuid.uuid4().hex}", headers={"Authorization": f"Bearer {bearer}"}
+        )
         assert response.status_code == 200, response.text
 
 
@@ -144,8 +195,10 @@ def main(argv=None) -> int:
     stats = pstats.Stats(profiler)
     total = sum(tottime for (_, _, tottime, _, _) in stats.stats.values())
 
-    print(f"{options.path}: {unprofiled:.2f} ms CPU per request unprofiled (test client included), "
-          f"{options.requests} requests, {options.database_url.split(':')[0]}")
+    print(
+        f"{options.path}: {unprofiled:.2f} ms CPU per request unprofiled (test client included), "
+        f"{options.requests} requests, {options.database_url.split(':')[0]}"
+    )
     print("\nCPU by package, under the profiler:")
     for package, seconds in by_package(stats).items():
         print(f"  {package:42} {seconds / total * 100:5.1f} %")

@@ -158,9 +158,16 @@ class KeySet:
                 if self.keys.get_key(header["kid"]) is None:
                     self.keys = self._fetch()
                 key = self.keys
-        token = jwt.JWT(jwt=id_token, key=key, expected_type="JWS", check_claims={
-            "iss": settings.url, "aud": settings.client_id, "exp": None,
-        })
+        token = jwt.JWT(
+            jwt=id_token,
+            key=key,
+            expected_type="JWS",
+            check_claims={
+                "iss": settings.url,
+                "aud": settings.client_id,
+                "exp": None,
+            },
+        )
         return json.loads(token.claims)
 
 
@@ -177,10 +184,20 @@ class Tenant:
 
     def _authorize_url(self) -> str:
         s = self.settings
-        return s.url + "/authorize?" + urlencode({
-            "client_id": s.client_id, "response_type": "code", "response_mode": "form_post",
-            "scope": s.scope, "state": uuid.uuid4().hex, "redirect_uri": s.redirect_uri,
-        })
+        return (
+            s.url
+            + "/authorize?"
+            + urlencode(
+                {
+                    "client_id": s.client_id,
+                    "response_type": "code",
+                    "response_mode": "form_post",
+                    "scope": s.scope,
+                    "state": uuid.uuid4().hex,
+                    "redirect_uri": s.redirect_uri,
+                }
+            )
+        )
 
     def sign_in(self) -> None:
         """The real sign-in path: authorization request, sign-in page, its form."""
@@ -188,10 +205,17 @@ class Tenant:
         if first.status_code != 302:
             return  # already signed in
         page = self.browser.get(self.settings.url + first.headers["Location"], timeout=30)
-        answer = self.browser.post(self.settings.url + "/login", data={
-            "csrf_token": _CSRF.search(page.text).group(1), "pending": _PENDING.search(page.text).group(1),
-            "email": self.email, "password": self.settings.password,
-        }, allow_redirects=False, timeout=30)
+        answer = self.browser.post(
+            self.settings.url + "/login",
+            data={
+                "csrf_token": _CSRF.search(page.text).group(1),
+                "pending": _PENDING.search(page.text).group(1),
+                "email": self.email,
+                "password": self.settings.password,
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
         if answer.status_code != 302:
             raise BenchError(f"sign-in of {self.email} answered {answer.status_code}")
 
@@ -205,8 +229,11 @@ class Tenant:
             page = self.browser.get(self.settings.url + page.headers["Location"], timeout=30)
         if page.status_code == 200 and 'name="decision"' in page.text:
             started = time.perf_counter()
-            fields = {"csrf_token": _CSRF.search(page.text).group(1), "pending": _PENDING.search(page.text).group(1),
-                      "decision": "allow"}
+            fields = {
+                "csrf_token": _CSRF.search(page.text).group(1),
+                "pending": _PENDING.search(page.text).group(1),
+                "decision": "allow",
+            }
             account = dict(_HIDDEN.findall(page.text)).get("account_id")
             if account:
                 fields["account_id"] = account
@@ -222,10 +249,17 @@ class Tenant:
         """ServiceTitan's token request: Basic header and body credentials at once."""
         s = self.settings
         started = time.perf_counter()
-        response = self.back_channel.post(s.url + "/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": s.redirect_uri,
-            "client_id": s.client_id, "client_secret": s.client_secret,
-        }, timeout=30)
+        response = self.back_channel.post(
+            s.url + "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": s.redirect_uri,
+                "client_id": s.client_id,
+                "client_secret": s.client_secret,
+            },
+            timeout=30,
+        )
         timings["token"] = time.perf_counter() - started
         if response.status_code != 200:
             raise BenchError(f"token answered {response.status_code}: {response.text[:200]}")
@@ -240,7 +274,8 @@ class Tenant:
         started = time.perf_counter()
         response = requests.get(
             f"{self.settings.url}/account-info?{urlencode({'request_id': uuid.uuid4().hex})}",
-            headers={"Authorization": "Bearer " + base64.b64encode(access_token.encode()).decode()}, timeout=30,
+            headers={"Authorization": "Bearer " + base64.b64encode(access_token.encode()).decode()},
+            timeout=30,
         )
         timings["account_info"] = time.perf_counter() - started
         if response.status_code != 200 or response.json().get("Status") != "COMPLETED":
@@ -276,12 +311,19 @@ class Result:
             "errors": len(self.errors),
             "first_error": self.errors[0] if self.errors else None,
             "server_cpu_ms_per_op": round(self.server_cpu * 1000 / self.operations, 3)
-            if self.server_cpu is not None and self.operations else None,
+            if self.server_cpu is not None and self.operations
+            else None,
             "postgres_cpu_ms_per_op": round(self.postgres_cpu * 1000 / self.operations, 3)
-            if self.postgres_cpu is not None and self.operations else None,
+            if self.postgres_cpu is not None and self.operations
+            else None,
             "steps": {
-                step: {"p50_ms": round(statistics.median(v) * 1000, 2), "p99_ms": round(pct(v, 0.99), 2), "count": len(v)}
-                for step, v in self.steps.items() if v
+                step: {
+                    "p50_ms": round(statistics.median(v) * 1000, 2),
+                    "p99_ms": round(pct(v, 0.99), 2),
+                    "count": len(v),
+                }
+                for step, v in self.steps.items()
+                if v
             },
             "note": self.note,
         }
@@ -345,8 +387,15 @@ def w1(settings, concurrency, options, keys) -> Result:
         return True
 
     tenants = [Tenant(settings, n, keys) for n in range(1, concurrency + 1)]
-    return run_window("W1 discovery+JWKS", tenants, discovery_and_jwks, options.duration, options.warmup, options,
-                      note="one operation = one discovery and one JWKS request")
+    return run_window(
+        "W1 discovery+JWKS",
+        tenants,
+        discovery_and_jwks,
+        options.duration,
+        options.warmup,
+        options,
+        note="one operation = one discovery and one JWKS request",
+    )
 
 
 def w2(settings, concurrency, options, keys) -> Result:
@@ -361,8 +410,15 @@ def w2(settings, concurrency, options, keys) -> Result:
         tenant.account_info(tokens["access_token"], timings)
         return True
 
-    return run_window("W2 pairing round trip", tenants, round_trip, options.duration, options.warmup, options,
-                      note="one operation = authorize (+consent) + form_post + token + id_token check + account-info")
+    return run_window(
+        "W2 pairing round trip",
+        tenants,
+        round_trip,
+        options.duration,
+        options.warmup,
+        options,
+        note="one operation = authorize (+consent) + form_post + token + id_token check + account-info",
+    )
 
 
 def w3(settings, concurrency, options, keys) -> Result:
@@ -380,8 +436,15 @@ def w3(settings, concurrency, options, keys) -> Result:
         tenant.exchange(queue.pop(), timings)
         return True
 
-    result = run_window("W3 code exchange", tenants, exchange, options.duration, options.warmup, options,
-                        note=f"{per_tenant} codes minted per user beforehand")
+    result = run_window(
+        "W3 code exchange",
+        tenants,
+        exchange,
+        options.duration,
+        options.warmup,
+        options,
+        note=f"{per_tenant} codes minted per user beforehand",
+    )
     if any(not queue for queue in codes.values()):
         result.note += "; the codes ran out before the end of the window"
     return result
@@ -409,8 +472,13 @@ def describe_setup(options) -> dict:
         setup["server_workers"] = len(_children(options.server_pid))
         setup["server_command"] = Path(f"/proc/{options.server_pid}/cmdline").read_text().replace("\0", " ").strip()
     try:
-        setup["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                         cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        setup["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        ).stdout.strip()
     except OSError:
         pass
     return setup
@@ -419,22 +487,32 @@ def describe_setup(options) -> dict:
 def print_table(setup: dict, results: list[dict], memory: dict[int, float] | None, out) -> None:
     print("setup: " + ", ".join(f"{k}={v}" for k, v in setup.items()), file=out)
     print(file=out)
-    header = f"{'workload':24} {'c':>3} {'ops':>6} {'ops/s':>8} {'server CPU ms/op':>17} {'errors':>6}  steps p50/p99 ms"
+    header = (
+        f"{'workload':24} {'c':>3} {'ops':>6} {'ops/s':>8} {'server CPU ms/op':>17} {'errors':>6}  steps p50/p99 ms"
+    )
     print(header, file=out)
     print("-" * len(header), file=out)
     for r in results:
         steps = "  ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in r["steps"].items())
         cpu = r["server_cpu_ms_per_op"] if r["server_cpu_ms_per_op"] is not None else "-"
-        print(f"{r['workload']:24} {r['concurrency']:>3} {r['operations']:>6} {r['throughput_per_s']:>8} {cpu:>17} "
-              f"{r['errors']:>6}  {steps}", file=out)
+        print(
+            f"{r['workload']:24} {r['concurrency']:>3} {r['operations']:>6} {r['throughput_per_s']:>8} {cpu:>17} "
+            f"{r['errors']:>6}  {steps}",
+            file=out,
+        )
         if r["postgres_cpu_ms_per_op"] is not None:
-            print(f"{'':24} {'':>3} {'':>6} {'':>8} {'PostgreSQL CPU ms/op':>17}: {r['postgres_cpu_ms_per_op']}", file=out)
+            print(
+                f"{'':24} {'':>3} {'':>6} {'':>8} {'PostgreSQL CPU ms/op':>17}: {r['postgres_cpu_ms_per_op']}", file=out
+            )
         if r["first_error"]:
             print(f"{'':24} first error: {r['first_error']}", file=out)
     if memory:
         print(file=out)
-        print("peak resident memory per worker (VmHWM): "
-              + ", ".join(f"pid {pid} {mb:.1f} MB" for pid, mb in sorted(memory.items())), file=out)
+        print(
+            "peak resident memory per worker (VmHWM): "
+            + ", ".join(f"pid {pid} {mb:.1f} MB" for pid, mb in sorted(memory.items())),
+            file=out,
+        )
 
 
 def main(argv=None) -> int:
@@ -444,8 +522,11 @@ def main(argv=None) -> int:
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--scope", default="openid profile email")
-    parser.add_argument("--user-pattern", default="bench-{n}@bench.example",
-                        help="tenant emails; {n} is the virtual user's number, from 1")
+    parser.add_argument(
+        "--user-pattern",
+        default="bench-{n}@bench.example",
+        help="tenant emails; {n} is the virtual user's number, from 1",
+    )
     parser.add_argument("--password", required=True, help="the tenants' password")
     parser.add_argument("--workloads", default="W1,W2,W3")
     parser.add_argument("--concurrency", default="1,4,16", help="W2's virtual users, comma-separated levels")
@@ -453,9 +534,12 @@ def main(argv=None) -> int:
     parser.add_argument("--w3-concurrency", type=int, default=4, help="W3's virtual users")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each run")
-    parser.add_argument("--codes-per-user", type=int, default=600,
-                        help="W3: codes minted per user beforehand (the server's code lifetime must cover "
-                             "minting and the run)")
+    parser.add_argument(
+        "--codes-per-user",
+        type=int,
+        default=600,
+        help="W3: codes minted per user beforehand (the server's code lifetime must cover minting and the run)",
+    )
     parser.add_argument("--server-pid", type=int, help="the gunicorn master: CPU time and memory of its tree")
     parser.add_argument("--postgres", action="store_true", help="report PostgreSQL's CPU on its own line")
     parser.add_argument("--json", dest="json_path", help="also write the results as JSON to this file")
@@ -463,8 +547,15 @@ def main(argv=None) -> int:
     options.url = options.url.rstrip("/")
     levels = [int(c) for c in options.concurrency.split(",")]
 
-    settings = Settings(options.url, options.client_id, options.client_secret, options.redirect_uri, options.scope,
-                        options.password, options.user_pattern)
+    settings = Settings(
+        options.url,
+        options.client_id,
+        options.client_secret,
+        options.redirect_uri,
+        options.scope,
+        options.password,
+        options.user_pattern,
+    )
     keys = KeySet(options.url)
     setup = describe_setup(options)
     results = []
@@ -473,14 +564,18 @@ def main(argv=None) -> int:
         for concurrency in runs[name]:
             result = WORKLOADS[name](settings, concurrency, options, keys).summary()
             results.append(result)
-            print(f"{result['workload']} c={concurrency}: {result['throughput_per_s']}/s, "
-                  f"server CPU {result['server_cpu_ms_per_op']} ms/op, errors {result['errors']}", file=sys.stderr)
+            print(
+                f"{result['workload']} c={concurrency}: {result['throughput_per_s']}/s, "
+                f"server CPU {result['server_cpu_ms_per_op']} ms/op, errors {result['errors']}",
+                file=sys.stderr,
+            )
     setup["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[0]
     memory = worker_peak_rss_mb(options.server_pid) if options.server_pid else None
     print_table(setup, results, memory, sys.stdout)
     if options.json_path:
-        Path(options.json_path).write_text(json.dumps({"setup": setup, "results": results, "worker_peak_rss_mb": memory},
-                                                      indent=2))
+        Path(options.json_path).write_text(
+            json.dumps({"setup": setup, "results": results, "worker_peak_rss_mb": memory}, indent=2)
+        )
     return 1 if any(r["errors"] for r in results) else 0
 
 

@@ -37,9 +37,16 @@ SENT_AT = 1_658_312_877
 def bodies(count: int) -> list[tuple[str, dict]]:
     """One Accepted update per booking bench-<n>, each with its own statusUpdateId."""
     return [
-        ("accepted", sender.lead_status_body(
-            "accepted", {"partnerBookingId": f"bench-{n}", "slot": {"accountId": "acct-1", "profileId": "p-1"}},
-            SENT_AT, SENT_AT + 600, statusUpdateId=f"update-{n}"))
+        (
+            "accepted",
+            sender.lead_status_body(
+                "accepted",
+                {"partnerBookingId": f"bench-{n}", "slot": {"accountId": "acct-1", "profileId": "p-1"}},
+                SENT_AT,
+                SENT_AT + 600,
+                statusUpdateId=f"update-{n}",
+            ),
+        )
         for n in range(count)
     ]
 
@@ -64,8 +71,16 @@ def seed(app, count: int) -> None:
             message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=f"bench-{n}", payload={})
             db.session.add(message)
             db.session.flush()
-            db.session.add(Booking(partner_booking_id=f"bench-{n}", environment="sandbox", account_id="acct-1",
-                                   profile_id="p-1", service_id="s-1", message_id=message.id))
+            db.session.add(
+                Booking(
+                    partner_booking_id=f"bench-{n}",
+                    environment="sandbox",
+                    account_id="acct-1",
+                    profile_id="p-1",
+                    service_id="s-1",
+                    message_id=message.id,
+                )
+            )
         db.session.commit()
 
 
@@ -110,10 +125,14 @@ def main() -> None:
         cpu = cpu_seconds(pids) - before
     sent = len(statuses)
     wrong = sum(status != 200 for status in statuses)
-    print(f"{sent} deliveries, {args.in_flight} in flight, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{sent / seconds:.0f} deliveries/s; server CPU {cpu / sent * 1000:.2f} ms per delivery; "
-          f"{wrong} answers other than 200")
+    print(
+        f"{sent} deliveries, {args.in_flight} in flight, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{sent / seconds:.0f} deliveries/s; server CPU {cpu / sent * 1000:.2f} ms per delivery; "
+        f"{wrong} answers other than 200"
+    )
 
 
 if __name__ == "__main__":

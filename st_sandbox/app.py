@@ -173,9 +173,7 @@ def pair() -> Response | tuple[str, int]:
     ``?response_mode=omit`` leaves ``response_mode`` out, as the platform
     document's own example URL does.
     """
-    redirect_uri = current_app.config["ST_SANDBOX_REDIRECT_URI"] or url_for(
-        "st_sandbox.callback", _external=True
-    )
+    redirect_uri = current_app.config["ST_SANDBOX_REDIRECT_URI"] or url_for("st_sandbox.callback", _external=True)
     send_response_mode = request.args.get("response_mode") != "omit"
     state = secrets.token_urlsafe(16)
     missing = missing_relying_party_settings()

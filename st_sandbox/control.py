@@ -32,8 +32,11 @@ def add_fault():
     body = request.get_json(silent=True) or {}
     try:
         fault = state().inject(
-            str(body.get("path", "/")), str(body.get("kind")), int(body.get("status", 503)),
-            float(body.get("seconds", 0)), body.get("times", 1),
+            str(body.get("path", "/")),
+            str(body.get("kind")),
+            int(body.get("status", 503)),
+            float(body.get("seconds", 0)),
+            body.get("times", 1),
         )
     except (TypeError, ValueError) as error:
         return jsonify(error=str(error), kinds=Fault.KINDS), 400
@@ -95,8 +98,13 @@ def send_lead_status(event: str, partner_booking_id: str, **overrides) -> tuple[
     body = webhooks.lead_status_body(
         event, booking or {"partnerBookingId": partner_booking_id}, int(delivered_at or now), now, **overrides
     )
-    response = webhooks.send(prefix, event, body, config.get("ST_SANDBOX_WEBHOOK_KEY"),
-                             config.get("ST_SANDBOX_WEBHOOK_HEADER") or "X-STLeads-Token")
+    response = webhooks.send(
+        prefix,
+        event,
+        body,
+        config.get("ST_SANDBOX_WEBHOOK_KEY"),
+        config.get("ST_SANDBOX_WEBHOOK_HEADER") or "X-STLeads-Token",
+    )
     with sandbox.lock:
         sandbox.webhooks_sent.append({"event": event, "body": body, "status": response.status_code})
     return response.status_code, body

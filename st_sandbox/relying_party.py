@@ -295,9 +295,7 @@ class RelyingParty:
             raise RelyingPartyError(f"{what} request failed: {exc}") from exc
         body = _json_or_text(response)
         if response.status_code != 200:
-            raise RelyingPartyError(
-                f"{what} answered {response.status_code}", status=response.status_code, body=body
-            )
+            raise RelyingPartyError(f"{what} answered {response.status_code}", status=response.status_code, body=body)
         return body
 
     def _fetch_jwks(self) -> jwk.JWKSet:

@@ -107,8 +107,9 @@ class Fault:
 
 
 class SandboxState:
-    def __init__(self, client_id: str, client_secret: str, token_lifetime: int = 3600,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, client_id: str, client_secret: str, token_lifetime: int = 3600, clock: Callable[[], float] = time.time
+    ):
         self.lock = threading.RLock()
         self.client_id = client_id
         self.client_secret = client_secret
@@ -130,14 +131,20 @@ class SandboxState:
     # -- tokens ---------------------------------------------------------------------------
 
     def issue_token(self, client_id: str, client_secret: str) -> dict | None:
-        if not (secrets.compare_digest(client_id.encode(), self.client_id.encode())
-                and secrets.compare_digest(client_secret.encode(), self.client_secret.encode())):
+        if not (
+            secrets.compare_digest(client_id.encode(), self.client_id.encode())
+            and secrets.compare_digest(client_secret.encode(), self.client_secret.encode())
+        ):
             return None
         token = secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = self.clock() + self.token_lifetime
-        return {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer",
-                "scope": "leads.integrations"}
+        return {
+            "access_token": token,
+            "expires_in": self.token_lifetime,
+            "token_type": "Bearer",
+            "scope": "leads.integrations",
+        }
 
     def token_valid(self, token: str) -> bool:
         with self.lock:
@@ -168,10 +175,14 @@ class SandboxState:
             request.history.append(status)
             account = answer.get("Account")
             if status == COMPLETED and isinstance(account, dict):
-                self._pair({
-                    "id": account.get("Id"), "name": account.get("Name"),
-                    "profiles": [{"id": p.get("Id"), "name": p.get("Name")} for p in account.get("Profiles") or []],
-                }, request)
+                self._pair(
+                    {
+                        "id": account.get("Id"),
+                        "name": account.get("Name"),
+                        "profiles": [{"id": p.get("Id"), "name": p.get("Name")} for p in account.get("Profiles") or []],
+                    },
+                    request,
+                )
 
     def pair_account(self, account: dict) -> None:
         """Pair an account directly, as if a pairing had completed (for tests of bookings)."""
@@ -282,8 +293,13 @@ class SandboxState:
         with self.lock:
             return {
                 "requests": [
-                    {"requestId": r.request_id, "mechanism": r.mechanism, "status": r.status,
-                     "history": r.history, "accountId": r.account["id"] if r.account else None}
+                    {
+                        "requestId": r.request_id,
+                        "mechanism": r.mechanism,
+                        "status": r.status,
+                        "history": r.history,
+                        "accountId": r.account["id"] if r.account else None,
+                    }
                     for r in self.requests.values()
                 ],
                 "accounts": list(self.accounts.values()),
@@ -294,6 +310,7 @@ class SandboxState:
 
 
 # -- ServiceTitan's validation, written apart from the partner's ---------------------------
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
@@ -378,9 +395,7 @@ def _booking_errors(body: Any) -> list[str]:
     if not isinstance(address, dict) or not _string(address.get("streetAddress")):
         errors.append("address.streetAddress must be specified")
     details = body.get("extraDetails")
-    if details is not None and not (
-        isinstance(details, dict) and all(isinstance(v, str) for v in details.values())
-    ):
+    if details is not None and not (isinstance(details, dict) and all(isinstance(v, str) for v in details.values())):
         errors.append("extraDetails must map strings to strings")
     return errors
 

@@ -41,8 +41,14 @@ def lead_status_body(event: str, booking: dict, delivered_at: int, now: int, **o
             "skus": [
                 {"name": "some-service", "code": "some-service-code", "price": 20.0, "quantity": 2.0},
                 {"name": "some-material", "code": "some-material-code", "price": 10.0, "quantity": 3.0},
-                {"name": "some-equipment", "code": "some-equipment-code", "price": 110.0, "quantity": 3.0,
-                 "serialNumber": "abcdefg", "model": "cool-equipment"},
+                {
+                    "name": "some-equipment",
+                    "code": "some-equipment-code",
+                    "price": 110.0,
+                    "quantity": 3.0,
+                    "serialNumber": "abcdefg",
+                    "model": "cool-equipment",
+                },
             ],
         }
     body = {
@@ -58,10 +64,18 @@ def lead_status_body(event: str, booking: dict, delivered_at: int, now: int, **o
     return body
 
 
-def send(prefix: str, event: str, body: dict, key: str | None, header: str = "X-STLeads-Token",
-         timeout: float = 10, session: requests.Session | None = None) -> requests.Response:
+def send(
+    prefix: str,
+    event: str,
+    body: dict,
+    key: str | None,
+    header: str = "X-STLeads-Token",
+    timeout: float = 10,
+    session: requests.Session | None = None,
+) -> requests.Response:
     """POST one webhook; the receiver's answer is returned, not judged (ServiceTitan does
     not retry failed deliveries yet)."""
     headers = {header: key} if key else {}
-    return (session or requests).post(f"{prefix.rstrip('/')}/leads/{event}", json=body, headers=headers,
-                                      timeout=timeout)
+    return (session or requests).post(
+        f"{prefix.rstrip('/')}/leads/{event}", json=body, headers=headers, timeout=timeout
+    )

@@ -32,9 +32,7 @@ IN_CI = os.environ.get("CI") == "true"
 
 # Property tests and the schemathesis run are repeatable: the same examples on every run and
 # machine (derandomized), nothing remembered between runs, no deadline a slow CI could miss.
-hypothesis.settings.register_profile(
-    "repeatable", derandomize=True, database=None, deadline=None, print_blob=True
-)
+hypothesis.settings.register_profile("repeatable", derandomize=True, database=None, deadline=None, print_blob=True)
 hypothesis.settings.load_profile("repeatable")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ENCRYPTION_KEY = Fernet.generate_key().decode()

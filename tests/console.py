@@ -75,8 +75,15 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         now = clock.now()
         client_pk = db.session.scalar(select(Client.id).where(Client.client_id == client.client_id))
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
-        pairing = Pairing(client_pk=client_pk, user_id=owner.id, account_id="acct-hvac", request_id="req-world",
-                          status="PROCESSING", created_at=now, updated_at=now)
+        pairing = Pairing(
+            client_pk=client_pk,
+            user_id=owner.id,
+            account_id="acct-hvac",
+            request_id="req-world",
+            status="PROCESSING",
+            created_at=now,
+            updated_at=now,
+        )
         db.session.add(pairing)
         db.session.commit()
         import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nElectrical,\n", "test")

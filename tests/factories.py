@@ -40,33 +40,57 @@ class Factories:
     def directory(self, **document) -> dict:
         """The standard tenant: a one-account owner, a three-account manager (one account
         not eligible), and a user with no account."""
-        document.setdefault("accounts", [
-            {"id": "acct-hvac", "name": "MTech HVAC",
-             "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]},
-            {"id": "acct-plumbing", "name": "MTech Plumbing", "profiles": [{"id": "p-main", "name": "Main"}]},
-            {"id": "acct-closed", "name": "Closed Branch", "eligible": False,
-             "profiles": [{"id": "p-closed", "name": "Closed"}]},
-        ])
+        document.setdefault(
+            "accounts",
+            [
+                {
+                    "id": "acct-hvac",
+                    "name": "MTech HVAC",
+                    "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}],
+                },
+                {"id": "acct-plumbing", "name": "MTech Plumbing", "profiles": [{"id": "p-main", "name": "Main"}]},
+                {
+                    "id": "acct-closed",
+                    "name": "Closed Branch",
+                    "eligible": False,
+                    "profiles": [{"id": "p-closed", "name": "Closed"}],
+                },
+            ],
+        )
         hashed = password_hash()
-        document.setdefault("users", [
-            {"email": "owner@mtech.example", "password_hash": hashed, "name": "Owner", "accounts": ["acct-hvac"]},
-            {"email": "manager@mtech.example", "password_hash": hashed, "name": "Manager",
-             "accounts": ["acct-hvac", "acct-plumbing", "acct-closed"]},
-            {"email": "closed@mtech.example", "password_hash": hashed, "name": "Closed", "accounts": ["acct-closed"]},
-            {"email": "nobody@mtech.example", "password_hash": hashed, "name": "Nobody", "accounts": []},
-        ])
+        document.setdefault(
+            "users",
+            [
+                {"email": "owner@mtech.example", "password_hash": hashed, "name": "Owner", "accounts": ["acct-hvac"]},
+                {
+                    "email": "manager@mtech.example",
+                    "password_hash": hashed,
+                    "name": "Manager",
+                    "accounts": ["acct-hvac", "acct-plumbing", "acct-closed"],
+                },
+                {
+                    "email": "closed@mtech.example",
+                    "password_hash": hashed,
+                    "name": "Closed",
+                    "accounts": ["acct-closed"],
+                },
+                {"email": "nobody@mtech.example", "password_hash": hashed, "name": "Nobody", "accounts": []},
+            ],
+        )
         with self.app.app_context():
             import_directory(document)
         return document
 
-    def client(self, redirect_uris: list[str] | None = None, scope: str = "openid profile email",
-               **settings) -> RegisteredClient:
+    def client(
+        self, redirect_uris: list[str] | None = None, scope: str = "openid profile email", **settings
+    ) -> RegisteredClient:
         """ServiceTitan as the admin registers it; keyword arguments are ClientSettings."""
         redirect_uris = redirect_uris or [SERVICETITAN_CALLBACK]
         with self.app.app_context():
             client, secret = create_client(
-                ClientSettings(name=settings.pop("name", "ServiceTitan"), redirect_uris=redirect_uris, scope=scope,
-                               **settings)
+                ClientSettings(
+                    name=settings.pop("name", "ServiceTitan"), redirect_uris=redirect_uris, scope=scope, **settings
+                )
             )
             return RegisteredClient(client.client_id, secret, redirect_uris[0], scope)
 
@@ -78,9 +102,13 @@ class Factories:
             db.session.commit()
             return admin.id
 
-    def servicetitan(self, url: str, client_id: str = "partner_client",
-                     client_secret: str = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132",
-                     environment: str = "sandbox") -> None:
+    def servicetitan(
+        self,
+        url: str,
+        client_id: str = "partner_client",
+        client_secret: str = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132",
+        environment: str = "sandbox",
+    ) -> None:
         """Point a ServiceTitan environment at ``url`` (a running st_sandbox), with the
         sandbox's default API credentials unless told otherwise."""
         from oidc_provider.servicetitan.environments import configure

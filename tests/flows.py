@@ -56,10 +56,15 @@ class Flows:
         """Follow a redirect to the sign-in page and submit it; answers the next page."""
         login_page = self.web.get(response.headers["Location"])
         pending = _PENDING.search(login_page.text).group(1)
-        answer = self.web.post("/login", data={
-            "csrf_token": _CSRF.search(login_page.text).group(1),
-            "pending": pending, "email": email, "password": password,
-        })
+        answer = self.web.post(
+            "/login",
+            data={
+                "csrf_token": _CSRF.search(login_page.text).group(1),
+                "pending": pending,
+                "email": email,
+                "password": password,
+            },
+        )
         if answer.status_code == 302 and "/authorize/resume" in answer.headers["Location"]:
             return self.web.get(answer.headers["Location"])
         return answer

@@ -27,7 +27,11 @@ def free_port() -> int:
 def production_environment(database_url: str, issuer: str, secret_key: str, encryption_key: str, **settings) -> dict:
     """A clean environment for a production-mode instance: nothing of the caller's
     OIDC_PROVIDER_* or DATABASE_URL leaks in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OIDC_PROVIDER_", "PROMETHEUS_")) and k != "DATABASE_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OIDC_PROVIDER_", "PROMETHEUS_")) and k != "DATABASE_URL"
+    }
     env.update(
         DATABASE_URL=database_url,
         OIDC_PROVIDER_MODE="production",
@@ -54,8 +58,16 @@ class Gunicorn:
 
     def __enter__(self) -> Gunicorn:
         command = [
-            sys.executable, "-m", "gunicorn", "-c", "python:oidc_provider.gunicorn_conf",
-            "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}", "oidc_provider:create_app()",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:oidc_provider.gunicorn_conf",
+            "--workers",
+            str(self.workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "oidc_provider:create_app()",
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
@@ -72,7 +84,10 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200 and len(self.worker_pids()) == self.workers:
+                if (
+                    requests.get(self.url + "/healthz", timeout=1).status_code == 200
+                    and len(self.worker_pids()) == self.workers
+                ):
                     return
             except requests.RequestException:  # bound, but no worker answering yet
                 pass

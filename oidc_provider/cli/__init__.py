@@ -21,7 +21,18 @@ from oidc_provider.cli import (
 
 
 def init_app(app: Flask) -> None:
-    for group in (clients.group, directory.group, keys.group, admins.group, demo.group, purge.purge_command,
-                  outbox.group, bookings.group, pairings.group, servicetitan.group, leads.group,
-                  leads.availability_group):
+    for group in (
+        clients.group,
+        directory.group,
+        keys.group,
+        admins.group,
+        demo.group,
+        purge.purge_command,
+        outbox.group,
+        bookings.group,
+        pairings.group,
+        servicetitan.group,
+        leads.group,
+        leads.availability_group,
+    ):
         app.cli.add_command(group)

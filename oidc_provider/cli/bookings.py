@@ -17,10 +17,10 @@ group = AppGroup("bookings", help="Send bookings to ServiceTitan.")
 
 @group.command("send")
 @click.argument("file", type=click.File("rb"))
-@click.option("--environment", type=click.Choice(ENVIRONMENTS),
-              help="Default: OIDC_PROVIDER_SERVICETITAN_ENVIRONMENT.")
-@click.option("--now", "send_now", is_flag=True,
-              help="Send at once from this command instead of leaving it to the outbox worker.")
+@click.option("--environment", type=click.Choice(ENVIRONMENTS), help="Default: OIDC_PROVIDER_SERVICETITAN_ENVIRONMENT.")
+@click.option(
+    "--now", "send_now", is_flag=True, help="Send at once from this command instead of leaving it to the outbox worker."
+)
 @json_option
 def send(file, environment, send_now, as_json):
     """Validate and queue the booking(s) in FILE (one JSON object, or a list; - reads stdin).

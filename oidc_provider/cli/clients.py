@@ -31,8 +31,13 @@ def _client(client_id: str) -> Client:
 
 @group.command("create")
 @click.option("--name", required=True, help="Shown to tenants on the consent page.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True,
-              help="ServiceTitan's Callback URL, exactly. Repeat for several.")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    help="ServiceTitan's Callback URL, exactly. Repeat for several.",
+)
 @click.option("--scope", default="openid", show_default=True, help="Space-separated scopes.")
 @click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="RS256", show_default=True)
 @click.option("--account-info-claim", is_flag=True, help="Put accountInfo in the id_token: pairing ends there.")
@@ -58,7 +63,9 @@ def create(name, redirect_uris, scope, id_token_alg, account_info_claim, async_p
     except ClientSettingsError as error:
         fail(str(error))
     data = {**describe(client), "client_secret": secret}
-    report(data, as_json, f"client_id:     {client.client_id}\nclient_secret: {secret}\n(the secret is not shown again)")
+    report(
+        data, as_json, f"client_id:     {client.client_id}\nclient_secret: {secret}\n(the secret is not shown again)"
+    )
 
 
 @group.command("list")
@@ -80,8 +87,9 @@ def show(client_id, as_json):
 
 @group.command("rotate-secret")
 @click.argument("client_id")
-@click.option("--grace-period", type=int, default=0, show_default=True,
-              help="Seconds during which the old secret still works.")
+@click.option(
+    "--grace-period", type=int, default=0, show_default=True, help="Seconds during which the old secret still works."
+)
 @json_option
 def rotate(client_id, grace_period, as_json):
     """Give a client a new secret and print it once."""
@@ -90,8 +98,11 @@ def rotate(client_id, grace_period, as_json):
         secret = rotate_secret(client, grace_period)
     except ClientSettingsError as error:
         fail(str(error))
-    report({"client_id": client_id, "client_secret": secret, "grace_period": grace_period}, as_json,
-           f"client_secret: {secret}\n(the secret is not shown again)")
+    report(
+        {"client_id": client_id, "client_secret": secret, "grace_period": grace_period},
+        as_json,
+        f"client_secret: {secret}\n(the secret is not shown again)",
+    )
 
 
 @group.command("disable")

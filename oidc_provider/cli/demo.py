@@ -52,20 +52,23 @@ def run(host, port, sandbox_port):
     # The provider calls this sandbox as ServiceTitan's "sandbox" environment, with Leads
     # API credentials made up for the run, and sends those calls from a worker thread.
     api_secret = secrets.token_urlsafe(32)
-    configure_environment(SANDBOX, identity_url=sandbox_url, api_url=sandbox_url,
-                          client_id=DEMO_API_CLIENT_ID, client_secret=api_secret)
+    configure_environment(
+        SANDBOX, identity_url=sandbox_url, api_url=sandbox_url, client_id=DEMO_API_CLIENT_ID, client_secret=api_secret
+    )
     db.session.commit()
     current_app.config["SERVICETITAN_ENVIRONMENT"] = SANDBOX
-    sandbox = create_sandbox({
-        "ST_SANDBOX_ISSUER": current_app.config["ISSUER"],
-        "ST_SANDBOX_CLIENT_ID": client.client_id,
-        "ST_SANDBOX_CLIENT_SECRET": secret,
-        "ST_SANDBOX_REDIRECT_URI": f"{sandbox_url}/callback",
-        "ST_SANDBOX_SCOPE": "openid profile email",
-        "ST_SANDBOX_API_CLIENT_ID": DEMO_API_CLIENT_ID,
-        "ST_SANDBOX_API_CLIENT_SECRET": api_secret,
-        "ST_SANDBOX_CUSTOM_PAIRING_URL": current_app.config["ISSUER"] + current_app.config["CUSTOM_PAIRING_PATH"],
-    })
+    sandbox = create_sandbox(
+        {
+            "ST_SANDBOX_ISSUER": current_app.config["ISSUER"],
+            "ST_SANDBOX_CLIENT_ID": client.client_id,
+            "ST_SANDBOX_CLIENT_SECRET": secret,
+            "ST_SANDBOX_REDIRECT_URI": f"{sandbox_url}/callback",
+            "ST_SANDBOX_SCOPE": "openid profile email",
+            "ST_SANDBOX_API_CLIENT_ID": DEMO_API_CLIENT_ID,
+            "ST_SANDBOX_API_CLIENT_SECRET": api_secret,
+            "ST_SANDBOX_CUSTOM_PAIRING_URL": current_app.config["ISSUER"] + current_app.config["CUSTOM_PAIRING_PATH"],
+        }
+    )
     sandbox_server = make_server(host, sandbox_port, sandbox, threaded=True)
     threading.Thread(target=sandbox_server.serve_forever, daemon=True).start()
     start_outbox_worker(current_app._get_current_object())
@@ -75,7 +78,7 @@ def run(host, port, sandbox_port):
         f"Sign in as owner@mtech.example (one account) or manager@mtech.example (several), "
         f"password {DEMO_PASSWORD}.\n"
         f"Start a pairing: {sandbox_url}/pair\n"
-        f"Or open {sandbox_url}/ and click \"Pair with Custom pairing\": the provider reports to the "
+        f'Or open {sandbox_url}/ and click "Pair with Custom pairing": the provider reports to the '
         f"sandbox through its outbox, and the page shows ServiceTitan's answers.\n",
         err=False,
     )

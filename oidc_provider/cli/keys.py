@@ -43,7 +43,9 @@ def rotate_keys(activate_now, as_json):
     """Publish a new RS256 and ES256 key; they sign after the activation delay."""
     rows = rotate(activate_now=activate_now)
     data = [{"kid": r.kid, "alg": r.alg, "activates_at": r.activates_at.isoformat()} for r in rows]
-    report(data, as_json, "\n".join(f"published {d['kid']} ({d['alg']}), signing from {d['activates_at']}" for d in data))
+    report(
+        data, as_json, "\n".join(f"published {d['kid']} ({d['alg']}), signing from {d['activates_at']}" for d in data)
+    )
 
 
 @group.command("retire")

@@ -35,8 +35,11 @@ def run(once, as_json):
 
 
 @group.command("list")
-@click.option("--state", type=click.Choice([outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.DISCARDED]),
-              help="Only messages in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.DISCARDED]),
+    help="Only messages in this state.",
+)
 @click.option("--limit", default=50, show_default=True, help="Newest messages first, at most this many.")
 @json_option
 def list_messages(state, limit, as_json):

@@ -39,7 +39,9 @@ def users_csv(document: dict) -> str:
     out, writer = _writer()
     writer.writerow(USERS_HEADER)
     for user in document["users"]:
-        writer.writerow((user["email"], user.get("name", ""), user.get("password_hash", ""), " ".join(user["accounts"])))
+        writer.writerow(
+            (user["email"], user.get("name", ""), user.get("password_hash", ""), " ".join(user["accounts"]))
+        )
     return out.getvalue()
 
 
@@ -53,10 +55,12 @@ def document_from_csv(text: str) -> dict:
         return {"accounts": _accounts(body)}
     if header in (USERS_HEADER, _USERS_IMPORT_HEADER):
         return {"users": _users(body, password_column=header[2])}
-    raise DirectoryCsvError([
-        f"line 1: the header must be {','.join(ACCOUNTS_HEADER)} (accounts) "
-        f"or {','.join(USERS_HEADER)} (users; 'password' may replace 'password_hash')"
-    ])
+    raise DirectoryCsvError(
+        [
+            f"line 1: the header must be {','.join(ACCOUNTS_HEADER)} (accounts) "
+            f"or {','.join(USERS_HEADER)} (users; 'password' may replace 'password_hash')"
+        ]
+    )
 
 
 def _accounts(body) -> list[dict]:

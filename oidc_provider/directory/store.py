@@ -282,9 +282,7 @@ def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[str]
     candidates = [profile_id for profile_id in profile_owner if ID_PATTERN.fullmatch(profile_id)]
     if not candidates:
         return []
-    rows = db.session.execute(
-        select(Profile.id, Profile.account_id).where(Profile.id.in_(candidates))
-    ).all()
+    rows = db.session.execute(select(Profile.id, Profile.account_id).where(Profile.id.in_(candidates))).all()
     return [
         f"profile {profile_id!r} already belongs to account {owner!r} in the directory"
         for profile_id, owner in rows
@@ -293,8 +291,13 @@ def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[str]
 
 
 def _existing_account_ids(users: list) -> set[str]:
-    wanted = {a for u in users if isinstance(u, dict) and isinstance(u.get("accounts"), list) for a in u["accounts"]
-              if isinstance(a, str) and ID_PATTERN.fullmatch(a)}
+    wanted = {
+        a
+        for u in users
+        if isinstance(u, dict) and isinstance(u.get("accounts"), list)
+        for a in u["accounts"]
+        if isinstance(a, str) and ID_PATTERN.fullmatch(a)
+    }
     if not wanted:
         return set()
     return set(db.session.scalars(select(Account.id).where(Account.id.in_(wanted))))
@@ -353,7 +356,9 @@ def save_user(entry: dict, actor: str, user: TenantUser | None = None) -> Tenant
         if taken is not None and (user is None or taken != user.id):
             raise DirectoryImportError([f"users[0].email: {email!r} is already another user's email"])
         if user is None and not entry.get("password"):
-            raise DirectoryImportError([f"users[0].password: give a new user a password of at least {PASSWORD_MIN} characters"])
+            raise DirectoryImportError(
+                [f"users[0].password: give a new user a password of at least {PASSWORD_MIN} characters"]
+            )
         if user is not None and email != user.email:
             user.email = email
             db.session.flush()

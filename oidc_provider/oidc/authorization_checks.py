@@ -75,8 +75,15 @@ def check_parameter_lengths(request: OAuth2Request) -> None:
 
 
 def check_single_values(request: OAuth2Request) -> None:
-    for name in ("response_mode", "nonce", "prompt", "max_age", "code_challenge", "code_challenge_method",
-                 "id_token_hint"):
+    for name in (
+        "response_mode",
+        "nonce",
+        "prompt",
+        "max_age",
+        "code_challenge",
+        "code_challenge_method",
+        "id_token_hint",
+    ):
         if len(request.payload.datalist.get(name, [])) > 1:
             raise InvalidRequestError(f"The '{name}' parameter is repeated.")
 

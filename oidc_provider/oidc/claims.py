@@ -44,4 +44,16 @@ def user_claims(user: TenantUser, scope: str) -> dict:
     return claims
 
 
-CLAIMS_SUPPORTED = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified", "accountInfo"]
+CLAIMS_SUPPORTED = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "name",
+    "email",
+    "email_verified",
+    "accountInfo",
+]

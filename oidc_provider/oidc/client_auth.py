@@ -61,8 +61,10 @@ def _authenticate(query_client, request):
     body = _Credentials(request.form.get("client_id"), request.form.get("client_secret"))
     if basic and body.client_id is not None and body.client_id != basic.client_id:
         raise _refused("The client_id in the body differs from the one in the Basic header.")
-    if basic and body.client_secret is not None and not hmac.compare_digest(
-        body.client_secret.encode(), basic.client_secret.encode()
+    if (
+        basic
+        and body.client_secret is not None
+        and not hmac.compare_digest(body.client_secret.encode(), basic.client_secret.encode())
     ):
         raise _refused("The client_secret in the body differs from the one in the Basic header.")
 

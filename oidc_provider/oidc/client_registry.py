@@ -71,8 +71,7 @@ class ClientSettings:
             problems["id_token_alg"] = f"choose one of {', '.join(ID_TOKEN_ALGS)}"
         if self.account_info_claim and self.async_pairing:
             problems["async_pairing"] = (
-                "the accountInfo claim ends pairing at once, so no request id would ever arrive: "
-                "choose one of the two"
+                "the accountInfo claim ends pairing at once, so no request id would ever arrive: choose one of the two"
             )
         return problems
 
@@ -218,10 +217,16 @@ def set_servicetitan_details(
     client.redirect_uris = [callback_url]
     client.servicetitan_environment = servicetitan_environment
     client.multi_account_support = multi_account_support
-    record_event("client_servicetitan_details_saved", actor, {
-        "client_id": client.client_id, "redirect_uri": callback_url, "servicetitan_environment": servicetitan_environment,
-        "multi_account_support": multi_account_support,
-    })
+    record_event(
+        "client_servicetitan_details_saved",
+        actor,
+        {
+            "client_id": client.client_id,
+            "redirect_uri": callback_url,
+            "servicetitan_environment": servicetitan_environment,
+            "multi_account_support": multi_account_support,
+        },
+    )
     db.session.commit()
 
 

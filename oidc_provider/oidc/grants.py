@@ -95,20 +95,23 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request) -> None:
         lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
         data = request.payload.data
-        db.session.execute(_INSERT_CODE, {
-            "code_hash": token_digest(code),
-            "client_pk": request.client.id,
-            "user_id": request.user.id,
-            "account_id": request.account.id,
-            "redirect_uri": request.payload.redirect_uri,
-            "scope": request.scope,
-            "requested_scope": request.payload.scope,
-            "nonce": data.get("nonce"),
-            "code_challenge": data.get("code_challenge"),
-            "code_challenge_method": data.get("code_challenge_method"),
-            "auth_time": request.auth_time,
-            "expires_at": clock.now() + timedelta(seconds=lifetime),
-        })
+        db.session.execute(
+            _INSERT_CODE,
+            {
+                "code_hash": token_digest(code),
+                "client_pk": request.client.id,
+                "user_id": request.user.id,
+                "account_id": request.account.id,
+                "redirect_uri": request.payload.redirect_uri,
+                "scope": request.scope,
+                "requested_scope": request.payload.scope,
+                "nonce": data.get("nonce"),
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "auth_time": request.auth_time,
+                "expires_at": clock.now() + timedelta(seconds=lifetime),
+            },
+        )
         db.session.commit()
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
@@ -152,16 +155,19 @@ def save_token(token: dict, request) -> None:
     """Registered with the server: store the access token's hash and the pairing it makes."""
     code: AuthorizationCode = request.authorization_code
     now = clock.now()
-    token_id = db.session.execute(_INSERT_TOKEN, {
-        "token_hash": token_digest(token["access_token"]),
-        "client_pk": request.client.id,
-        "user_id": code.user_id,
-        "account_id": code.account_id,
-        "authorization_code_id": code.id,
-        "scope": token["scope"],
-        "issued_at": now,
-        "expires_at": now + timedelta(seconds=token["expires_in"]),
-    }).inserted_primary_key[0]
+    token_id = db.session.execute(
+        _INSERT_TOKEN,
+        {
+            "token_hash": token_digest(token["access_token"]),
+            "client_pk": request.client.id,
+            "user_id": code.user_id,
+            "account_id": code.account_id,
+            "authorization_code_id": code.id,
+            "scope": token["scope"],
+            "issued_at": now,
+            "expires_at": now + timedelta(seconds=token["expires_in"]),
+        },
+    ).inserted_primary_key[0]
     request.pairing = record_pairing(request.client, code.user, code.account, token_id)
 
 
@@ -228,5 +234,3 @@ class OpenIDConnect(OpenIDCode):
         # A nonce is the client's to make unique; codes are single-use, so replay of a
         # nonce cannot yield a second id_token.
         return False
-
-

@@ -61,7 +61,11 @@ def resume(pending_id: str):
     except OAuth2Error as error:
         return _refuse(server, oauth_request, error)
     return _continue(
-        server, grant, pending["params"], started=pending["started"], pending_id=pending_id,
+        server,
+        grant,
+        pending["params"],
+        started=pending["started"],
+        pending_id=pending_id,
         signed_in_for_it=pending.get("signed_in", False),
     )
 
@@ -109,8 +113,9 @@ def login_hint(pending_id: str) -> str:
     return pending["params"].get("login_hint", "") if pending else ""
 
 
-def _continue(server, grant, params: dict, started: float, pending_id: str | None = None,
-              signed_in_for_it: bool = False):
+def _continue(
+    server, grant, params: dict, started: float, pending_id: str | None = None, signed_in_for_it: bool = False
+):
     request = grant.request
     prompts = prompt_values(request)
     user = tenant_user()
@@ -207,18 +212,23 @@ def _refuse(server, request, error: OAuth2Error):
     return body, 400, {"Cache-Control": "no-store"}
 
 
-def _consent_page(grant, user: TenantUser, pending_id: str, accounts: list[Account], consent: Consent | None,
-                  error: str | None = None):
-    return render_template(
-        "consent.html",
-        client=grant.client,
-        scopes=grant.request.scope.split(),
-        accounts=accounts,
-        preselected=suggested_account_id(accounts, consent.account_id if consent else None),
-        pending_id=pending_id,
-        user=user,
-        error=error,
-    ), 200, {"Cache-Control": "no-store"}
+def _consent_page(
+    grant, user: TenantUser, pending_id: str, accounts: list[Account], consent: Consent | None, error: str | None = None
+):
+    return (
+        render_template(
+            "consent.html",
+            client=grant.client,
+            scopes=grant.request.scope.split(),
+            accounts=accounts,
+            preselected=suggested_account_id(accounts, consent.account_id if consent else None),
+            pending_id=pending_id,
+            user=user,
+            error=error,
+        ),
+        200,
+        {"Cache-Control": "no-store"},
+    )
 
 
 def suggested_account_id(accounts: list[Account], last_choice: str | None = None) -> str | None:

@@ -75,9 +75,15 @@ def rotate(activate_now: bool = False, actor: str = "cli") -> list[SigningKey]:
     delay = 0 if activate_now else current_app.config["KEY_ACTIVATION_DELAY"]
     activates_at = clock.now() + timedelta(seconds=delay)
     rows = [create_key(alg, activates_at) for alg in ASYMMETRIC_ALGS]
-    record_event("signing_keys_rotated", actor, {
-        "kids": [r.kid for r in rows], "activate_now": activate_now, "activates_at": activates_at.isoformat(),
-    })
+    record_event(
+        "signing_keys_rotated",
+        actor,
+        {
+            "kids": [r.kid for r in rows],
+            "activate_now": activate_now,
+            "activates_at": activates_at.isoformat(),
+        },
+    )
     db.session.commit()
     key_ring().invalidate()
     return rows
@@ -221,7 +227,5 @@ def _import_private(row: SigningKey) -> RSAKey | ECKey:
 def key_ring() -> KeyRing:
     ring = current_app.extensions.get("oidc_provider.key_ring")
     if ring is None:
-        ring = current_app.extensions["oidc_provider.key_ring"] = KeyRing(
-            current_app.config["KEY_REFRESH_INTERVAL"]
-        )
+        ring = current_app.extensions["oidc_provider.key_ring"] = KeyRing(current_app.config["KEY_REFRESH_INTERVAL"])
     return ring

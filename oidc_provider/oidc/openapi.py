@@ -71,8 +71,9 @@ def _token_request_schema() -> dict:
     }
 
 
-def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
-             webhook_header: str = "X-STLeads-Token") -> dict:
+def document(
+    issuer: str, webhook_prefix: str = "/servicetitan/webhooks", webhook_header: str = "X-STLeads-Token"
+) -> dict:
     """The OpenAPI document, with ``issuer`` as its server."""
     paths = {
         "/.well-known/openid-configuration": {
@@ -105,8 +106,9 @@ def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
                         "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `unauthorized_client`.",
                         _NO_STORE,
                     ),
-                    "401": _json("OAuthError", "Client authentication failed (`invalid_client`).",
-                                 {**_CHALLENGE, **_NO_STORE}),
+                    "401": _json(
+                        "OAuthError", "Client authentication failed (`invalid_client`).", {**_CHALLENGE, **_NO_STORE}
+                    ),
                     "413": _TOO_LARGE,
                     "503": _UNAVAILABLE,
                 },
@@ -118,21 +120,23 @@ def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
                 "summary": "Which account the access token paired (ServiceTitan's account-info call)",
                 "operationId": "account_info",
                 "description": "ServiceTitan sends `Authorization: Bearer <Base64(access_token)>`; the raw "
-                               "token is accepted too.",
+                "token is accepted too.",
                 "security": [{"bearer": []}],
-                "parameters": [{
-                    "name": "request_id",
-                    "in": "query",
-                    "required": True,
-                    "description": "ServiceTitan's request id, bound to the access token on first use.",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
-                }],
+                "parameters": [
+                    {
+                        "name": "request_id",
+                        "in": "query",
+                        "required": True,
+                        "description": "ServiceTitan's request id, bound to the access token on first use.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                    }
+                ],
                 "responses": {
-                    "200": _json(
-                        "AccountInfo", "The pairing's status, and the account when COMPLETED.", _NO_STORE
+                    "200": _json("AccountInfo", "The pairing's status, and the account when COMPLETED.", _NO_STORE),
+                    "400": _json(
+                        "OAuthError",
+                        "A missing or over-long request_id, or one bound to another access token (`invalid_request`).",
                     ),
-                    "400": _json("OAuthError", "A missing or over-long request_id, or one bound to another "
-                                               "access token (`invalid_request`)."),
                     "401": _BEARER_REFUSED,
                     "503": _UNAVAILABLE,
                 },
@@ -142,8 +146,12 @@ def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
             "get": {
                 "summary": "This document",
                 "operationId": "openapi",
-                "responses": {"200": {"description": "The OpenAPI document.",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             }
         },
     }
@@ -160,10 +168,17 @@ def document(issuer: str, webhook_prefix: str = "/servicetitan/webhooks",
         "components": {
             "securitySchemes": {
                 "client_secret_basic": {"type": "http", "scheme": "basic"},
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "The access token, raw or base64-encoded (standard alphabet, padded)."},
-                "webhook_key": {"type": "apiKey", "in": "header", "name": webhook_header,
-                                "description": "The webhook signing key, verbatim (WEBHOOK_HEADER names the header)."},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The access token, raw or base64-encoded (standard alphabet, padded).",
+                },
+                "webhook_key": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": webhook_header,
+                    "description": "The webhook signing key, verbatim (WEBHOOK_HEADER names the header).",
+                },
             },
             "headers": {
                 "Cache-Control": {"required": True, "schema": {"type": "string", "pattern": "no-store"}},
@@ -186,15 +201,21 @@ def _webhook_paths(prefix: str) -> dict:
         "responses": {
             "200": _json("WebhookReceipt", receipt),
             "400": _json("WebhookReceipt", "The body is not JSON; it is kept raw (`state`: not_json)."),
-            "401": _json("OAuthError", "No signing key, a wrong one, or none set yet (`invalid_token`); "
-                                       "nothing is kept."),
+            "401": _json(
+                "OAuthError", "No signing key, a wrong one, or none set yet (`invalid_token`); nothing is kept."
+            ),
             "413": _json("OAuthError", "The body is larger than WEBHOOK_MAX_BYTES; nothing is kept."),
             "503": _UNAVAILABLE,
         },
     }
     return {
-        f"{prefix}/{topic}": {"post": {**operation, "summary": f"ServiceTitan's {topic} webhook",
-                                       "operationId": "webhook_" + topic.replace("/", "_")}}
+        f"{prefix}/{topic}": {
+            "post": {
+                **operation,
+                "summary": f"ServiceTitan's {topic} webhook",
+                "operationId": "webhook_" + topic.replace("/", "_"),
+            }
+        }
         for topic in TOPICS
     }
 
@@ -258,7 +279,9 @@ _SCHEMAS = {
                         "type": "object",
                         "required": ["Id", "Name", "Profiles"],
                         "properties": {
-                            "Id": _STRING, "Name": _STRING, "Profiles": {"type": "array", "items": _PROFILE}
+                            "Id": _STRING,
+                            "Name": _STRING,
+                            "Profiles": {"type": "array", "items": _PROFILE},
                         },
                         "additionalProperties": False,
                     },
@@ -298,8 +321,14 @@ _SCHEMAS = {
     "ProviderMetadata": {
         "type": "object",
         "required": [
-            "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-            "response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
         ],
         "properties": {
             "issuer": _STRING,

@@ -41,8 +41,12 @@ def form_post(redirect_uri: str, params: list[tuple[str, str]]) -> Answer:
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
         f"form-action {target.scheme}://{target.netloc} https:; frame-ancestors 'none'; base-uri 'none'"
     )
-    return 200, body, [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Content-Security-Policy", policy),
-        *_CODE_HEADERS,
-    ]
+    return (
+        200,
+        body,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", policy),
+            *_CODE_HEADERS,
+        ],
+    )

@@ -40,7 +40,9 @@ _users, _accounts = TenantUser.__table__, Account.__table__
 # userinfo call its token: prebuilt Core statements (see docs/performance.md). The logo
 # stays behind: only its own page serves it.
 _CLIENT_COLUMNS = [column for column in _clients.c if column.key != "logo"]
-_SELECT_CLIENT = select(*_CLIENT_COLUMNS).where(_clients.c.client_id == bindparam("client_id"), _clients.c.enabled.is_(True))
+_SELECT_CLIENT = select(*_CLIENT_COLUMNS).where(
+    _clients.c.client_id == bindparam("client_id"), _clients.c.enabled.is_(True)
+)
 # A token with everything its callers answer from: the client, the user, the account and
 # the pairing. Both readings of the bearer (base64 and raw) in one query.
 _SELECT_TOKEN = (
@@ -143,7 +145,11 @@ class Base64BearerTokenValidator(BearerTokenValidator):
         if row is None:
             return None
         token = detached(AccessToken, row)
-        token.client, token.user, token.account = detached(Client, row), detached(TenantUser, row), detached(Account, row)
+        token.client, token.user, token.account = (
+            detached(Client, row),
+            detached(TenantUser, row),
+            detached(Account, row),
+        )
         token.pairing = detached(Pairing, row) if row._mapping[_pairings.c.id] is not None else None
         return token
 

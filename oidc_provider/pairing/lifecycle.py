@@ -59,9 +59,15 @@ def record_pairing(client: Client, user: TenantUser, account: Account, access_to
     }
     pairing_id = db.session.execute(_INSERT_PAIRING, values).inserted_primary_key[0]
     pairing = Pairing(id=pairing_id, account=account, **values)
-    record_event("pairing_created", user.email, {
-        "client_id": client.client_id, "account_id": account.id, "status": pairing.status,
-    })
+    record_event(
+        "pairing_created",
+        user.email,
+        {
+            "client_id": client.client_id,
+            "account_id": account.id,
+            "status": pairing.status,
+        },
+    )
     return pairing
 
 
@@ -95,9 +101,16 @@ def _bind(pairing: Pairing, tenant_email: str, request_id: str) -> None:
         pairing.request_id = request_id
         return
     pairing.request_id = request_id
-    record_event("pairing_request_id_bound", tenant_email, {
-        "pairing_id": pairing.id, "request_id": request_id, "account_id": pairing.account_id, "status": pairing.status,
-    })
+    record_event(
+        "pairing_request_id_bound",
+        tenant_email,
+        {
+            "pairing_id": pairing.id,
+            "request_id": request_id,
+            "account_id": pairing.account_id,
+            "status": pairing.status,
+        },
+    )
 
 
 def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:

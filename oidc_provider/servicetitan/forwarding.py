@@ -25,8 +25,12 @@ def enqueue(delivery: WebhookDelivery, document) -> None:
         return
     from oidc_provider.servicetitan.outbox import _enqueue  # the outbox imports this module to send
 
-    payload = {"deliveryId": delivery.id, "topic": delivery.topic, "receivedAt": delivery.received_at.isoformat(),
-               "event": document}
+    payload = {
+        "deliveryId": delivery.id,
+        "topic": delivery.topic,
+        "receivedAt": delivery.received_at.isoformat(),
+        "event": document,
+    }
     _enqueue(FORWARD, ENVIRONMENT, f"forward:{delivery.id}", payload)
 
 
@@ -38,11 +42,14 @@ def send(payload: dict, session: requests.Session) -> None:
         headers["Authorization"] = f"Bearer {config['WEBHOOK_FORWARD_TOKEN']}"
     timeout = config["SERVICETITAN_TIMEOUT"]
     try:
-        response = session.post(config["WEBHOOK_FORWARD_URL"], json=payload, headers=headers,
-                                timeout=(timeout, timeout))
+        response = session.post(
+            config["WEBHOOK_FORWARD_URL"], json=payload, headers=headers, timeout=(timeout, timeout)
+        )
     except requests.ConnectionError as error:
-        raise TransportError(f"the partner's system did not answer: {type(error).__name__}",
-                             may_have_landed=not isinstance(error, requests.ConnectTimeout)) from None
+        raise TransportError(
+            f"the partner's system did not answer: {type(error).__name__}",
+            may_have_landed=not isinstance(error, requests.ConnectTimeout),
+        ) from None
     except requests.RequestException as error:
         raise TransportError(f"the partner's system did not answer: {type(error).__name__}") from None
     if 200 <= response.status_code < 300:

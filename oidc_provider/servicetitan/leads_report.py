@@ -27,20 +27,32 @@ def timeline(partner_booking_id: str) -> dict | None:
     when neither exists."""
     booking = db.session.scalar(select(Booking).where(Booking.partner_booking_id == partner_booking_id))
     updates = db.session.scalars(
-        select(LeadStatusUpdate).where(LeadStatusUpdate.partner_booking_id == partner_booking_id)
+        select(LeadStatusUpdate)
+        .where(LeadStatusUpdate.partner_booking_id == partner_booking_id)
         .order_by(LeadStatusUpdate.event_timestamp, LeadStatusUpdate.id)
     ).all()
     if booking is None and not updates:
         return None
     return {
         "partnerBookingId": partner_booking_id,
-        "booking": None if booking is None else {
-            "accountId": booking.account_id, "profileId": booking.profile_id, "serviceId": booking.service_id,
-            "environment": booking.environment, "createdAt": booking.created_at.isoformat(),
+        "booking": None
+        if booking is None
+        else {
+            "accountId": booking.account_id,
+            "profileId": booking.profile_id,
+            "serviceId": booking.service_id,
+            "environment": booking.environment,
+            "createdAt": booking.created_at.isoformat(),
         },
         "updates": [
-            {"status": u.status, "timestamp": u.event_timestamp, "at": _iso(u.event_timestamp),
-             "statusUpdateId": u.status_update_id, "deliveryId": u.delivery_id, "eventData": u.event_data}
+            {
+                "status": u.status,
+                "timestamp": u.event_timestamp,
+                "at": _iso(u.event_timestamp),
+                "statusUpdateId": u.status_update_id,
+                "deliveryId": u.delivery_id,
+                "eventData": u.event_data,
+            }
             for u in updates
         ],
     }

@@ -173,8 +173,10 @@ def summary(message: OutboxMessage) -> dict[str, Any]:
     if message.kind == ACCOUNT_STATUS:
         subject = {"status": message.payload.get("status"), "requestId": message.payload.get("requestId")}
     else:
-        subject = {"partnerBookingId": message.payload.get("partnerBookingId"),
-                   "idempotencyToken": message.idempotency_token}
+        subject = {
+            "partnerBookingId": message.payload.get("partnerBookingId"),
+            "idempotencyToken": message.idempotency_token,
+        }
     return {
         "id": message.id,
         "kind": message.kind,
@@ -328,7 +330,10 @@ class OutboxWorker:
         except Exception:  # noqa: BLE001 - e.g. the database or the encryption keys: ours to fix, not the message's
             log.exception("outbox message %s (%s): attempt %s broke", message.id, message.kind, attempt)
             self._finish(
-                message, attempt, PENDING, {"name": "InternalError", "message": "see the worker's log"},
+                message,
+                attempt,
+                PENDING,
+                {"name": "InternalError", "message": "see the worker's log"},
                 next_attempt_at=clock.now() + timedelta(seconds=retry_delay(attempt, self.rng)),
             )
         else:

@@ -36,7 +36,12 @@ ACCOUNT_STATUS_FIELDS = ("requestId", "status", "account")
 ACCOUNT_FIELDS = ("id", "name", "profiles")
 PROFILE_FIELDS = ("id", "name")
 BOOKING_FIELDS = (
-    "idempotencyToken", "partnerBookingId", "slot", "userInformation", "description", "externalBookingUrl",
+    "idempotencyToken",
+    "partnerBookingId",
+    "slot",
+    "userInformation",
+    "description",
+    "externalBookingUrl",
     "extraDetails",
 )
 SLOT_FIELDS = ("accountId", "profileId", "serviceId", "startSec", "durationSec")

@@ -154,8 +154,9 @@ def _unstorable(value: Any) -> bool:
 
 def receive(topic: str, headers: dict, body: bytes) -> Outcome:
     """Store ``body`` raw and committed, then judge it."""
-    delivery = WebhookDelivery(topic=topic, received_at=clock.now(), headers=headers, body=body, state="received",
-                               problems=[])
+    delivery = WebhookDelivery(
+        topic=topic, received_at=clock.now(), headers=headers, body=body, state="received", problems=[]
+    )
     db.session.add(delivery)
     db.session.commit()
     try:
@@ -168,8 +169,11 @@ def receive(topic: str, headers: dict, body: bytes) -> Outcome:
         return _flag(delivery, "invalid", [UNSTORABLE])
     if topic == "availabilities":
         for item in document if isinstance(document, list) else [document]:
-            db.session.add(AvailabilitySnapshot(delivery_id=delivery.id, received_at=delivery.received_at,
-                                                payload=item, **_availability_keys(item)))
+            db.session.add(
+                AvailabilitySnapshot(
+                    delivery_id=delivery.id, received_at=delivery.received_at, payload=item, **_availability_keys(item)
+                )
+            )
     delivery.state = "stored"
     forwarding.enqueue(delivery, document)
     db.session.commit()
@@ -181,10 +185,14 @@ def _availability_keys(item: Any) -> dict:
     if not isinstance(item, dict):
         return {}
     keys = {}
-    for column, names in (("account_id", ("accountId", "tenantId")), ("profile_id", ("profileId",)),
-                          ("service_id", ("serviceId", "jobTypeId", "partnerJobTypeKey"))):
-        value = next((item[n] for n in names
-                      if isinstance(item.get(n), (str, int)) and not isinstance(item.get(n), bool)), "")
+    for column, names in (
+        ("account_id", ("accountId", "tenantId")),
+        ("profile_id", ("profileId",)),
+        ("service_id", ("serviceId", "jobTypeId", "partnerJobTypeKey")),
+    ):
+        value = next(
+            (item[n] for n in names if isinstance(item.get(n), (str, int)) and not isinstance(item.get(n), bool)), ""
+        )
         keys[column] = str(value)[:_ID_MAX]
     return keys
 
@@ -196,10 +204,15 @@ def _record_lead_update(delivery: WebhookDelivery, document: Any, status: str) -
     booking_id = db.session.scalar(select(Booking.id).where(Booking.partner_booking_id == document["partnerBookingId"]))
     data = document["eventData"]
     update = LeadStatusUpdate(
-        status_update_id=document["statusUpdateId"], delivery_id=delivery.id,
-        partner_booking_id=document["partnerBookingId"], booking_id=booking_id,
-        account_id=document["accountId"], profile_id=document["profileId"], status=status,
-        event_timestamp=int(document["timestamp"]), event_data=data,
+        status_update_id=document["statusUpdateId"],
+        delivery_id=delivery.id,
+        partner_booking_id=document["partnerBookingId"],
+        booking_id=booking_id,
+        account_id=document["accountId"],
+        profile_id=document["profileId"],
+        status=status,
+        event_timestamp=int(document["timestamp"]),
+        event_data=data,
     )
     db.session.add(update)
     if booking_id is None:
@@ -234,7 +247,12 @@ def latest_availability() -> list[dict]:
     for row in rows:
         key = (row.account_id, row.profile_id, row.service_id)
         if key not in latest:
-            latest[key] = {"accountId": row.account_id, "profileId": row.profile_id, "serviceId": row.service_id,
-                           "receivedAt": row.received_at.isoformat(), "deliveryId": row.delivery_id,
-                           "payload": row.payload}
+            latest[key] = {
+                "accountId": row.account_id,
+                "profileId": row.profile_id,
+                "serviceId": row.service_id,
+                "receivedAt": row.received_at.isoformat(),
+                "deliveryId": row.delivery_id,
+                "payload": row.payload,
+            }
     return sorted(latest.values(), key=lambda item: (item["accountId"], item["profileId"], item["serviceId"]))

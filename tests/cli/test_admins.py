@@ -48,8 +48,9 @@ def test_without_json_the_result_is_a_sentence(runner):
 
 
 def test_the_password_is_asked_for_when_not_given(runner, clean_app):
-    result = runner.invoke(args=["admins", "create", "--email", "admin@partner.example"],
-                           input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n")
+    result = runner.invoke(
+        args=["admins", "create", "--email", "admin@partner.example"], input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n"
+    )
 
     assert result.exit_code == 0, result.output
     assert ADMIN_PASSWORD not in result.output
@@ -91,9 +92,14 @@ def test_an_admin_cannot_sign_in_on_the_tenant_page(runner, clean_app, make, web
     login_page = web.get("/login")
     csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', login_page.text).group(1)
 
-    answer = web.post("/login", data={
-        "csrf_token": csrf_token, "email": "admin@partner.example", "password": ADMIN_PASSWORD,
-    })
+    answer = web.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token,
+            "email": "admin@partner.example",
+            "password": ADMIN_PASSWORD,
+        },
+    )
 
     assert answer.status_code == 401
     assert "The email or password is incorrect." in answer.text

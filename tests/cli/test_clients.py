@@ -123,21 +123,33 @@ def test_an_hs256_secret_is_stored_encrypted_never_plain(runner, clean_app):
 
 
 def test_every_redirect_uri_is_registered(runner):
-    result = clients(runner, "create", "--name", "ST", "--redirect-uri", SERVICETITAN_CALLBACK,
-                     "--redirect-uri", "http://127.0.0.1:5001/callback", "--json")
+    result = clients(
+        runner,
+        "create",
+        "--name",
+        "ST",
+        "--redirect-uri",
+        SERVICETITAN_CALLBACK,
+        "--redirect-uri",
+        "http://127.0.0.1:5001/callback",
+        "--json",
+    )
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["redirect_uris"] == [SERVICETITAN_CALLBACK, "http://127.0.0.1:5001/callback"]
 
 
-@pytest.mark.parametrize("uri, named", [
-    ("not a url", "'not a url'"),
-    ("http://servicetitan.example/callback", "must use https"),
-    ("ftp://servicetitan.example/callback", "https"),
-    ("https://servicetitan.example/callback#frag", "fragment"),
-    ("https://user:pw@servicetitan.example/callback", "user information"),
-    ("/callback", "absolute"),
-])
+@pytest.mark.parametrize(
+    "uri, named",
+    [
+        ("not a url", "'not a url'"),
+        ("http://servicetitan.example/callback", "must use https"),
+        ("ftp://servicetitan.example/callback", "https"),
+        ("https://servicetitan.example/callback#frag", "fragment"),
+        ("https://user:pw@servicetitan.example/callback", "user information"),
+        ("/callback", "absolute"),
+    ],
+)
 def test_a_bad_redirect_uri_is_refused_by_name(runner, clean_app, uri, named):
     result = clients(runner, "create", "--name", "ST", "--redirect-uri", uri, "--json")
 
@@ -151,10 +163,13 @@ def test_http_is_allowed_on_loopback_redirect_uris(runner):
         assert create(runner, redirect_uri=uri)["redirect_uris"] == [uri]
 
 
-@pytest.mark.parametrize("scope, named", [
-    ("profile email", "openid"),
-    ("openid offline_access", "'offline_access'"),
-])
+@pytest.mark.parametrize(
+    "scope, named",
+    [
+        ("profile email", "openid"),
+        ("openid offline_access", "'offline_access'"),
+    ],
+)
 def test_a_bad_scope_is_refused_by_name(runner, clean_app, scope, named):
     result = clients(runner, "create", "--name", "ST", "--redirect-uri", SERVICETITAN_CALLBACK, "--scope", scope)
 
@@ -164,8 +179,17 @@ def test_a_bad_scope_is_refused_by_name(runner, clean_app, scope, named):
 
 
 def test_the_account_info_claim_with_asynchronous_pairing_is_refused(runner, clean_app):
-    result = clients(runner, "create", "--name", "ST", "--redirect-uri", SERVICETITAN_CALLBACK,
-                     "--account-info-claim", "--async-pairing", "--json")
+    result = clients(
+        runner,
+        "create",
+        "--name",
+        "ST",
+        "--redirect-uri",
+        SERVICETITAN_CALLBACK,
+        "--account-info-claim",
+        "--async-pairing",
+        "--json",
+    )
 
     assert result.exit_code == 1
     assert "async_pairing" in result.stderr and "accountInfo" in result.stderr
@@ -178,8 +202,9 @@ def test_each_of_the_two_is_allowed_alone(runner):
 
 
 def test_an_unknown_id_token_algorithm_is_a_usage_error(runner, clean_app):
-    result = clients(runner, "create", "--name", "ST", "--redirect-uri", SERVICETITAN_CALLBACK,
-                     "--id-token-alg", "none")
+    result = clients(
+        runner, "create", "--name", "ST", "--redirect-uri", SERVICETITAN_CALLBACK, "--id-token-alg", "none"
+    )
 
     assert result.exit_code == 2
     assert "--id-token-alg" in result.stderr
@@ -226,9 +251,16 @@ def test_list_of_no_clients_is_an_empty_json_list(runner):
     assert json.loads(result.stdout) == []
 
 
-@pytest.mark.parametrize("command", [
-    ["show"], ["rotate-secret"], ["disable"], ["enable"], ["delete", "--yes"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["rotate-secret"],
+        ["disable"],
+        ["enable"],
+        ["delete", "--yes"],
+    ],
+)
 def test_an_unknown_client_id_is_named(runner, command):
     result = clients(runner, *command, "no-such-client", "--json")
 
@@ -259,8 +291,9 @@ def test_rotate_secret_the_new_secret_works_and_the_old_is_refused(runner, clean
     assert accepted.status_code == 200, accepted.json
 
 
-def test_rotate_secret_with_a_grace_period_keeps_the_old_secret_until_it_ends(runner, clean_app, make, flows,
-                                                                              frozen_clock):
+def test_rotate_secret_with_a_grace_period_keeps_the_old_secret_until_it_ends(
+    runner, clean_app, make, flows, frozen_clock
+):
     make.directory()
     old = registered(create(runner, "--scope", "openid profile email"))
     result = clients(runner, "rotate-secret", old.client_id, "--grace-period", "600", "--json")

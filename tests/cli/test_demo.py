@@ -78,8 +78,14 @@ def demo(tmp_path):
         OIDC_PROVIDER_ENCRYPTION_KEYS=base64.urlsafe_b64encode(b"demo-command-test-fernet-key-32b").decode(),
     )
     process = subprocess.Popen(
-        ["./scripts/demo"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["./scripts/demo"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     output = Output(process.stdout)
     try:

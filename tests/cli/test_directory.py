@@ -16,8 +16,9 @@ PASSWORD = "owner-password-1"
 
 # The issue's example file, with a real password.
 EXAMPLE = {
-    "accounts": [{"id": "acct-1", "name": "MTech HVAC", "eligible": True,
-                  "profiles": [{"id": "p-1", "name": "North"}]}],
+    "accounts": [
+        {"id": "acct-1", "name": "MTech HVAC", "eligible": True, "profiles": [{"id": "p-1", "name": "North"}]}
+    ],
     "users": [{"email": "owner@mtech.example", "password": PASSWORD, "name": "Owner", "accounts": ["acct-1"]}],
 }
 
@@ -85,8 +86,17 @@ def test_a_not_eligible_account_is_kept_as_such(runner, clean_app, write):
 
 
 def test_a_password_hash_is_accepted_instead_of_a_password(runner, clean_app, write):
-    document = {**EXAMPLE, "users": [{"email": "owner@mtech.example", "password_hash": hash_password(PASSWORD),
-                                      "name": "Owner", "accounts": ["acct-1"]}]}
+    document = {
+        **EXAMPLE,
+        "users": [
+            {
+                "email": "owner@mtech.example",
+                "password_hash": hash_password(PASSWORD),
+                "name": "Owner",
+                "accounts": ["acct-1"],
+            }
+        ],
+    }
 
     result = import_file(runner, write(document))
 
@@ -99,8 +109,14 @@ def test_importing_twice_updates_and_does_not_duplicate(runner, clean_app, write
     assert import_file(runner, write(EXAMPLE)).exit_code == 0
     before = counts(clean_app)
     renamed = {
-        "accounts": [{"id": "acct-1", "name": "MTech Heating", "eligible": False,
-                      "profiles": [{"id": "p-1", "name": "North Side"}]}],
+        "accounts": [
+            {
+                "id": "acct-1",
+                "name": "MTech Heating",
+                "eligible": False,
+                "profiles": [{"id": "p-1", "name": "North Side"}],
+            }
+        ],
         "users": [{"email": "Owner@MTech.example", "name": "The Owner", "accounts": ["acct-1"]}],
     }
 
@@ -150,8 +166,15 @@ def test_ids_of_128_allowed_characters_are_accepted(runner, clean_app, write):
 
 
 def test_profile_ids_and_names_are_checked_like_accounts(runner, clean_app, write):
-    document = {"accounts": [{"id": "acct-1", "name": "MTech",
-                              "profiles": [{"id": "p 1", "name": "North"}, {"id": "p-2", "name": "x" * 129}]}]}
+    document = {
+        "accounts": [
+            {
+                "id": "acct-1",
+                "name": "MTech",
+                "profiles": [{"id": "p 1", "name": "North"}, {"id": "p-2", "name": "x" * 129}],
+            }
+        ]
+    }
 
     result = import_file(runner, write(document))
 
@@ -171,10 +194,12 @@ def test_names_are_at_most_128_characters(runner, clean_app, write):
 
 
 def test_a_profile_id_used_twice_in_the_file_is_refused(runner, clean_app, write):
-    document = {"accounts": [
-        {"id": "acct-1", "name": "One", "profiles": [{"id": "p-1", "name": "North"}]},
-        {"id": "acct-2", "name": "Two", "profiles": [{"id": "p-1", "name": "South"}]},
-    ]}
+    document = {
+        "accounts": [
+            {"id": "acct-1", "name": "One", "profiles": [{"id": "p-1", "name": "North"}]},
+            {"id": "acct-2", "name": "Two", "profiles": [{"id": "p-1", "name": "South"}]},
+        ]
+    }
 
     result = import_file(runner, write(document))
 
@@ -251,14 +276,17 @@ def test_a_password_hash_must_be_argon2(runner, clean_app, write):
     assert counts(clean_app)["users"] == 0
 
 
-@pytest.mark.parametrize("content, named", [
-    ("{not json", "is not valid JSON"),
-    (b"\xff\xfe\x00garbage", "is not valid JSON"),
-    ("", "is not valid JSON"),
-    ("[1, 2]", "must hold a JSON object"),
-    ('{"accounts": {}}', "'accounts' must be a list"),
-    ('{"users": "owner"}', "'users' must be a list"),
-])
+@pytest.mark.parametrize(
+    "content, named",
+    [
+        ("{not json", "is not valid JSON"),
+        (b"\xff\xfe\x00garbage", "is not valid JSON"),
+        ("", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"accounts": {}}', "'accounts' must be a list"),
+        ('{"users": "owner"}', "'users' must be a list"),
+    ],
+)
 def test_a_file_that_is_not_a_directory_document_is_refused(runner, clean_app, tmp_path, content, named):
     path = tmp_path / "directory.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -282,10 +310,18 @@ def test_a_missing_file_is_a_usage_error(runner, tmp_path):
 def large_document() -> dict:
     """300 users; one password hash shared, so the test does not spend minutes hashing."""
     shared_hash = hash_password(PASSWORD)
-    accounts = [{"id": f"acct-{n}", "name": f"Account {n}", "profiles": [{"id": f"p-{n}", "name": "Main"}]}
-                for n in range(30)]
-    users = [{"email": f"user{n}@mtech.example", "password_hash": shared_hash, "name": f"User {n}",
-              "accounts": [f"acct-{n % 30}"]} for n in range(300)]
+    accounts = [
+        {"id": f"acct-{n}", "name": f"Account {n}", "profiles": [{"id": f"p-{n}", "name": "Main"}]} for n in range(30)
+    ]
+    users = [
+        {
+            "email": f"user{n}@mtech.example",
+            "password_hash": shared_hash,
+            "name": f"User {n}",
+            "accounts": [f"acct-{n % 30}"],
+        }
+        for n in range(300)
+    ]
     return {"accounts": accounts, "users": users}
 
 

@@ -116,8 +116,9 @@ def test_list_goes_through_published_active_retiring_and_retired(runner, keys_ap
 # -- rotate -----------------------------------------------------------------------------------
 
 
-def test_rotate_publishes_at_once_and_signs_only_after_the_activation_delay(runner, keys_app, frozen_clock,
-                                                                          make, web, flows):
+def test_rotate_publishes_at_once_and_signs_only_after_the_activation_delay(
+    runner, keys_app, frozen_clock, make, web, flows
+):
     make.directory()
     rs256, es256 = make.client(id_token_alg="RS256"), make.client(id_token_alg="ES256", name="ST ES256")
     old = active(runner)

@@ -16,8 +16,11 @@ from oidc_provider.pairing.lifecycle import PairingConflict, decide
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker
 
-HVAC = {"id": "acct-hvac", "name": "MTech HVAC",
-        "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]}
+HVAC = {
+    "id": "acct-hvac",
+    "name": "MTech HVAC",
+    "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}],
+}
 
 
 @pytest.fixture
@@ -51,19 +54,24 @@ def test_approve_tells_servicetitan_completed(flows, runner, clean_app, async_cl
     shown = json.loads(result.output)
     assert (shown["status"], shown["decided_by"]) == ("COMPLETED", "ops@partner.example")
     assert queued(clean_app) == [
-        ("sandbox", "pending", {"requestId": "req-async-1", "status": "COMPLETED", "account": HVAC})]
+        ("sandbox", "pending", {"requestId": "req-async-1", "status": "COMPLETED", "account": HVAC})
+    ]
     OutboxWorker(clean_app, rng=random.Random(1)).run_once()
     assert [a.body for a in st_sandbox.state.applied if a.path == ACCOUNTS_PATH] == [
-        {"requestId": "req-async-1", "status": "COMPLETED", "account": HVAC}]
+        {"requestId": "req-async-1", "status": "COMPLETED", "account": HVAC}
+    ]
     assert st_sandbox.state.requests["req-async-1"].status == "COMPLETED"
     # account-info now answers the decision too
     assert flows.account_info(tokens["access_token"], "req-async-1").json["Status"] == "COMPLETED"
 
 
-@pytest.mark.parametrize(("command", "eligible"), [
-    ("decline", True),
-    ("approve", False),  # an account no longer eligible when the admin approves is declined
-])
+@pytest.mark.parametrize(
+    ("command", "eligible"),
+    [
+        ("decline", True),
+        ("approve", False),  # an account no longer eligible when the admin approves is declined
+    ],
+)
 def test_decline_tells_servicetitan_declined(flows, runner, clean_app, async_client, st_sandbox, command, eligible):
     processing(flows, async_client, st_sandbox)
     with clean_app.app_context():
@@ -124,5 +132,6 @@ def test_pairings_list(flows, runner, clean_app, async_client, st_sandbox):
     listed = json.loads(runner.invoke(args=["pairings", "list", "--status", "PROCESSING", "--json"]).output)
 
     assert [(p["request_id"], p["account_id"], p["user"], p["status"]) for p in listed] == [
-        ("req-async-1", "acct-hvac", "owner@mtech.example", "PROCESSING")]
+        ("req-async-1", "acct-hvac", "owner@mtech.example", "PROCESSING")
+    ]
     assert json.loads(runner.invoke(args=["pairings", "list", "--status", "COMPLETED", "--json"]).output) == []

@@ -33,15 +33,29 @@ def test_defaults_and_what_is_missing(clean_app):
 
 def test_configure_show_and_check(runner, clean_app, st_sandbox, frozen_clock):
     result = runner.invoke(
-        args=["servicetitan", "configure", "sandbox", "--identity-url", st_sandbox.url + "/connect/token",
-              "--api-url", st_sandbox.url + "/", "--client-id", "partner_client", "--client-secret-stdin", "--json"],
+        args=[
+            "servicetitan",
+            "configure",
+            "sandbox",
+            "--identity-url",
+            st_sandbox.url + "/connect/token",
+            "--api-url",
+            st_sandbox.url + "/",
+            "--client-id",
+            "partner_client",
+            "--client-secret-stdin",
+            "--json",
+        ],
         input=SECRET + "\n",
     )
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
-        "environment": "sandbox", "identity_url": st_sandbox.url, "api_url": st_sandbox.url,
-        "client_id": "partner_client", "client_secret_set": True,
+        "environment": "sandbox",
+        "identity_url": st_sandbox.url,
+        "api_url": st_sandbox.url,
+        "client_id": "partner_client",
+        "client_secret_set": True,
     }
     with clean_app.app_context():
         row = db.session.get(ServiceTitanEnvironment, "sandbox")
@@ -65,7 +79,20 @@ def test_bad_input_is_refused_with_a_reason(runner, clean_app, st_sandbox):
     unconfigured = runner.invoke(args=["servicetitan", "check", "production"])
     assert unconfigured.exit_code == 1 and "NotConfigured" in unconfigured.output
 
-    runner.invoke(args=["servicetitan", "configure", "sandbox", "--identity-url", st_sandbox.url, "--api-url",
-                        st_sandbox.url, "--client-id", "partner_client", "--client-secret-stdin"], input="wrong\n")
+    runner.invoke(
+        args=[
+            "servicetitan",
+            "configure",
+            "sandbox",
+            "--identity-url",
+            st_sandbox.url,
+            "--api-url",
+            st_sandbox.url,
+            "--client-id",
+            "partner_client",
+            "--client-secret-stdin",
+        ],
+        input="wrong\n",
+    )
     refused = runner.invoke(args=["servicetitan", "check", "sandbox"])
     assert refused.exit_code == 1 and "HTTP 400 (invalid_client)" in refused.output

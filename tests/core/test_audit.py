@@ -42,8 +42,11 @@ def test_a_refused_client_is_a_security_event_without_the_secret(clean_app, serv
     code = flows.code(servicetitan)
     headers = {"Authorization": basic(servicetitan.client_id, secret)} if secret else {}
 
-    response = web.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                        "redirect_uri": servicetitan.redirect_uri}, headers=headers)
+    response = web.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri},
+        headers=headers,
+    )
 
     assert response.status_code == 401
     [detail] = details(clean_app, "client_authentication_failed")

@@ -21,10 +21,14 @@ def empty_app(request, tmp_path):
         url = f"sqlite:///{tmp_path / 'migrations.sqlite'}"
     else:
         url = request.getfixturevalue("new_postgres_database")("migrations")
-    app = create_app({
-        "TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
-        "SECRET_KEY": "test-secret-key", "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "test-secret-key",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+        }
+    )
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -33,12 +33,14 @@ SHARED_STORE = "redis://127.0.0.1:6379"
 
 
 def production(**settings) -> Flask:
-    return create_app({
-        "MODE": "production",
-        "ISSUER": "https://op.partner.example",
-        "RATELIMIT_STORAGE_URI": SHARED_STORE,
-        **settings,
-    })
+    return create_app(
+        {
+            "MODE": "production",
+            "ISSUER": "https://op.partner.example",
+            "RATELIMIT_STORAGE_URI": SHARED_STORE,
+            **settings,
+        }
+    )
 
 
 # -- production -------------------------------------------------------------------------------

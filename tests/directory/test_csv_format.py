@@ -9,12 +9,21 @@ from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, 
 
 DOCUMENT = {
     "accounts": [
-        {"id": "acct-hvac", "name": "MTech, HVAC", "eligible": True,
-         "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": 'South "B"'}]},
+        {
+            "id": "acct-hvac",
+            "name": "MTech, HVAC",
+            "eligible": True,
+            "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": 'South "B"'}],
+        },
         {"id": "acct-closed", "name": "Closed", "eligible": False, "profiles": []},
     ],
     "users": [
-        {"email": "owner@mtech.example", "name": "Owner", "password_hash": "$argon2id$v=19$x", "accounts": ["acct-hvac"]},
+        {
+            "email": "owner@mtech.example",
+            "name": "Owner",
+            "password_hash": "$argon2id$v=19$x",
+            "accounts": ["acct-hvac"],
+        },
         {"email": "nobody@mtech.example", "accounts": []},
     ],
 }
@@ -48,20 +57,37 @@ def test_a_spreadsheets_byte_order_mark_blank_lines_and_header_case_are_fine():
 
 
 def test_users_may_carry_passwords_and_comma_separated_accounts():
-    text = "email,name,password,accounts\nnew@mtech.example,New,a long password,\"acct-1, acct-2\"\n"
-    assert document_from_csv(text) == {"users": [
-        {"email": "new@mtech.example", "name": "New", "password": "a long password", "accounts": ["acct-1", "acct-2"]}]}
+    text = 'email,name,password,accounts\nnew@mtech.example,New,a long password,"acct-1, acct-2"\n'
+    assert document_from_csv(text) == {
+        "users": [
+            {
+                "email": "new@mtech.example",
+                "name": "New",
+                "password": "a long password",
+                "accounts": ["acct-1", "acct-2"],
+            }
+        ]
+    }
 
 
 @pytest.mark.parametrize(
     ("text", "problems"),
     [
-        ("", ["line 1: the header must be account_id,account_name,eligible,profile_id,profile_name (accounts) or "
-              "email,name,password_hash,accounts (users; 'password' may replace 'password_hash')"]),
-        ("account_id,account_name,eligible,profile_id,profile_name\nacct-1,One,perhaps,,\nacct-2,Two\n",
-         ["line 2: eligible must be true or false, not 'perhaps'", "line 3: expected 5 columns, found 2"]),
-        ("account_id,account_name,eligible,profile_id,profile_name\nacct-1,One,true,p-1,A\nacct-1,Uno,true,p-2,B\n",
-         ["line 3: account 'acct-1' has another name or eligibility on an earlier line"]),
+        (
+            "",
+            [
+                "line 1: the header must be account_id,account_name,eligible,profile_id,profile_name (accounts) or "
+                "email,name,password_hash,accounts (users; 'password' may replace 'password_hash')"
+            ],
+        ),
+        (
+            "account_id,account_name,eligible,profile_id,profile_name\nacct-1,One,perhaps,,\nacct-2,Two\n",
+            ["line 2: eligible must be true or false, not 'perhaps'", "line 3: expected 5 columns, found 2"],
+        ),
+        (
+            "account_id,account_name,eligible,profile_id,profile_name\nacct-1,One,true,p-1,A\nacct-1,Uno,true,p-2,B\n",
+            ["line 3: account 'acct-1' has another name or eligibility on an earlier line"],
+        ),
         ("email,name,password_hash,accounts\na@b.example,A\n", ["line 2: expected 4 columns, found 2"]),
     ],
 )

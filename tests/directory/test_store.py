@@ -35,12 +35,15 @@ def test_authenticate_ignores_case_and_surrounding_spaces_in_the_email(clean_app
         assert DatabaseDirectory().authenticate("  Owner@MTech.Example ", PASSWORD) is not None
 
 
-@pytest.mark.parametrize("email, password", [
-    ("owner@mtech.example", PASSWORD + "x"),
-    ("owner@mtech.example", ""),
-    ("stranger@mtech.example", PASSWORD),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "email, password",
+    [
+        ("owner@mtech.example", PASSWORD + "x"),
+        ("owner@mtech.example", ""),
+        ("stranger@mtech.example", PASSWORD),
+        ("", ""),
+    ],
+)
 def test_authenticate_refuses_wrong_credentials(clean_app, make, email, password):
     make.directory()
     with clean_app.app_context():
@@ -80,7 +83,9 @@ def test_pairable_accounts_are_the_users_accounts_by_name(clean_app, make):
         directory = DatabaseDirectory()
         accounts = directory.pairable_accounts(user("manager@mtech.example"))
         assert [a.id for a in accounts] == [
-            "acct-closed", "acct-hvac", "acct-plumbing",  # Closed Branch, MTech HVAC, MTech Plumbing
+            "acct-closed",
+            "acct-hvac",
+            "acct-plumbing",  # Closed Branch, MTech HVAC, MTech Plumbing
         ]
         # With their profiles: a Custom pairing sends them to ServiceTitan.
         assert {a.id: [p.id for p in a.profiles] for a in accounts} == {
@@ -114,11 +119,18 @@ def test_reimport_keeps_the_subject_and_replaces_memberships_and_profiles(clean_
     make.directory()
     with clean_app.app_context():
         subject = user("manager@mtech.example").subject
-        import_directory({
-            "accounts": [{"id": "acct-hvac", "name": "MTech HVAC",
-                          "profiles": [{"id": "p-south", "name": "South"}, {"id": "p-east", "name": "East"}]}],
-            "users": [{"email": "manager@mtech.example", "accounts": ["acct-hvac"]}],
-        })
+        import_directory(
+            {
+                "accounts": [
+                    {
+                        "id": "acct-hvac",
+                        "name": "MTech HVAC",
+                        "profiles": [{"id": "p-south", "name": "South"}, {"id": "p-east", "name": "East"}],
+                    }
+                ],
+                "users": [{"email": "manager@mtech.example", "accounts": ["acct-hvac"]}],
+            }
+        )
         db.session.expire_all()
         manager = user("manager@mtech.example")
         assert manager.subject == subject
@@ -132,8 +144,17 @@ def test_reimport_keeps_the_subject_and_replaces_memberships_and_profiles(clean_
 def test_a_profile_may_move_position_within_its_account(clean_app, make):
     make.directory()
     with clean_app.app_context():
-        import_directory({"accounts": [{"id": "acct-hvac", "name": "MTech HVAC", "profiles": [
-            {"id": "p-south", "name": "South"}, {"id": "p-north", "name": "North"}]}]})
+        import_directory(
+            {
+                "accounts": [
+                    {
+                        "id": "acct-hvac",
+                        "name": "MTech HVAC",
+                        "profiles": [{"id": "p-south", "name": "South"}, {"id": "p-north", "name": "North"}],
+                    }
+                ]
+            }
+        )
         db.session.expire_all()
         assert [p.id for p in db.session.get(Account, "acct-hvac").profiles] == ["p-south", "p-north"]
 

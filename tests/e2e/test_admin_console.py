@@ -61,10 +61,23 @@ def admin_page(browser, make, provider):
     errors: list[str] = []
     # Chromium logs every 4xx answer as a console error; a refused form (401, 422) is expected
     # here, so statuses are judged from the responses instead.
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("response", lambda response: errors.append(f"{response.status} {response.url}") if response.status == 404 or response.status >= 500 else None)
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status == 404 or response.status >= 500
+            else None
+        ),
+    )
     page.console_errors = errors
     yield page
     context.close()
@@ -111,8 +124,13 @@ def token_endpoint_answer(provider, client_id: str, secret: str) -> tuple[int, s
     refused, invalid_grant when it is accepted."""
     response = requests.post(
         provider.url + "/token",
-        data={"grant_type": "authorization_code", "code": "made-up", "redirect_uri": "https://x.example/cb",
-              "client_id": client_id, "client_secret": secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": "made-up",
+            "redirect_uri": "https://x.example/cb",
+            "client_id": client_id,
+            "client_secret": secret,
+        },
         auth=(client_id, secret),
         timeout=10,
     )
@@ -124,11 +142,13 @@ def token_endpoint_answer(provider, client_id: str, secret: str) -> tuple[int, s
 
 def test_console_client_reads_its_secret_once_rotates_it_and_pairs(postgres_app, provider, browser, admin_page):
     page = admin_page
-    sandbox = create_sandbox({
-        "ST_SANDBOX_ISSUER": provider.url,
-        "ST_SANDBOX_CLIENT_ID": "not-registered-yet",
-        "ST_SANDBOX_CLIENT_SECRET": "not-registered-yet",
-    })
+    sandbox = create_sandbox(
+        {
+            "ST_SANDBOX_ISSUER": provider.url,
+            "ST_SANDBOX_CLIENT_ID": "not-registered-yet",
+            "ST_SANDBOX_CLIENT_SECRET": "not-registered-yet",
+        }
+    )
     with LiveServer(sandbox) as sandbox_server:
         callback = sandbox_server.url + "/callback"
         sign_in(page, provider)
@@ -169,7 +189,9 @@ def test_console_client_reads_its_secret_once_rotates_it_and_pairs(postgres_app,
 
         # ServiceTitan (the sandbox) pairs the owner's account with the rotated secret.
         sandbox.config.update(
-            ST_SANDBOX_CLIENT_ID=client_id, ST_SANDBOX_CLIENT_SECRET=secret, ST_SANDBOX_REDIRECT_URI=callback,
+            ST_SANDBOX_CLIENT_ID=client_id,
+            ST_SANDBOX_CLIENT_SECRET=secret,
+            ST_SANDBOX_REDIRECT_URI=callback,
             ST_SANDBOX_SCOPE="openid profile email",
         )
         tenant_context = browser.new_context(viewport=DESKTOP)
@@ -275,8 +297,17 @@ def seed_keyboard_world(app) -> dict:
         now = clock.now()
         client_pk = db.session.scalar(select(Client.id).where(Client.client_id == client.client_id))
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
-        db.session.add(Pairing(client_pk=client_pk, user_id=owner.id, account_id="acct-hvac", request_id="req-keyboard",
-                               status="PROCESSING", created_at=now, updated_at=now))
+        db.session.add(
+            Pairing(
+                client_pk=client_pk,
+                user_id=owner.id,
+                account_id="acct-hvac",
+                request_id="req-keyboard",
+                status="PROCESSING",
+                created_at=now,
+                updated_at=now,
+            )
+        )
         old = create_key("RS256", now - timedelta(days=30))
         old.created_at = now - timedelta(days=31)
         db.session.commit()
@@ -323,7 +354,11 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     with postgres_app.app_context():
         client = db.session.scalar(select(Client).where(Client.client_id == client_id))
         assert (client.scope, client.id_token_alg, client.account_info_claim, client.remember_consent) == (
-            "openid profile", "HS256", True, False)
+            "openid profile",
+            "HS256",
+            True,
+            False,
+        )
         assert client.logo_content_type == "image/png"
 
     # The setup sheet's forms.
@@ -352,7 +387,10 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     with postgres_app.app_context():
         client = db.session.scalar(select(Client).where(Client.client_id == client_id))
         assert (client.redirect_uris, client.servicetitan_environment, client.multi_account_support) == (
-            ["https://servicetitan.example/callback"], "production", True)
+            ["https://servicetitan.example/callback"],
+            "production",
+            True,
+        )
         keys = db.session.scalars(select(WebhookSigningKey).where(WebhookSigningKey.retired_at.is_(None))).all()
         assert [k.source for k in keys] == ["pasted"]
     assert page.locator(f"#value-webhook-key-{keys[0].id}").text_content() == "st-generated-webhook-key-0001"
@@ -455,7 +493,9 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     press_button(page, "Rotate keys")
     with postgres_app.app_context():
         assert db.session.get(SigningKey, world["old_kid"]).retired_at is not None
-        assert db.session.scalar(select(func.count()).select_from(SigningKey).where(SigningKey.retired_at.is_(None))) == 4
+        assert (
+            db.session.scalar(select(func.count()).select_from(SigningKey).where(SigningKey.retired_at.is_(None))) == 4
+        )
 
     # Audit log filter.
     open_page(page, url + "/admin/audit")
@@ -469,7 +509,10 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     assert page.url.startswith(url + "/admin/login")
     with postgres_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ExtraDetailParameter)) == 1
-        assert db.session.scalars(select(JobType.partner_key).order_by(JobType.position)).all() == ["hvac-install", None]
+        assert db.session.scalars(select(JobType.partner_key).order_by(JobType.position)).all() == [
+            "hvac-install",
+            None,
+        ]
     assert page.console_errors == []
 
 
@@ -482,23 +525,58 @@ def seed_tour(app) -> dict:
     sync = factories.client(name="ServiceTitan production")
     factories.client(name="ServiceTitan sandbox", async_pairing=True)
     with app.app_context():
-        import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nPlumbing,plumb-drain\nElectrical,\n",
-                   ADMIN)
+        import_csv(
+            "Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nPlumbing,plumb-drain\nElectrical,\n",
+            ADMIN,
+        )
         save_parameters([("campaign", "Campaign"), ("source_listing", "Source listing")], ADMIN)
         generate(ADMIN)
         clients = {c.name: c for c in db.session.scalars(select(Client))}
         users = {u.email: u for u in db.session.scalars(select(TenantUser))}
         start = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
         rows = [
-            ("ServiceTitan production", "owner@mtech.example", "acct-hvac", "COMPLETED", "f1c2a9d4-7be0-4d8e-9b1a-3c5d6e7f8a90"),
-            ("ServiceTitan production", "manager@mtech.example", "acct-plumbing", "COMPLETED", "0b9e8d7c-6a5f-4e3d-2c1b-0a9f8e7d6c5b"),
-            ("ServiceTitan production", "manager@mtech.example", "acct-closed", "DECLINED", "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"),
-            ("ServiceTitan sandbox", "manager@mtech.example", "acct-hvac", "PROCESSING", "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"),
+            (
+                "ServiceTitan production",
+                "owner@mtech.example",
+                "acct-hvac",
+                "COMPLETED",
+                "f1c2a9d4-7be0-4d8e-9b1a-3c5d6e7f8a90",
+            ),
+            (
+                "ServiceTitan production",
+                "manager@mtech.example",
+                "acct-plumbing",
+                "COMPLETED",
+                "0b9e8d7c-6a5f-4e3d-2c1b-0a9f8e7d6c5b",
+            ),
+            (
+                "ServiceTitan production",
+                "manager@mtech.example",
+                "acct-closed",
+                "DECLINED",
+                "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a",
+            ),
+            (
+                "ServiceTitan sandbox",
+                "manager@mtech.example",
+                "acct-hvac",
+                "PROCESSING",
+                "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+            ),
         ]
         for index, (client, email, account, status, request_id) in enumerate(rows):
             at = start + timedelta(hours=index * 5)
-            db.session.add(Pairing(client_pk=clients[client].id, user_id=users[email].id, account_id=account,
-                                   request_id=request_id, status=status, created_at=at, updated_at=at))
+            db.session.add(
+                Pairing(
+                    client_pk=clients[client].id,
+                    user_id=users[email].id,
+                    account_id=account,
+                    request_id=request_id,
+                    status=status,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
         db.session.commit()
     return {"client_id": sync.client_id}
 

@@ -29,20 +29,49 @@ def test_the_benchmark_runs_every_workload_for_a_second(tmp_path):
     with LiveServer(app) as server:
         app.config["ISSUER"] = server.url
         run = subprocess.run(
-            [sys.executable, str(BENCH), "--url", server.url, "--client-id", client.client_id,
-             # "=": a secret may begin with "-", which argparse would take for an option.
-             f"--client-secret={client.client_secret}", "--redirect-uri", CALLBACK, "--password", PASSWORD,
-             "--duration", "1", "--warmup", "0", "--concurrency", "1", "--w1-concurrency", "1",
-             "--w3-concurrency", "1", "--codes-per-user", "10", "--json", str(results)],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                str(BENCH),
+                "--url",
+                server.url,
+                "--client-id",
+                client.client_id,
+                # "=": a secret may begin with "-", which argparse would take for an option.
+                f"--client-secret={client.client_secret}",
+                "--redirect-uri",
+                CALLBACK,
+                "--password",
+                PASSWORD,
+                "--duration",
+                "1",
+                "--warmup",
+                "0",
+                "--concurrency",
+                "1",
+                "--w1-concurrency",
+                "1",
+                "--w3-concurrency",
+                "1",
+                "--codes-per-user",
+                "10",
+                "--json",
+                str(results),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(results.read_text())
     by_workload = {r["workload"]: r for r in report["results"]}
     assert set(by_workload) == {"W1 discovery+JWKS", "W2 pairing round trip", "W3 code exchange"}
-    assert [(r["workload"], r["errors"], r["first_error"]) for r in report["results"] if r["errors"] or not r["operations"]] == []
-    assert {"authorize", "token", "verify_id_token", "account_info"} <= set(by_workload["W2 pairing round trip"]["steps"])
+    assert [
+        (r["workload"], r["errors"], r["first_error"]) for r in report["results"] if r["errors"] or not r["operations"]
+    ] == []
+    assert {"authorize", "token", "verify_id_token", "account_info"} <= set(
+        by_workload["W2 pairing round trip"]["steps"]
+    )
     assert by_workload["W3 code exchange"]["operations"] <= 10
     assert report["setup"]["duration_s"] == 1.0 and report["setup"]["driver_cpus"]
     assert "W2 pairing round trip" in run.stdout  # the table
@@ -57,11 +86,26 @@ def test_the_floor_benchmark_measures_each_application(new_postgres_database):
         port = probe.getsockname()[1]
     cpus = sorted(os.sched_getaffinity(0))
     run = subprocess.run(
-        [sys.executable, str(FLOOR), "--database-url", new_postgres_database("floor"),
-         # Enough requests to span several clock ticks (/proc counts CPU in 10 ms ticks).
-         "--requests", "300", "--warmup", "5", "--port", str(port),
-         "--server-cpu", str(cpus[-1]), "--driver-cpu", str(cpus[0])],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(FLOOR),
+            "--database-url",
+            new_postgres_database("floor"),
+            # Enough requests to span several clock ticks (/proc counts CPU in 10 ms ticks).
+            "--requests",
+            "300",
+            "--warmup",
+            "5",
+            "--port",
+            str(port),
+            "--server-cpu",
+            str(cpus[-1]),
+            "--driver-cpu",
+            str(cpus[0]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert run.returncode == 0, run.stdout + run.stderr

@@ -12,9 +12,19 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "admin_lists.py"
 
 def test_the_console_benchmark_requests_every_list_and_search(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(BENCH), "--database-url", f"sqlite:///{tmp_path / 'bench.sqlite'}",
-         "--scale", "0.002", "--samples", "2"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(BENCH),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'bench.sqlite'}",
+            "--scale",
+            "0.002",
+            "--samples",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert run.returncode == 0, run.stdout + run.stderr

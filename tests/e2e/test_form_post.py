@@ -45,10 +45,20 @@ def test_the_form_post_reaches_the_client_and_may_be_redirected_onward(postgres_
     page.on("console", lambda message: console.append(message.text))
     page.on("request", lambda r: requested.append(r.url))
 
-    page.goto(provider.url + "/authorize?" + urlencode({
-        "client_id": client.client_id, "response_type": "code", "response_mode": "form_post",
-        "scope": "openid", "state": "st-state-9", "redirect_uri": client.redirect_uri,
-    }))
+    page.goto(
+        provider.url
+        + "/authorize?"
+        + urlencode(
+            {
+                "client_id": client.client_id,
+                "response_type": "code",
+                "response_mode": "form_post",
+                "scope": "openid",
+                "state": "st-state-9",
+                "redirect_uri": client.redirect_uri,
+            }
+        )
+    )
     page.get_by_label("Email").fill("owner@mtech.example")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

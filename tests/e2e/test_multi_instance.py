@@ -66,8 +66,13 @@ class Tenant:
 
     def authorize(self, instance, **params) -> requests.Response:
         query = {
-            "client_id": self.client.client_id, "response_type": "code", "response_mode": "form_post",
-            "scope": self.client.scope, "state": "st-state", "redirect_uri": self.client.redirect_uri, **params,
+            "client_id": self.client.client_id,
+            "response_type": "code",
+            "response_mode": "form_post",
+            "scope": self.client.scope,
+            "state": "st-state",
+            "redirect_uri": self.client.redirect_uri,
+            **params,
         }
         return self.http.get(f"{instance.url}/authorize?{urlencode(query)}", allow_redirects=False, timeout=10)
 
@@ -79,7 +84,8 @@ class Tenant:
         fields = {
             "csrf_token": _CSRF.search(login_page.text).group(1),
             "pending": re.search(r'name="pending" value="([^"]*)"', login_page.text).group(1),
-            "email": "owner@mtech.example", "password": PASSWORD,
+            "email": "owner@mtech.example",
+            "password": PASSWORD,
         }
         return self.http.post(instance.url + "/login", data=fields, allow_redirects=False, timeout=10)
 
@@ -87,7 +93,8 @@ class Tenant:
         fields = {
             "csrf_token": _CSRF.search(consent_page.text).group(1),
             "pending": re.search(r'name="pending" value="([^"]*)"', consent_page.text).group(1),
-            "decision": "allow", **{k: v for k, v in hidden_fields(consent_page.text).items() if k == "account_id"},
+            "decision": "allow",
+            **{k: v for k, v in hidden_fields(consent_page.text).items() if k == "account_id"},
         }
         return self.http.post(instance.url + "/authorize/decision", data=fields, allow_redirects=False, timeout=10)
 
@@ -102,8 +109,13 @@ def exchange(instance, client, code: str) -> requests.Response:
     """ServiceTitan's token request: credentials in the Basic header and in the body."""
     return requests.post(
         instance.url + "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri,
-              "client_id": client.client_id, "client_secret": client.client_secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": client.redirect_uri,
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+        },
         headers={"Authorization": basic(client.client_id, client.client_secret)},
         timeout=10,
     )
@@ -112,7 +124,8 @@ def exchange(instance, client, code: str) -> requests.Response:
 def account_info(instance, access_token: str, request_id: str) -> requests.Response:
     return requests.get(
         f"{instance.url}/account-info?{urlencode({'request_id': request_id})}",
-        headers={"Authorization": base64_bearer(access_token)}, timeout=10,
+        headers={"Authorization": base64_bearer(access_token)},
+        timeout=10,
     )
 
 
@@ -178,7 +191,10 @@ def test_a_key_rotated_through_one_instance_signs_on_the_other_without_restart(c
 
     rotated = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "oidc_provider", "keys", "rotate", "--activate-now", "--json"],
-        env=cluster.env, capture_output=True, text=True, timeout=60,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert rotated.returncode == 0, rotated.stderr
     new_keys = {key["alg"]: key["kid"] for key in json.loads(rotated.stdout)}
@@ -192,12 +208,16 @@ def test_a_key_rotated_through_one_instance_signs_on_the_other_without_restart(c
 
     # Used: id_tokens from either instance, whichever worker answers, carry the new RS256 kid.
     while True:
-        header, _ = verified_claims(cluster.a, exchange(cluster.b, cluster.client, tenant.code(cluster.b)).json()["id_token"])
+        header, _ = verified_claims(
+            cluster.a, exchange(cluster.b, cluster.client, tenant.code(cluster.b)).json()["id_token"]
+        )
         if header["kid"] == new_keys["RS256"]:
             break
         assert time.monotonic() < deadline, "instance b did not sign with the new key in time"
     for instance in (cluster.a, cluster.b, cluster.a, cluster.b):
-        header, _ = verified_claims(cluster.b, exchange(instance, cluster.client, tenant.code(instance)).json()["id_token"])
+        header, _ = verified_claims(
+            cluster.b, exchange(instance, cluster.client, tenant.code(instance)).json()["id_token"]
+        )
         assert header["kid"] == new_keys["RS256"]
 
 

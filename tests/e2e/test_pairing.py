@@ -51,11 +51,22 @@ def make(postgres_app, provider, password_hash) -> Factories:
     """The standard accounts in empty tables, with the two users these tests sign in as."""
     _empty_tables(postgres_app)
     factories = Factories(postgres_app)
-    factories.directory(users=[
-        {"email": "owner@mtech.example", "password_hash": password_hash, "name": "Owner", "accounts": ["acct-hvac"]},
-        {"email": "manager@mtech.example", "password_hash": password_hash, "name": "Manager",
-         "accounts": ["acct-hvac", "acct-plumbing", "acct-closed"]},
-    ])
+    factories.directory(
+        users=[
+            {
+                "email": "owner@mtech.example",
+                "password_hash": password_hash,
+                "name": "Owner",
+                "accounts": ["acct-hvac"],
+            },
+            {
+                "email": "manager@mtech.example",
+                "password_hash": password_hash,
+                "name": "Manager",
+                "accounts": ["acct-hvac", "acct-plumbing", "acct-closed"],
+            },
+        ]
+    )
     return factories
 
 
@@ -78,8 +89,9 @@ class Sandbox:
 
     def relying_party(self) -> RelyingParty:
         """A fresh relying party with the sandbox's settings, for checks outside the browser."""
-        return RelyingParty(self.issuer, self.client.client_id, self.client.client_secret, self.callback,
-                            scope=self.client.scope)
+        return RelyingParty(
+            self.issuer, self.client.client_id, self.client.client_secret, self.callback, scope=self.client.scope
+        )
 
 
 @pytest.fixture
@@ -87,15 +99,18 @@ def start_sandbox(provider, make):
     """``start_sandbox(**client_settings)``: a sandbox on a loopback port and a client whose
     redirect URI is that sandbox's ``/callback``."""
     with ExitStack() as servers:
+
         def start(**client_settings) -> Sandbox:
             # The client's redirect URI needs the sandbox's port, and the sandbox needs the
             # client's credentials: bind the port first, then hand the sandbox its client.
             # The sandbox reads its settings at the first /pair, so this is in time.
-            app = create_sandbox({
-                "ST_SANDBOX_ISSUER": provider.url,
-                "ST_SANDBOX_CLIENT_ID": "not-registered-yet",
-                "ST_SANDBOX_CLIENT_SECRET": "not-registered-yet",
-            })
+            app = create_sandbox(
+                {
+                    "ST_SANDBOX_ISSUER": provider.url,
+                    "ST_SANDBOX_CLIENT_ID": "not-registered-yet",
+                    "ST_SANDBOX_CLIENT_SECRET": "not-registered-yet",
+                }
+            )
             server = servers.enter_context(LiveServer(app))
             client = make.client(redirect_uris=[server.url + "/callback"], **client_settings)
             app.config.update(
@@ -142,6 +157,7 @@ def screenshot(page, name: str) -> None:
 
 
 # -- the tenant's steps ----------------------------------------------------------------------
+
 
 def open_sign_in(page, sandbox: Sandbox, omit_response_mode: bool = False) -> None:
     """ServiceTitan's "Pair Now": the browser lands on the provider's sign-in page."""
@@ -212,6 +228,7 @@ def pairing_rows(app) -> list[tuple[str, str, str | None]]:
 
 
 # -- the tests ---------------------------------------------------------------------------------
+
 
 def test_servicetitan_pairs_an_account_through_the_browser(postgres_app, start_sandbox, page, log):
     sandbox = start_sandbox(scope="openid profile email")
@@ -285,8 +302,11 @@ def test_manager_chooses_the_account_to_pair(postgres_app, start_sandbox, page, 
     assert_paired_on_page(page, sandbox, pairing)
     request_id = page.locator("#request-id").text_content()
     assert page.locator("#pairing-status").text_content() == expected["Status"]
-    assert page_json(page, "account-info") == {"Status": expected["Status"], "RequestId": request_id,
-                                               **({"Account": expected["Account"]} if "Account" in expected else {})}
+    assert page_json(page, "account-info") == {
+        "Status": expected["Status"],
+        "RequestId": request_id,
+        **({"Account": expected["Account"]} if "Account" in expected else {}),
+    }
     account_id = expected["Account"]["Id"] if "Account" in expected else "acct-closed"
     assert pairing_rows(postgres_app) == [(account_id, expected["Status"], request_id)]
     assert log.csp_violations() == []

@@ -33,8 +33,9 @@ def servicetitan(postgres_app, provider):
     _empty_tables(postgres_app)
     make = Factories(postgres_app)
     make.directory()
-    sandbox_app = create_sandbox({"ST_SANDBOX_ISSUER": provider.url,
-                                  "ST_SANDBOX_CUSTOM_PAIRING_URL": provider.url + "/st/pair"})
+    sandbox_app = create_sandbox(
+        {"ST_SANDBOX_ISSUER": provider.url, "ST_SANDBOX_CUSTOM_PAIRING_URL": provider.url + "/st/pair"}
+    )
     stop, wakeup = threading.Event(), threading.Event()
     with LiveServer(sandbox_app) as sandbox:
         make.servicetitan(sandbox.url)
@@ -87,7 +88,9 @@ def test_custom_pairing_in_the_browser(servicetitan, page, console_log, provider
     page.locator('#pairing-progress[data-state="completed"]').wait_for(timeout=WAIT)
     assert page.locator("#pairing-state").text_content() == "MTech Plumbing is paired with ServiceTitan."
     assert [step.text_content() for step in page.locator("ul.steps li").all()] == [
-        "PROCESSING: received by ServiceTitan", "COMPLETED: received by ServiceTitan"]
+        "PROCESSING: received by ServiceTitan",
+        "COMPLETED: received by ServiceTitan",
+    ]
 
     row = request_row(page, sandbox_url, request_id)
     assert row.locator(".status").text_content() == "COMPLETED"
@@ -98,8 +101,11 @@ def test_custom_pairing_in_the_browser(servicetitan, page, console_log, provider
 def test_asynchronous_openid_pairing_completed_by_an_admin(servicetitan, page, console_log, postgres_app):
     make, sandbox_app, sandbox_url = servicetitan
     client = make.client(redirect_uris=[sandbox_url + "/callback"], async_pairing=True)
-    sandbox_app.config.update(ST_SANDBOX_CLIENT_ID=client.client_id, ST_SANDBOX_CLIENT_SECRET=client.client_secret,
-                              ST_SANDBOX_SCOPE=client.scope)
+    sandbox_app.config.update(
+        ST_SANDBOX_CLIENT_ID=client.client_id,
+        ST_SANDBOX_CLIENT_SECRET=client.client_secret,
+        ST_SANDBOX_SCOPE=client.scope,
+    )
     page.goto(sandbox_url + "/")
     page.get_by_role("button", name="Pair Now").click()
     sign_in(page)

@@ -15,7 +15,8 @@ from oidc_provider.core.models import AccessToken, Pairing
 from tests.flows import Flows
 
 HVAC_ACCOUNT = {
-    "Id": "acct-hvac", "Name": "MTech HVAC",
+    "Id": "acct-hvac",
+    "Name": "MTech HVAC",
     "Profiles": [{"Id": "p-north", "Name": "North"}, {"Id": "p-south", "Name": "South"}],
 }
 # The platform document's example header, typo and all: `zV` makes it decode to a byte
@@ -82,13 +83,15 @@ def test_the_account_chosen_at_consent_is_answered(flows, servicetitan):
     response = flows.account_info(tokens["access_token"])
 
     assert response.json == {
-        "Status": "COMPLETED", "RequestId": "req-1",
+        "Status": "COMPLETED",
+        "RequestId": "req-1",
         "Account": {"Id": "acct-plumbing", "Name": "MTech Plumbing", "Profiles": [{"Id": "p-main", "Name": "Main"}]},
     }
 
 
-@pytest.mark.parametrize(("email", "account_id"), [("manager@mtech.example", "acct-closed"),
-                                                   ("closed@mtech.example", None)])
+@pytest.mark.parametrize(
+    ("email", "account_id"), [("manager@mtech.example", "acct-closed"), ("closed@mtech.example", None)]
+)
 def test_account_that_is_not_eligible_is_declined(flows, servicetitan, email, account_id):
     tokens = flows.tokens(servicetitan, email=email, account_id=account_id)
 
@@ -143,8 +146,11 @@ def test_same_token_with_another_request_id_is_refused(flows, clean_app, access_
     assert flows.account_info(access_token, request_id="req-1").status_code == 200
 
 
-@pytest.mark.parametrize("query", ["", "?request_id=", "?request_id=" + "r" * 129, "?other=1"],
-                         ids=["missing", "empty", "129-chars", "other-parameter"])
+@pytest.mark.parametrize(
+    "query",
+    ["", "?request_id=", "?request_id=" + "r" * 129, "?other=1"],
+    ids=["missing", "empty", "129-chars", "other-parameter"],
+)
 def test_unusable_request_id_is_invalid_request_and_binds_nothing(flows, web, clean_app, access_token, query):
     response = get(web, "Bearer " + base64.b64encode(access_token.encode()).decode(), query)
 
@@ -194,9 +200,20 @@ def assert_invalid_token(response, app):
         "Bearer {token} {token}",
     ],
     ids=[
-        "missing-header", "empty-header", "scheme-only", "scheme-and-space", "basic-scheme", "token-scheme",
-        "documented-colon-typo", "undecodable-base64", "documented-header-with-typo", "documented-example-token",
-        "non-utf8-base64", "unknown-token", "token-plus-one-character", "two-tokens",
+        "missing-header",
+        "empty-header",
+        "scheme-only",
+        "scheme-and-space",
+        "basic-scheme",
+        "token-scheme",
+        "documented-colon-typo",
+        "undecodable-base64",
+        "documented-header-with-typo",
+        "documented-example-token",
+        "non-utf8-base64",
+        "unknown-token",
+        "token-plus-one-character",
+        "two-tokens",
     ],
 )
 def test_anything_but_a_live_token_is_a_401_with_a_bearer_challenge(request, web, clean_app, authorization):

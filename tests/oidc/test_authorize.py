@@ -58,6 +58,7 @@ def assert_returned_error(response, client: RegisteredClient, error: str, state:
 
 # -- the client or the redirect URI cannot be trusted ------------------------------------
 
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -154,6 +155,7 @@ def test_repeated_request_parameter_is_refused_before_anything_is_trusted(consen
 
 # -- errors after the redirect URI is trusted go back to it ------------------------------
 
+
 @pytest.mark.parametrize(
     "params, error",
     [
@@ -185,11 +187,14 @@ def test_error_after_the_redirect_uri_is_trusted_goes_back_by_form_post(consente
     assert make.count(AuthorizationCode) == 1
 
 
-@pytest.mark.parametrize("params, error", [
-    pytest.param({"response_type": "token"}, "unsupported_response_type", id="response_type"),
-    pytest.param({"scope": "profile"}, "invalid_scope", id="scope"),
-    pytest.param({"prompt": "none login"}, "invalid_request", id="prompt"),
-])
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        pytest.param({"response_type": "token"}, "unsupported_response_type", id="response_type"),
+        pytest.param({"scope": "profile"}, "invalid_scope", id="scope"),
+        pytest.param({"prompt": "none login"}, "invalid_request", id="prompt"),
+    ],
+)
 def test_error_with_response_mode_left_out_goes_back_by_form_post(consented, flows, make, params, error):
     response = flows.authorize(consented, response_mode=None, **params)
 
@@ -207,14 +212,17 @@ def test_over_long_state_is_refused_and_echoed(consented, flows, make):
     assert make.count(AuthorizationCode) == 1
 
 
-@pytest.mark.parametrize("name, values", [
-    ("prompt", ["login", "consent"]),
-    ("nonce", ["n-1", "n-2"]),
-    ("max_age", ["60", "60"]),
-    ("response_mode", ["form_post", "form_post"]),
-    ("code_challenge", [CHALLENGE, CHALLENGE]),
-    ("code_challenge_method", ["S256", "S256"]),
-])
+@pytest.mark.parametrize(
+    "name, values",
+    [
+        ("prompt", ["login", "consent"]),
+        ("nonce", ["n-1", "n-2"]),
+        ("max_age", ["60", "60"]),
+        ("response_mode", ["form_post", "form_post"]),
+        ("code_challenge", [CHALLENGE, CHALLENGE]),
+        ("code_challenge_method", ["S256", "S256"]),
+    ],
+)
 def test_repeated_parameter_after_trust_goes_back_by_form_post(consented, web, make, name, values):
     pairs = [
         ("client_id", consented.client_id),
@@ -239,13 +247,16 @@ def test_repeated_parameter_after_trust_goes_back_by_form_post(consented, web, m
 def test_post_request_is_answered_like_get(consented, web, make):
     """OpenID Connect Core 3.1.2.1: the endpoint takes GET and POST, without our CSRF token
     (the relying party's own page posts it)."""
-    response = web.post("/authorize", data={
-        "client_id": consented.client_id,
-        "response_type": "code",
-        "scope": consented.scope,
-        "state": "st-state-post",
-        "redirect_uri": consented.redirect_uri,
-    })
+    response = web.post(
+        "/authorize",
+        data={
+            "client_id": consented.client_id,
+            "response_type": "code",
+            "scope": consented.scope,
+            "state": "st-state-post",
+            "redirect_uri": consented.redirect_uri,
+        },
+    )
 
     assert response.status_code == 200, response.text
     assert form_post_target(response.text) == consented.redirect_uri
@@ -256,13 +267,16 @@ def test_post_request_is_answered_like_get(consented, web, make):
 
 
 def test_post_request_error_goes_back_by_form_post(consented, web, make):
-    response = web.post("/authorize", data={
-        "client_id": consented.client_id,
-        "response_type": "code",
-        "scope": "profile",
-        "state": "st-state-1",
-        "redirect_uri": consented.redirect_uri,
-    })
+    response = web.post(
+        "/authorize",
+        data={
+            "client_id": consented.client_id,
+            "response_type": "code",
+            "scope": "profile",
+            "state": "st-state-1",
+            "redirect_uri": consented.redirect_uri,
+        },
+    )
 
     assert_returned_error(response, consented, "invalid_scope")
     assert make.count(AuthorizationCode) == 1
@@ -277,6 +291,7 @@ def test_unknown_prompt_value_is_ignored(consented, flows, make):
 
 
 # -- scopes --------------------------------------------------------------------------------
+
 
 def test_scopes_beyond_the_registration_are_dropped_not_refused(make, flows, clean_app):
     make.directory()
@@ -303,6 +318,7 @@ def test_scope_equal_to_the_request_is_not_repeated_in_the_token_response(client
 
 
 # -- PKCE (S256 only) ------------------------------------------------------------------------
+
 
 def test_s256_challenge_is_accepted_and_verified(client, flows, make):
     code = flows.code(client, code_challenge=CHALLENGE, code_challenge_method="S256")

@@ -79,8 +79,11 @@ def test_basic_for_another_client_with_body_for_this_one_is_refused(flows, web, 
     response = web.post(
         "/token",
         data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-            "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": servicetitan.redirect_uri,
+            "client_id": servicetitan.client_id,
+            "client_secret": servicetitan.client_secret,
         },
         headers={"Authorization": basic(other.client_id, other.client_secret)},
     )
@@ -120,8 +123,13 @@ def test_unknown_client_is_refused(flows, web, make, servicetitan):
 
     response = web.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-              "client_id": "no-such-client", "client_secret": "whatever"},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": servicetitan.redirect_uri,
+            "client_id": "no-such-client",
+            "client_secret": "whatever",
+        },
         headers={"Authorization": basic("no-such-client", "whatever")},
     )
 
@@ -183,8 +191,13 @@ def test_malformed_basic_header_is_refused_even_with_good_body_credentials(flows
 
     response = web.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-              "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": servicetitan.redirect_uri,
+            "client_id": servicetitan.client_id,
+            "client_secret": servicetitan.client_secret,
+        },
         headers={"Authorization": "Basic %%%"},
     )
 

@@ -78,12 +78,21 @@ def test_unknown_authorization_parameters_are_ignored(servicetitan, flows):
     assert flows.exchange(servicetitan, code).status_code == 200
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/authorize"), ("OPTIONS", "/authorize"), ("POST", "/authorize"),
-                                          ("OPTIONS", "/token"), ("GET", "/.well-known/openid-configuration")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/authorize"),
+        ("OPTIONS", "/authorize"),
+        ("POST", "/authorize"),
+        ("OPTIONS", "/token"),
+        ("GET", "/.well-known/openid-configuration"),
+    ],
+)
 def test_no_endpoint_answers_cross_origin_requests(web, method, path):
     """No CORS anywhere: ServiceTitan's calls are server to server, and the authorization
     endpoint must never allow it (RFC 9700 2.6)."""
-    response = web.open(path, method=method, headers={"Origin": "https://evil.example",
-                                                      "Access-Control-Request-Method": "POST"})
+    response = web.open(
+        path, method=method, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
 
     assert not [name for name in response.headers.keys() if name.lower().startswith("access-control-")]

@@ -12,13 +12,15 @@ PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 
 
 def discovery_of(tmp_path, **settings) -> dict:
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unused.sqlite'}",
-        "SECRET_KEY": "x",
-        "ENCRYPTION_KEYS": ["A" * 43 + "="],
-        **settings,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unused.sqlite'}",
+            "SECRET_KEY": "x",
+            "ENCRYPTION_KEYS": ["A" * 43 + "="],
+            **settings,
+        }
+    )
     response = app.test_client().get("/.well-known/openid-configuration")
     assert response.status_code == 200
     return response.json
@@ -51,8 +53,13 @@ def test_every_endpoint_is_absolute_under_the_issuer(tmp_path):
     metadata = discovery_of(tmp_path, ISSUER="https://partner.example/oidc")
 
     urls = {k: v for k, v in metadata.items() if k.endswith(("_endpoint", "_uri"))}
-    assert set(urls) == {"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                         "account_info_endpoint"}
+    assert set(urls) == {
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "account_info_endpoint",
+    }
     for url in urls.values():
         parts = urlsplit(url)
         assert (parts.scheme, parts.netloc) == ("https", "partner.example")
@@ -78,9 +85,7 @@ def test_the_metadata_has_the_documented_values(web):
     assert metadata["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["scopes_supported"] == ["openid", "profile", "email"]
-    assert {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "accountInfo"} <= set(
-        metadata["claims_supported"]
-    )
+    assert {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "accountInfo"} <= set(metadata["claims_supported"])
 
 
 def test_every_endpoint_discovery_names_is_served(web):

@@ -179,8 +179,11 @@ def test_hs256_id_token_is_signed_with_the_secret_that_authenticated(flows, make
 
 HVAC = {
     "Status": "COMPLETED",
-    "Account": {"Id": "acct-hvac", "Name": "MTech HVAC",
-                "Profiles": [{"Id": "p-north", "Name": "North"}, {"Id": "p-south", "Name": "South"}]},
+    "Account": {
+        "Id": "acct-hvac",
+        "Name": "MTech HVAC",
+        "Profiles": [{"Id": "p-north", "Name": "North"}, {"Id": "p-south", "Name": "South"}],
+    },
 }
 PLUMBING = {
     "Status": "COMPLETED",
@@ -199,8 +202,9 @@ DECLINED = {"Status": "DECLINED"}
     ],
     ids=["owner", "manager-plumbing", "manager-closed", "closed-only"],
 )
-def test_account_info_claim_is_a_json_string_with_pascal_case_keys(flows, web, make, directory, email, account_id,
-                                                                   expected):
+def test_account_info_claim_is_a_json_string_with_pascal_case_keys(
+    flows, web, make, directory, email, account_id, expected
+):
     client = make.client(account_info_claim=True)
 
     tokens = flows.tokens(client, email=email, account_id=account_id)
@@ -219,8 +223,9 @@ def test_account_info_claim_is_also_in_an_hs256_id_token(flows, make, directory)
     assert json.loads(verify(token, secret_key(client.client_secret), "HS256")["accountInfo"]) == HVAC
 
 
-@pytest.mark.parametrize(("email", "account_id"), [("owner@mtech.example", None),
-                                                   ("manager@mtech.example", "acct-closed")])
+@pytest.mark.parametrize(
+    ("email", "account_id"), [("owner@mtech.example", None), ("manager@mtech.example", "acct-closed")]
+)
 def test_no_account_info_claim_without_the_client_setting(flows, web, make, directory, email, account_id):
     tokens = flows.tokens(make.client(), email=email, account_id=account_id)
 

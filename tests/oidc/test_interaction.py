@@ -132,12 +132,15 @@ def consents(app) -> list[tuple[str, str]]:
 def sign_in_slowly(flows, frozen_clock, response, seconds: float):
     """Sign in, and let ``seconds`` pass before the browser follows the redirect back."""
     login_page = flows.web.get(response.headers["Location"])
-    answer = flows.web.post("/login", data={
-        "csrf_token": _CSRF.search(login_page.text).group(1),
-        "pending": _PENDING.search(login_page.text).group(1),
-        "email": "owner@mtech.example",
-        "password": PASSWORD,
-    })
+    answer = flows.web.post(
+        "/login",
+        data={
+            "csrf_token": _CSRF.search(login_page.text).group(1),
+            "pending": _PENDING.search(login_page.text).group(1),
+            "email": "owner@mtech.example",
+            "password": PASSWORD,
+        },
+    )
     assert answer.status_code == 302
     frozen_clock.advance(seconds)
     return flows.web.get(answer.headers["Location"])
@@ -148,6 +151,7 @@ def unix(moment: datetime) -> int:
 
 
 # -- when the user must sign in ------------------------------------------------------------
+
 
 def test_request_without_a_session_goes_to_sign_in_and_issues_nothing(client, flows, make):
     response = flows.authorize(client)
@@ -260,6 +264,7 @@ def test_unknown_pending_request_cannot_be_resumed(client, web):
 
 # -- the consent page ------------------------------------------------------------------------
 
+
 def test_consent_page_shows_the_client_what_it_asks_and_the_account(client, flows):
     page = ConsentPage(consent_page(flows, client).text)
 
@@ -332,9 +337,14 @@ def test_decision_without_the_csrf_token_is_refused(client, flows, make, clean_a
     page = consent_page(flows, client)
     pending = _PENDING.search(page.text).group(1)
 
-    response = flows.web.post("/authorize/decision", data={
-        "pending": pending, "decision": "allow", "account_id": "acct-hvac",
-    })
+    response = flows.web.post(
+        "/authorize/decision",
+        data={
+            "pending": pending,
+            "decision": "allow",
+            "account_id": "acct-hvac",
+        },
+    )
 
     assert response.status_code == 400
     assert "Location" not in response.headers
@@ -345,10 +355,15 @@ def test_decision_without_the_csrf_token_is_refused(client, flows, make, clean_a
 def test_decision_for_an_unknown_request_is_refused(client, flows, make):
     page = consent_page(flows, client)
 
-    response = flows.web.post("/authorize/decision", data={
-        "csrf_token": _CSRF.search(page.text).group(1),
-        "pending": "made-up", "decision": "allow", "account_id": "acct-hvac",
-    })
+    response = flows.web.post(
+        "/authorize/decision",
+        data={
+            "csrf_token": _CSRF.search(page.text).group(1),
+            "pending": "made-up",
+            "decision": "allow",
+            "account_id": "acct-hvac",
+        },
+    )
 
     assert response.status_code == 400
     assert "<form" not in response.text
@@ -367,11 +382,15 @@ def test_a_decision_counts_once(client, flows, make):
 
 # -- the account choice ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("account_id", [
-    pytest.param("acct-plumbing", id="another-users-account"),
-    pytest.param("acct-nope", id="made-up-account"),
-    pytest.param("", id="empty"),
-])
+
+@pytest.mark.parametrize(
+    "account_id",
+    [
+        pytest.param("acct-plumbing", id="another-users-account"),
+        pytest.param("acct-nope", id="made-up-account"),
+        pytest.param("", id="empty"),
+    ],
+)
 def test_account_the_user_may_not_pair_is_refused(client, flows, make, clean_app, account_id):
     page = consent_page(flows, client)
 
@@ -402,9 +421,7 @@ def test_user_without_accounts_cannot_allow_but_can_deny(client, flows, make):
     assert seen.buttons == [("deny", "Deny")]
     assert seen.radios == {}
     assert "account_id" not in seen.hidden
-    assert seen.alerts == [
-        "Your sign-in has no account that can be paired. Ask your administrator to give you access."
-    ]
+    assert seen.alerts == ["Your sign-in has no account that can be paired. Ask your administrator to give you access."]
     forced = flows.decide(page, decision="allow", account_id="acct-hvac")
     assert is_consent_page(forced)
     assert make.count(AuthorizationCode) == 0
@@ -419,11 +436,14 @@ def test_user_without_accounts_and_prompt_none_is_consent_required(client, flows
     assert make.count(AuthorizationCode) == 0
 
 
-@pytest.mark.parametrize("account_id, status, name", [
-    ("acct-plumbing", "COMPLETED", "MTech Plumbing"),
-    ("acct-hvac", "COMPLETED", "MTech HVAC"),
-    ("acct-closed", "DECLINED", None),
-])
+@pytest.mark.parametrize(
+    "account_id, status, name",
+    [
+        ("acct-plumbing", "COMPLETED", "MTech Plumbing"),
+        ("acct-hvac", "COMPLETED", "MTech HVAC"),
+        ("acct-closed", "DECLINED", None),
+    ],
+)
 def test_chosen_account_is_the_one_paired(client, flows, account_id, status, name):
     page = consent_page(flows, client, email="manager@mtech.example")
     code = issued_code(flows.decide(page, account_id=account_id), client)
@@ -444,12 +464,14 @@ def test_single_account_is_paired_without_a_choice(client, flows):
     answer = flows.account_info(tokens["access_token"]).json
 
     assert answer["Account"] == {
-        "Id": "acct-hvac", "Name": "MTech HVAC",
+        "Id": "acct-hvac",
+        "Name": "MTech HVAC",
         "Profiles": [{"Id": "p-north", "Name": "North"}, {"Id": "p-south", "Name": "South"}],
     }
 
 
 # -- remembered consent ----------------------------------------------------------------------
+
 
 def test_one_account_user_is_not_asked_again_and_prompt_none_yields_a_code(client, flows, make, clean_app):
     flows.code(client)

@@ -138,8 +138,9 @@ def test_a_worker_rereads_the_keys_only_after_the_refresh_interval(fresh_signing
         assert ring.signing_key("RS256").kid == row.kid
 
 
-def test_another_instance_follows_a_rotation_within_the_refresh_interval(fresh_signing_keys, frozen_clock, monotonic,
-                                                                        tmp_path, runner):
+def test_another_instance_follows_a_rotation_within_the_refresh_interval(
+    fresh_signing_keys, frozen_clock, monotonic, tmp_path, runner
+):
     first = fresh_signing_keys
     second = build_app(first.config["SQLALCHEMY_DATABASE_URI"], tmp_path, KEY_REFRESH_INTERVAL=2)
     try:

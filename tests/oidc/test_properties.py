@@ -137,8 +137,9 @@ def servicetitan(make):
     form=st.dictionaries(st.one_of(TOKEN_FIELDS, ANY_TEXT), ANY_TEXT, max_size=8),
     authorization=st.one_of(st.none(), HEADER_TEXT, st.just("valid")),
 )
-def test_any_token_request_is_answered_with_an_oauth_error_never_a_5xx(clean_app, make, servicetitan, form,
-                                                                       authorization):
+def test_any_token_request_is_answered_with_an_oauth_error_never_a_5xx(
+    clean_app, make, servicetitan, form, authorization
+):
     headers = {}
     if authorization == "valid":
         headers["Authorization"] = basic(servicetitan.client_id, servicetitan.client_secret)
@@ -154,10 +155,24 @@ def test_any_token_request_is_answered_with_an_oauth_error_never_a_5xx(clean_app
 
 # -- the authorization request -------------------------------------------------------------------
 
-AUTHORIZE_FIELDS = st.sampled_from([
-    "client_id", "response_type", "response_mode", "scope", "state", "redirect_uri", "nonce", "prompt", "max_age",
-    "login_hint", "code_challenge", "code_challenge_method", "request", "request_uri",
-])
+AUTHORIZE_FIELDS = st.sampled_from(
+    [
+        "client_id",
+        "response_type",
+        "response_mode",
+        "scope",
+        "state",
+        "redirect_uri",
+        "nonce",
+        "prompt",
+        "max_age",
+        "login_hint",
+        "code_challenge",
+        "code_challenge_method",
+        "request",
+        "request_uri",
+    ]
+)
 
 
 @WITH_APP
@@ -171,8 +186,13 @@ def test_any_authorization_request_sends_the_browser_only_home_or_to_the_registe
     """Whatever the parameters, the browser goes to our own sign-in page, to a form that
     posts to the registered redirect URI, or nowhere (an error page); no code is issued to
     a browser that has not signed in."""
-    base = {"client_id": servicetitan.client_id, "response_type": "code", "scope": "openid", "state": "s",
-            "redirect_uri": servicetitan.redirect_uri}
+    base = {
+        "client_id": servicetitan.client_id,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "s",
+        "redirect_uri": servicetitan.redirect_uri,
+    }
     params = {k: v for k, v in {**base, **changes}.items() if v is not None}
     web = clean_app.test_client()
 
@@ -212,23 +232,54 @@ def test_next_is_a_path_on_this_site_or_nothing(value):
 JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), ANY_TEXT)
 ANY_JSON = st.recursive(
     JSON_LEAVES,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 ID_LIKE = st.one_of(st.sampled_from(["acct-1", "p-1", "acct-hvac", "p-north"]), ANY_JSON)
 DIRECTORY_SHAPED = st.fixed_dictionaries(
     {},
     optional={
-        "accounts": st.one_of(ANY_JSON, st.lists(st.one_of(ANY_JSON, st.fixed_dictionaries(
-            {"id": ID_LIKE, "name": st.one_of(ANY_TEXT, ANY_JSON)},
-            optional={"eligible": ANY_JSON, "profiles": st.one_of(ANY_JSON, st.lists(st.fixed_dictionaries(
-                {"id": ID_LIKE, "name": st.one_of(ANY_TEXT, ANY_JSON)}), max_size=3))},
-        )), max_size=3)),
-        "users": st.one_of(ANY_JSON, st.lists(st.one_of(ANY_JSON, st.fixed_dictionaries(
-            {"email": st.one_of(st.just("user@mtech.example"), ANY_TEXT, ANY_JSON)},
-            optional={"name": ANY_JSON, "accounts": st.one_of(ANY_JSON, st.lists(ID_LIKE, max_size=3)),
-                      "password_hash": st.one_of(ANY_TEXT, st.just("$argon2id$v=19$m=65536,t=3,p=4$x$y"))},
-        )), max_size=3)),
+        "accounts": st.one_of(
+            ANY_JSON,
+            st.lists(
+                st.one_of(
+                    ANY_JSON,
+                    st.fixed_dictionaries(
+                        {"id": ID_LIKE, "name": st.one_of(ANY_TEXT, ANY_JSON)},
+                        optional={
+                            "eligible": ANY_JSON,
+                            "profiles": st.one_of(
+                                ANY_JSON,
+                                st.lists(
+                                    st.fixed_dictionaries({"id": ID_LIKE, "name": st.one_of(ANY_TEXT, ANY_JSON)}),
+                                    max_size=3,
+                                ),
+                            ),
+                        },
+                    ),
+                ),
+                max_size=3,
+            ),
+        ),
+        "users": st.one_of(
+            ANY_JSON,
+            st.lists(
+                st.one_of(
+                    ANY_JSON,
+                    st.fixed_dictionaries(
+                        {"email": st.one_of(st.just("user@mtech.example"), ANY_TEXT, ANY_JSON)},
+                        optional={
+                            "name": ANY_JSON,
+                            "accounts": st.one_of(ANY_JSON, st.lists(ID_LIKE, max_size=3)),
+                            "password_hash": st.one_of(ANY_TEXT, st.just("$argon2id$v=19$m=65536,t=3,p=4$x$y")),
+                        },
+                    ),
+                ),
+                max_size=3,
+            ),
+        ),
         "extra": ANY_JSON,
     },
 )
@@ -260,12 +311,31 @@ WEBHOOK_KEY = "property-webhook-key-0001"
 LEAD_STATUSES = st.sampled_from(sorted(webhooks.LEAD_EVENTS.values()))
 LEAD_SHAPED = st.fixed_dictionaries(
     {},
-    optional={name: st.one_of(ANY_JSON, URL_SAFE) for name in
-              ("partnerBookingId", "accountId", "profileId", "statusUpdateId", "status", "timestamp")}
-    | {"eventData": st.one_of(ANY_JSON, st.fixed_dictionaries({}, optional={
-        name: st.one_of(ANY_JSON, st.integers(0, 2**31), st.lists(ANY_JSON, max_size=3))
-        for name in ("acceptedTimestamp", "declineTimestamp", "declineReason", "scheduledStartTimestamp",
-                     "invoicedTimestamp", "leadDeliveredTimestamp", "totalPrice", "skus")}))},
+    optional={
+        name: st.one_of(ANY_JSON, URL_SAFE)
+        for name in ("partnerBookingId", "accountId", "profileId", "statusUpdateId", "status", "timestamp")
+    }
+    | {
+        "eventData": st.one_of(
+            ANY_JSON,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    name: st.one_of(ANY_JSON, st.integers(0, 2**31), st.lists(ANY_JSON, max_size=3))
+                    for name in (
+                        "acceptedTimestamp",
+                        "declineTimestamp",
+                        "declineReason",
+                        "scheduledStartTimestamp",
+                        "invoicedTimestamp",
+                        "leadDeliveredTimestamp",
+                        "totalPrice",
+                        "skus",
+                    )
+                },
+            ),
+        )
+    },
 )
 
 
@@ -284,15 +354,21 @@ def test_any_lead_update_is_judged_with_problems_as_text(document, status):
 
 
 @WITH_APP
-@given(raw=st.one_of(st.binary(max_size=200), ANY_JSON.map(lambda d: json.dumps(d).encode()),
-                     LEAD_SHAPED.map(lambda d: json.dumps(d).encode())),
-       topic=st.sampled_from(webhooks.TOPICS))
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        ANY_JSON.map(lambda d: json.dumps(d).encode()),
+        LEAD_SHAPED.map(lambda d: json.dumps(d).encode()),
+    ),
+    topic=st.sampled_from(webhooks.TOPICS),
+)
 def test_any_authenticated_webhook_body_is_kept_raw(clean_app, raw, topic):
     with clean_app.app_context():
         if not webhook_keys.valid_keys():
             webhook_keys.paste(WEBHOOK_KEY, "test")
-    answer = clean_app.test_client().post(f"/servicetitan/webhooks/{topic}", data=raw,
-                                          headers={"X-STLeads-Token": WEBHOOK_KEY})
+    answer = clean_app.test_client().post(
+        f"/servicetitan/webhooks/{topic}", data=raw, headers={"X-STLeads-Token": WEBHOOK_KEY}
+    )
     assert answer.status_code in (200, 400)
     with clean_app.app_context():
         kept = db.session.get(WebhookDelivery, answer.json["deliveryId"])
@@ -301,6 +377,7 @@ def test_any_authenticated_webhook_body_is_kept_raw(clean_app, raw, topic):
         for model in (LeadStatusUpdate, AvailabilitySnapshot, WebhookDelivery):
             db.session.execute(model.__table__.delete())
         db.session.commit()
+
 
 # -- ServiceTitan's error JSON ---------------------------------------------------------------------
 # servicetitan.errors.parse_error belongs to the Leads API client; its property test goes here

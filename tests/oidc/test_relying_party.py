@@ -332,9 +332,7 @@ def test_hs256_keyed_with_the_public_key_is_rejected(
         rp.verify_id_token(sign(claims_for(op), confused, "HS256"))
 
 
-def test_hs256_with_a_short_client_secret_is_explained(
-    op: FakeProvider, keys: dict[str, jwk.JWK]
-) -> None:
+def test_hs256_with_a_short_client_secret_is_explained(op: FakeProvider, keys: dict[str, jwk.JWK]) -> None:
     """jwcrypto refuses HMAC keys under 256 bits; say so instead of "bad signature"."""
     rp = RelyingParty(op.issuer, CLIENT_ID, "gX1fBat3bV", REDIRECT_URI, clock=lambda: NOW)
     with pytest.raises(RelyingPartyError, match="at least 32"):

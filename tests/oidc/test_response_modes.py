@@ -40,9 +40,9 @@ class Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
         attributes["_inside"] = list(self._open)
-        {"form": self.forms, "input": self.inputs, "script": self.scripts, "button": self.buttons}.get(
-            tag, []
-        ).append(attributes)
+        {"form": self.forms, "input": self.inputs, "script": self.scripts, "button": self.buttons}.get(tag, []).append(
+            attributes
+        )
         if tag == "script":
             self._in_script = True
             self.script_bodies.append("")
@@ -102,6 +102,7 @@ def assert_form_post_page(response, redirect_uri: str) -> Page:
 
 
 # -- form_post: the page -----------------------------------------------------------------------
+
 
 def test_code_is_delivered_by_an_auto_submitted_form_post(consented, flows):
     response = flows.authorize(consented)
@@ -210,15 +211,18 @@ def test_error_is_delivered_by_form_post_with_the_same_protections(consented, fl
     assert make.count(AuthorizationCode) == 1
 
 
-@pytest.mark.parametrize("name, value", [
-    ("state", HOSTILE),
-    ("error_description", "</form><form action=https://evil.example>"),
-    ("code", "\" autofocus onfocus=\"alert(1)"),
-    ("x\"><script>alert(1)</script>", "v"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("state", HOSTILE),
+        ("error_description", "</form><form action=https://evil.example>"),
+        ("code", '" autofocus onfocus="alert(1)'),
+        ('x"><script>alert(1)</script>', "v"),
+    ],
+)
 def test_form_post_escapes_any_name_and_value(clean_app, name, value):
     """The template, unit by unit: nothing that reaches it can leave its attribute."""
-    redirect_uri = "https://servicetitan.example/cb?a=1&b=\"><script>alert(2)</script>"
+    redirect_uri = 'https://servicetitan.example/cb?a=1&b="><script>alert(2)</script>'
     with clean_app.test_request_context():
         status, body, headers = response_modes.form_post(redirect_uri, [(name, value)])
 
@@ -233,6 +237,7 @@ def test_form_post_escapes_any_name_and_value(clean_app, name, value):
 
 
 # -- query -----------------------------------------------------------------------------------
+
 
 def test_query_mode_redirects_with_code_and_state(consented, flows):
     response = flows.authorize(consented, response_mode="query")
@@ -272,12 +277,17 @@ def test_query_mode_code_is_exchangeable(consented, flows):
     assert flows.exchange(consented, code).status_code == 200
 
 
-@pytest.mark.parametrize("params, error", [
-    pytest.param({"response_type": "token"}, "unsupported_response_type", id="response_type"),
-    pytest.param({"scope": "profile"}, "invalid_scope", id="scope"),
-    pytest.param({"prompt": "none consent"}, "invalid_request", id="prompt"),
-    pytest.param({"code_challenge": "x" * 43, "code_challenge_method": "plain"}, "invalid_request", id="plain-pkce"),
-])
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        pytest.param({"response_type": "token"}, "unsupported_response_type", id="response_type"),
+        pytest.param({"scope": "profile"}, "invalid_scope", id="scope"),
+        pytest.param({"prompt": "none consent"}, "invalid_request", id="prompt"),
+        pytest.param(
+            {"code_challenge": "x" * 43, "code_challenge_method": "plain"}, "invalid_request", id="plain-pkce"
+        ),
+    ],
+)
 def test_query_mode_errors_redirect_with_error_and_state(consented, flows, make, params, error):
     response = flows.authorize(consented, response_mode="query", **params)
 

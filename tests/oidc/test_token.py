@@ -94,8 +94,9 @@ def test_get_is_method_not_allowed_with_json(web):
 def test_other_grant_types_are_unsupported(flows, make, servicetitan, grant_type):
     code = flows.code(servicetitan)
 
-    response = flows.exchange(servicetitan, code, grant_type=grant_type, username="owner@mtech.example",
-                              password="x", refresh_token="x")
+    response = flows.exchange(
+        servicetitan, code, grant_type=grant_type, username="owner@mtech.example", password="x", refresh_token="x"
+    )
 
     assert_refused(response, make, 400, "unsupported_grant_type")
 
@@ -168,8 +169,13 @@ def test_two_uses_at_the_same_moment_yield_exactly_one_success(flows, make, clea
 
         def redeem(slot: int, code=code, barrier=barrier, results=results) -> None:
             web = clean_app.test_client()
-            data = {"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-                    "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret}
+            data = {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": servicetitan.redirect_uri,
+                "client_id": servicetitan.client_id,
+                "client_secret": servicetitan.client_secret,
+            }
             headers = {"Authorization": basic(servicetitan.client_id, servicetitan.client_secret)}
             barrier.wait()
             try:

@@ -36,13 +36,18 @@ def test_userinfo_answers_the_claims_of_the_granted_scope(flows, web, make, clea
 
     assert response.status_code == 200, response.json
     assert response.json == {
-        "sub": owner_subject(clean_app), "name": "Owner", "email": "owner@mtech.example", "email_verified": True,
+        "sub": owner_subject(clean_app),
+        "name": "Owner",
+        "email": "owner@mtech.example",
+        "email_verified": True,
     }
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize(("scope", "claims"), [("openid", {"sub"}), ("openid profile", {"sub", "name"}),
-                                               ("openid email", {"sub", "email", "email_verified"})])
+@pytest.mark.parametrize(
+    ("scope", "claims"),
+    [("openid", {"sub"}), ("openid profile", {"sub", "name"}), ("openid email", {"sub", "email", "email_verified"})],
+)
 def test_userinfo_leaves_out_what_the_scope_does_not_grant(flows, web, make, directory, scope, claims):
     access_token = flows.tokens(make.client(scope=scope))["access_token"]
 
@@ -69,9 +74,11 @@ def test_userinfo_accepts_the_base64_bearer_that_servicetitan_sends(flows, web, 
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("authorization", [None, "Bearer", "Basic b3duZXI6eA==", "Bearer unknown-token",
-                                           "Bearer %%%", "Bearer: {token}"],
-                         ids=["missing", "scheme-only", "basic", "unknown", "undecodable", "colon-typo"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Basic b3duZXI6eA==", "Bearer unknown-token", "Bearer %%%", "Bearer: {token}"],
+    ids=["missing", "scheme-only", "basic", "unknown", "undecodable", "colon-typo"],
+)
 def test_userinfo_without_a_valid_token_is_a_401_bearer_challenge(flows, web, make, method, authorization):
     if authorization is not None and "{token}" in authorization:
         make.directory()

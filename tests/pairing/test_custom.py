@@ -20,8 +20,11 @@ from tests.conftest import ENCRYPTION_KEY
 from tests.factories import PASSWORD
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-HVAC = {"id": "acct-hvac", "name": "MTech HVAC",
-        "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]}
+HVAC = {
+    "id": "acct-hvac",
+    "name": "MTech HVAC",
+    "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}],
+}
 
 
 @pytest.fixture
@@ -41,8 +44,15 @@ def sign_in(web, request_id: str, email: str = "owner@mtech.example"):
     assert first.status_code == 302
     assert first.headers["Location"] == "/login?next=" + quote(page_url(request_id), safe="/?")
     login = web.get(first.headers["Location"])
-    answer = web.post("/login", data={"csrf_token": CSRF.search(login.text).group(1), "email": email,
-                                      "password": PASSWORD, "next": page_url(request_id)})
+    answer = web.post(
+        "/login",
+        data={
+            "csrf_token": CSRF.search(login.text).group(1),
+            "email": email,
+            "password": PASSWORD,
+            "next": page_url(request_id),
+        },
+    )
     assert answer.status_code == 302
     assert answer.headers["Location"] == page_url(request_id)
     return web.get(answer.headers["Location"])
@@ -97,16 +107,23 @@ def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean
     with clean_app.app_context():
         row = db.session.scalar(select(CustomPairing))
         assert (row.request_id, row.account_id, row.status, row.environment) == (
-            request_id, "acct-hvac", "COMPLETED", "sandbox")
+            request_id,
+            "acct-hvac",
+            "COMPLETED",
+            "sandbox",
+        )
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "custom_pairing_completed"))
         assert (event.actor, event.detail["request_id"]) == ("owner@mtech.example", request_id)
 
 
-@pytest.mark.parametrize(("email", "decision", "account_id"), [
-    ("owner@mtech.example", "deny", None),
-    ("manager@mtech.example", "allow", "acct-closed"),  # not eligible
-    ("nobody@mtech.example", "deny", None),  # no account to pair
-])
+@pytest.mark.parametrize(
+    ("email", "decision", "account_id"),
+    [
+        ("owner@mtech.example", "deny", None),
+        ("manager@mtech.example", "allow", "acct-closed"),  # not eligible
+        ("nobody@mtech.example", "deny", None),  # no account to pair
+    ],
+)
 def test_a_decline_reports_declined(web, clean_app, sandbox, frozen_clock, email, decision, account_id):
     request_id = sandbox.state.create_request("custom").request_id
     choice = sign_in(web, request_id, email)
@@ -131,7 +148,10 @@ def test_a_manager_chooses_among_several_accounts(web, clean_app, sandbox, froze
     deliver(clean_app)
 
     assert statuses_sent(sandbox)[-1]["account"] == {
-        "id": "acct-plumbing", "name": "MTech Plumbing", "profiles": [{"id": "p-main", "name": "Main"}]}
+        "id": "acct-plumbing",
+        "name": "MTech Plumbing",
+        "profiles": [{"id": "p-main", "name": "Main"}],
+    }
 
 
 def test_the_page_shows_servicetitans_refusal(web, clean_app, sandbox, frozen_clock):
@@ -179,31 +199,49 @@ def test_a_request_id_is_answered_once(clean_app, sandbox, make, frozen_clock):
     assert make.count(OutboxMessage) == 2
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("", "This pairing link has no requestId."),
-    ("?requestId=", "This pairing link has no requestId."),
-    ("?requestId=" + "r" * 129, "longer than 128 characters"),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "This pairing link has no requestId."),
+        ("?requestId=", "This pairing link has no requestId."),
+        ("?requestId=" + "r" * 129, "longer than 128 characters"),
+    ],
+)
 def test_an_unusable_request_id_is_refused(web, query, message):
     answer = web.get("/st/pair" + query)
     assert answer.status_code == 400
     assert message in answer.text
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)"]
+)
 def test_sign_in_returns_only_to_a_page_of_ours(web, make, target):
     make.directory()
     login = web.get("/login")
-    answer = web.post("/login", data={"csrf_token": CSRF.search(login.text).group(1), "email": "owner@mtech.example",
-                                      "password": PASSWORD, "next": target})
+    answer = web.post(
+        "/login",
+        data={
+            "csrf_token": CSRF.search(login.text).group(1),
+            "email": "owner@mtech.example",
+            "password": PASSWORD,
+            "next": target,
+        },
+    )
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/"
 
 
 def test_the_page_path_is_a_setting(tmp_path):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}",
-                      "SECRET_KEY": "k", "ENCRYPTION_KEYS": [ENCRYPTION_KEY], "CUSTOM_PAIRING_PATH": "/partner/pair"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}",
+            "SECRET_KEY": "k",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+            "CUSTOM_PAIRING_PATH": "/partner/pair",
+        }
+    )
     rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
     assert rules["/partner/pair"] == "custom_pairing.page"
     assert "/st/pair" not in rules

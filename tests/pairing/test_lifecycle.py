@@ -24,9 +24,14 @@ def pairings(app) -> list[dict]:
     with app.app_context():
         return [
             {
-                "client_id": p.client.client_id, "email": p.user.email, "account_id": p.account_id,
-                "request_id": p.request_id, "status": p.status, "created_at": p.created_at,
-                "updated_at": p.updated_at, "access_token_id": p.access_token_id,
+                "client_id": p.client.client_id,
+                "email": p.user.email,
+                "account_id": p.account_id,
+                "request_id": p.request_id,
+                "status": p.status,
+                "created_at": p.created_at,
+                "updated_at": p.updated_at,
+                "access_token_id": p.access_token_id,
             }
             for p in db.session.scalars(select(Pairing).order_by(Pairing.id))
         ]
@@ -41,11 +46,18 @@ def test_exchange_records_a_pairing_bound_to_its_access_token(flows, clean_app, 
     tokens = flows.tokens(servicetitan)
     exchanged_at = frozen_clock.now()
 
-    assert pairings(clean_app) == [{
-        "client_id": servicetitan.client_id, "email": "owner@mtech.example", "account_id": "acct-hvac",
-        "request_id": None, "status": COMPLETED, "created_at": exchanged_at, "updated_at": exchanged_at,
-        "access_token_id": token_id(clean_app, tokens["access_token"]),
-    }]
+    assert pairings(clean_app) == [
+        {
+            "client_id": servicetitan.client_id,
+            "email": "owner@mtech.example",
+            "account_id": "acct-hvac",
+            "request_id": None,
+            "status": COMPLETED,
+            "created_at": exchanged_at,
+            "updated_at": exchanged_at,
+            "access_token_id": token_id(clean_app, tokens["access_token"]),
+        }
+    ]
 
 
 def test_account_info_call_names_the_pairing_with_its_request_id(flows, clean_app, frozen_clock, servicetitan):
@@ -122,7 +134,6 @@ def test_initial_status(eligible, async_pairing, status):
     assert initial_status(Client(async_pairing=async_pairing), Account(eligible=eligible)) == status
 
 
-
 def test_every_pairing_is_in_the_audit_log(clean_app, servicetitan, flows):
     """Made by the code exchange, named by ServiceTitan's request id: both are audited."""
     from oidc_provider.core.models import AuditEvent
@@ -132,19 +143,36 @@ def test_every_pairing_is_in_the_audit_log(clean_app, servicetitan, flows):
     flows.account_info(tokens["access_token"], request_id="req-audit")  # the same answer again, no new event
 
     with clean_app.app_context():
-        events = [(e.kind, e.actor, e.detail) for e in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.kind.like("pairing%")).order_by(AuditEvent.id))]
+        events = [
+            (e.kind, e.actor, e.detail)
+            for e in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.kind.like("pairing%")).order_by(AuditEvent.id)
+            )
+        ]
         pairing_id = db.session.scalar(select(Pairing.id))
     assert [(kind, actor) for kind, actor, _ in events] == [
-        ("pairing_created", "owner@mtech.example"), ("pairing_request_id_bound", "owner@mtech.example")]
-    assert events[0][2] == {"client_id": servicetitan.client_id, "account_id": "acct-hvac", "status": COMPLETED,
-                            "remote_addr": "127.0.0.1"}
-    assert events[1][2] == {"pairing_id": pairing_id, "request_id": "req-audit", "account_id": "acct-hvac",
-                            "status": COMPLETED, "remote_addr": "127.0.0.1"}
+        ("pairing_created", "owner@mtech.example"),
+        ("pairing_request_id_bound", "owner@mtech.example"),
+    ]
+    assert events[0][2] == {
+        "client_id": servicetitan.client_id,
+        "account_id": "acct-hvac",
+        "status": COMPLETED,
+        "remote_addr": "127.0.0.1",
+    }
+    assert events[1][2] == {
+        "pairing_id": pairing_id,
+        "request_id": "req-audit",
+        "account_id": "acct-hvac",
+        "status": COMPLETED,
+        "remote_addr": "127.0.0.1",
+    }
 
 
 @pytest.mark.parametrize(("second_request_id", "answered"), [("req-first", True), ("req-other", False)])
-def test_a_binding_made_a_moment_ago_elsewhere_is_respected(clean_app, servicetitan, flows, second_request_id, answered):
+def test_a_binding_made_a_moment_ago_elsewhere_is_respected(
+    clean_app, servicetitan, flows, second_request_id, answered
+):
     """Two account-info calls with one token at the same moment: both read the pairing
     unbound, one binds it. The other answers the same when its request id is the one bound,
     and is refused otherwise; only one binding is audited."""

@@ -19,23 +19,31 @@ ACCOUNT = {"id": "acct-1", "name": "One", "profiles": [{"id": "p-1", "name": "P1
 
 
 def token(sandbox: RunningSandbox) -> str:
-    answer = requests.post(sandbox.url + "/connect/token", data={
-        "client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        sandbox.url + "/connect/token",
+        data={"client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"},
+        timeout=5,
+    )
     assert answer.status_code == 200
     return answer.json()["access_token"]
 
 
 def post(sandbox: RunningSandbox, path: str, body, bearer: str | None = None, raw: str | None = None):
     headers = {"Authorization": f"Bearer {bearer or token(sandbox)}", "Content-Type": "application/json"}
-    return requests.post(sandbox.url + path, data=raw if raw is not None else json.dumps(body), headers=headers,
-                         timeout=5)
+    return requests.post(
+        sandbox.url + path, data=raw if raw is not None else json.dumps(body), headers=headers, timeout=5
+    )
 
 
 # -- /connect/token -------------------------------------------------------------------------
 
+
 def test_client_credentials_give_an_hour_long_bearer_token(st_sandbox):
-    answer = requests.post(st_sandbox.url + "/connect/token", data={
-        "client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        st_sandbox.url + "/connect/token",
+        data={"client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"},
+        timeout=5,
+    )
 
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "no-store"
@@ -44,18 +52,27 @@ def test_client_credentials_give_an_hour_long_bearer_token(st_sandbox):
     assert st_sandbox.state.token_valid(body["access_token"])
 
 
-@pytest.mark.parametrize(("form", "error"), [
-    ({"client_id": "partner_client", "client_secret": "wrong", "grant_type": "client_credentials"}, "invalid_client"),
-    ({"client_id": "partner_client", "client_secret": SECRET, "grant_type": "password"}, "unsupported_grant_type"),
-])
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        (
+            {"client_id": "partner_client", "client_secret": "wrong", "grant_type": "client_credentials"},
+            "invalid_client",
+        ),
+        ({"client_id": "partner_client", "client_secret": SECRET, "grant_type": "password"}, "unsupported_grant_type"),
+    ],
+)
 def test_token_errors(st_sandbox, form, error):
     answer = requests.post(st_sandbox.url + "/connect/token", data=form, timeout=5)
     assert (answer.status_code, answer.json()["error"]) == (400, error)
 
 
 def test_the_token_request_must_be_form_encoded(st_sandbox):
-    answer = requests.post(st_sandbox.url + "/connect/token", json={
-        "client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        st_sandbox.url + "/connect/token",
+        json={"client_id": "partner_client", "client_secret": SECRET, "grant_type": "client_credentials"},
+        timeout=5,
+    )
     assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
 
 
@@ -73,25 +90,33 @@ def test_a_token_expires_after_its_hour():
 
 
 def test_the_documents_bearer_colon_typo_is_refused(st_sandbox):
-    answer = requests.post(st_sandbox.url + "/api/integrations/accounts", json={},
-                           headers={"Authorization": f"Bearer: {token(st_sandbox)}"}, timeout=5)
+    answer = requests.post(
+        st_sandbox.url + "/api/integrations/accounts",
+        json={},
+        headers={"Authorization": f"Bearer: {token(st_sandbox)}"},
+        timeout=5,
+    )
     assert answer.status_code == 401
 
 
 # -- pairing states -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("steps", "code"), [
-    (["PROCESSING", "COMPLETED"], None),
-    (["COMPLETED"], None),
-    (["DECLINED"], None),
-    (["PROCESSING", "DECLINED"], None),
-    (["PROCESSING", "PROCESSING"], 15102),
-    (["COMPLETED", "COMPLETED"], 15302),
-    (["COMPLETED", "DECLINED"], 15102),
-    (["COMPLETED", "PROCESSING"], 15102),
-    (["DECLINED", "COMPLETED"], 15102),
-    (["DECLINED", "DECLINED"], 15102),
-])
+
+@pytest.mark.parametrize(
+    ("steps", "code"),
+    [
+        (["PROCESSING", "COMPLETED"], None),
+        (["COMPLETED"], None),
+        (["DECLINED"], None),
+        (["PROCESSING", "DECLINED"], None),
+        (["PROCESSING", "PROCESSING"], 15102),
+        (["COMPLETED", "COMPLETED"], 15302),
+        (["COMPLETED", "DECLINED"], 15102),
+        (["COMPLETED", "PROCESSING"], 15102),
+        (["DECLINED", "COMPLETED"], 15102),
+        (["DECLINED", "DECLINED"], 15102),
+    ],
+)
 def test_status_changes(st_sandbox, steps, code):
     request_id = st_sandbox.state.create_request("custom").request_id
     answers = []
@@ -120,8 +145,10 @@ def test_validation_errors_list_every_problem(st_sandbox):
 
 def test_an_extra_detail_key_written_twice_is_refused(st_sandbox):
     st_sandbox.state.pair_account(dict(ACCOUNT))
-    raw = ('{"idempotencyToken": "t", "partnerBookingId": "b", "slot": {"accountId": "acct-1", "profileId": "p-1",'
-           ' "serviceId": "s"}, "address": {"streetAddress": "1 Main"}, "extraDetails": {"k": "1", "k": "2"}}')
+    raw = (
+        '{"idempotencyToken": "t", "partnerBookingId": "b", "slot": {"accountId": "acct-1", "profileId": "p-1",'
+        ' "serviceId": "s"}, "address": {"streetAddress": "1 Main"}, "extraDetails": {"k": "1", "k": "2"}}'
+    )
     answer = post(st_sandbox, "/api/integrations/bookings", None, raw=raw)
     assert (answer.status_code, answer.json()["code"]) == (400, 11304)
     # the table's top-level address is accepted, as the document allows it
@@ -132,9 +159,13 @@ def test_an_extra_detail_key_written_twice_is_refused(st_sandbox):
 
 # -- faults, steered over HTTP ----------------------------------------------------------------
 
+
 def test_faults_through_the_control_api(st_sandbox):
-    added = requests.post(st_sandbox.url + "/_sandbox/faults", json={
-        "path": "/api/integrations/accounts", "kind": "error", "status": 502, "times": 2}, timeout=5)
+    added = requests.post(
+        st_sandbox.url + "/_sandbox/faults",
+        json={"path": "/api/integrations/accounts", "kind": "error", "status": 502, "times": 2},
+        timeout=5,
+    )
     assert added.status_code == 201
     bearer = token(st_sandbox)
     statuses = [post(st_sandbox, "/api/integrations/accounts", {}, bearer).status_code for _ in range(3)]
@@ -156,11 +187,19 @@ def test_a_lost_response_was_applied(st_sandbox):
         post(st_sandbox, "/api/integrations/accounts", {"requestId": request_id, "status": "PROCESSING"})
     state = requests.get(st_sandbox.url + "/_sandbox/state", timeout=5).json()
     assert [a["body"] for a in state["applied"]] == [{"requestId": request_id, "status": "PROCESSING"}]
-    assert state["requests"] == [{"requestId": request_id, "mechanism": "custom", "status": "PROCESSING",
-                                  "history": ["PROCESSING"], "accountId": None}]
+    assert state["requests"] == [
+        {
+            "requestId": request_id,
+            "mechanism": "custom",
+            "status": "PROCESSING",
+            "history": ["PROCESSING"],
+            "accountId": None,
+        }
+    ]
 
 
 # -- pages ----------------------------------------------------------------------------------
+
 
 def test_the_custom_pairing_button_sends_the_tenant_with_a_new_request_id():
     app = create_sandbox({"ST_SANDBOX_CUSTOM_PAIRING_URL": "https://partner.example/st/pair"})
@@ -172,8 +211,9 @@ def test_the_custom_pairing_button_sends_the_tenant_with_a_new_request_id():
     assert answer.status_code == 303
     [request_id] = app.extensions["st_sandbox"]["state"].requests
     assert answer.headers["Location"] == f"https://partner.example/st/pair?requestId={request_id}"
-    assert re.search(rf"<code>{request_id}</code></td><td>custom</td>\s*<td class=\"status\">NEW</td>",
-                     web.get("/").text)
+    assert re.search(
+        rf"<code>{request_id}</code></td><td>custom</td>\s*<td class=\"status\">NEW</td>", web.get("/").text
+    )
 
 
 def test_pair_now_says_what_it_lacks():
@@ -185,6 +225,7 @@ def test_pair_now_says_what_it_lacks():
 
 
 # -- lead status webhooks -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def receiver_server():
@@ -207,21 +248,35 @@ def receiver(receiver_server):
     return receiver_server
 
 
-@pytest.mark.parametrize(("event", "status", "fields"), [
-    ("accepted", "Accepted", {"acceptedTimestamp", "leadDeliveredTimestamp"}),
-    ("declined", "Declined", {"declineTimestamp", "declineReason", "leadDeliveredTimestamp"}),
-    ("appointment_scheduled", "AppointmentScheduled", {"scheduledStartTimestamp", "leadDeliveredTimestamp"}),
-    ("invoiced", "Invoiced", {"invoicedTimestamp", "leadDeliveredTimestamp", "totalPrice", "skus"}),
-])
+@pytest.mark.parametrize(
+    ("event", "status", "fields"),
+    [
+        ("accepted", "Accepted", {"acceptedTimestamp", "leadDeliveredTimestamp"}),
+        ("declined", "Declined", {"declineTimestamp", "declineReason", "leadDeliveredTimestamp"}),
+        ("appointment_scheduled", "AppointmentScheduled", {"scheduledStartTimestamp", "leadDeliveredTimestamp"}),
+        ("invoiced", "Invoiced", {"invoicedTimestamp", "leadDeliveredTimestamp", "totalPrice", "skus"}),
+    ],
+)
 def test_lead_status_webhooks_on_demand(receiver, event, status, fields):
     prefix, received = receiver
     now = [1_658_313_865.0]
-    app = create_sandbox({"ST_SANDBOX_WEBHOOK_PREFIX": prefix, "ST_SANDBOX_WEBHOOK_KEY": "shared-key",
-                          "ST_SANDBOX_CLOCK": lambda: now[0]})
+    app = create_sandbox(
+        {
+            "ST_SANDBOX_WEBHOOK_PREFIX": prefix,
+            "ST_SANDBOX_WEBHOOK_KEY": "shared-key",
+            "ST_SANDBOX_CLOCK": lambda: now[0],
+        }
+    )
     state = app.extensions["st_sandbox"]["state"]
     state.pair_account(dict(ACCOUNT))
-    state.apply_booking({"idempotencyToken": "t", "partnerBookingId": "booking-1", "userInformation": {
-        "address": {"streetAddress": "1 Main"}}, "slot": {"accountId": "acct-1", "profileId": "p-1", "serviceId": "s"}})
+    state.apply_booking(
+        {
+            "idempotencyToken": "t",
+            "partnerBookingId": "booking-1",
+            "userInformation": {"address": {"streetAddress": "1 Main"}},
+            "slot": {"accountId": "acct-1", "profileId": "p-1", "serviceId": "s"},
+        }
+    )
     now[0] += 60
 
     answer = app.test_client().post(f"/_sandbox/webhooks/leads/{event}", json={"partnerBookingId": "booking-1"})
@@ -232,8 +287,12 @@ def test_lead_status_webhooks_on_demand(receiver, event, status, fields):
     assert delivery["headers"]["X-Stleads-Token"] == "shared-key"
     body = delivery["body"]
     assert {k: body[k] for k in ("partnerBookingId", "accountId", "profileId", "status", "timestamp")} == {
-        "partnerBookingId": "booking-1", "accountId": "acct-1", "profileId": "p-1", "status": status,
-        "timestamp": 1_658_313_925}
+        "partnerBookingId": "booking-1",
+        "accountId": "acct-1",
+        "profileId": "p-1",
+        "status": status,
+        "timestamp": 1_658_313_925,
+    }
     assert re.fullmatch(r"[0-9a-f-]{36}", body["statusUpdateId"])
     assert set(body["eventData"]) == fields
     assert body["eventData"]["leadDeliveredTimestamp"] == 1_658_313_865

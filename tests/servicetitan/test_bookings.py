@@ -24,12 +24,25 @@ def document(number: int = 1, **changes) -> dict:
     booking = {
         "idempotencyToken": f"token-{number}",
         "partnerBookingId": f"booking-{number}",
-        "slot": {"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "partner_job_type_1",
-                 "startSec": 1620744727, "durationSec": 3600},
+        "slot": {
+            "accountId": "acct-hvac",
+            "profileId": "p-north",
+            "serviceId": "partner_job_type_1",
+            "startSec": 1620744727,
+            "durationSec": 3600,
+        },
         "userInformation": {
-            "givenName": PRIVATE[0], "familyName": PRIVATE[1], "telephone": PRIVATE[2], "email": PRIVATE[3],
-            "address": {"country": "US", "locality": "Los Angeles", "region": "CA", "postalCode": PRIVATE[5],
-                        "streetAddress": PRIVATE[4]},
+            "givenName": PRIVATE[0],
+            "familyName": PRIVATE[1],
+            "telephone": PRIVATE[2],
+            "email": PRIVATE[3],
+            "address": {
+                "country": "US",
+                "locality": "Los Angeles",
+                "region": "CA",
+                "postalCode": PRIVATE[5],
+                "streetAddress": PRIVATE[4],
+            },
         },
         "description": "Leaking pipe under the sink",
         "extraDetails": {"gate_code": "1234"},
@@ -44,14 +57,17 @@ def configured(clean_app, make, st_sandbox):
     make.directory()
     make.servicetitan(st_sandbox.url)
     with clean_app.app_context():
-        db.session.add_all([
-            JobType(category="Plumbing", partner_key="partner_job_type_1", position=1),
-            JobType(category="Garage Door", partner_key=None, position=2),
-            ExtraDetailParameter(key="gate_code", key_folded="gate_code", display_name="Gate code"),
-        ])
+        db.session.add_all(
+            [
+                JobType(category="Plumbing", partner_key="partner_job_type_1", position=1),
+                JobType(category="Garage Door", partner_key=None, position=2),
+                ExtraDetailParameter(key="gate_code", key_folded="gate_code", display_name="Gate code"),
+            ]
+        )
         db.session.commit()
-    st_sandbox.state.pair_account({"id": "acct-hvac", "name": "MTech HVAC",
-                                   "profiles": [{"id": "p-north", "name": "North"}]})
+    st_sandbox.state.pair_account(
+        {"id": "acct-hvac", "name": "MTech HVAC", "profiles": [{"id": "p-north", "name": "North"}]}
+    )
     return st_sandbox
 
 
@@ -63,7 +79,11 @@ def test_a_valid_booking_is_stored_queued_and_accepted(clean_app, configured, fr
     with clean_app.app_context():
         stored = bookings.submit_booking(document())
         assert (stored.partner_booking_id, stored.account_id, stored.profile_id, stored.service_id) == (
-            "booking-1", "acct-hvac", "p-north", "partner_job_type_1")
+            "booking-1",
+            "acct-hvac",
+            "p-north",
+            "partner_job_type_1",
+        )
         assert (stored.message.state, stored.message.idempotency_token) == ("pending", "token-1")
 
     assert deliver(clean_app) == 1
@@ -73,20 +93,36 @@ def test_a_valid_booking_is_stored_queued_and_accepted(clean_app, configured, fr
     with clean_app.app_context():
         described = bookings.describe(bookings.find_booking("booking-1"))
     assert {k: described[k] for k in ("partnerBookingId", "idempotencyToken", "state", "attempts", "error")} == {
-        "partnerBookingId": "booking-1", "idempotencyToken": "token-1", "state": "delivered", "attempts": 1,
-        "error": None}
+        "partnerBookingId": "booking-1",
+        "idempotencyToken": "token-1",
+        "state": "delivered",
+        "attempts": 1,
+        "error": None,
+    }
 
 
-@pytest.mark.parametrize(("changes", "problem"), [
-    ({"slot": {**document()["slot"], "serviceId": "partner_job_type_9"}},
-     "slot.serviceId 'partner_job_type_9' is not one of the partner's job type keys"),
-    ({"extraDetails": {"parking": "street"}}, "extraDetails key 'parking' is not a configured Extra Details parameter"),
-    ({"extraDetails": {"gate_code": "1", "GATE_CODE": "2"}},
-     "extraDetails repeats the key 'GATE_CODE' (keys may not repeat, even in another case: DuplicateExtraDetail)"),
-    ({"slot": {**document()["slot"], "startSec": 1620744727000}},
-     "slot.startSec 1620744727000 looks like milliseconds; ServiceTitan expects seconds"),
-    ({"partnerBookingId": "booking 1"}, "partnerBookingId must not contain spaces"),
-])
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"slot": {**document()["slot"], "serviceId": "partner_job_type_9"}},
+            "slot.serviceId 'partner_job_type_9' is not one of the partner's job type keys",
+        ),
+        (
+            {"extraDetails": {"parking": "street"}},
+            "extraDetails key 'parking' is not a configured Extra Details parameter",
+        ),
+        (
+            {"extraDetails": {"gate_code": "1", "GATE_CODE": "2"}},
+            "extraDetails repeats the key 'GATE_CODE' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+        ),
+        (
+            {"slot": {**document()["slot"], "startSec": 1620744727000}},
+            "slot.startSec 1620744727000 looks like milliseconds; ServiceTitan expects seconds",
+        ),
+        ({"partnerBookingId": "booking 1"}, "partnerBookingId must not contain spaces"),
+    ],
+)
 def test_a_booking_against_the_configuration_is_refused_and_nothing_is_stored(
     clean_app, make, configured, changes, problem
 ):
@@ -132,7 +168,9 @@ def test_bookings_send_now_reports_the_outcome(clean_app, configured, runner, tm
 
     assert result.exit_code == 0, result.output
     assert [(b["partnerBookingId"], b["idempotencyToken"], b["state"]) for b in json.loads(result.output)] == [
-        ("booking-1", "token-1", "delivered"), ("booking-2", "token-2", "delivered")]
+        ("booking-1", "token-1", "delivered"),
+        ("booking-2", "token-2", "delivered"),
+    ]
     assert sorted(configured.state.bookings) == ["booking-1", "booking-2"]
     shown = runner.invoke(args=["bookings", "show", "booking-2"])
     assert shown.output.strip() == "booking-2  delivered  (idempotencyToken token-2)"

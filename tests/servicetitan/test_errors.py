@@ -39,17 +39,24 @@ def test_every_documented_code_has_a_class_of_its_own():
 
 @pytest.mark.parametrize(("code", "name"), DOCUMENTED)
 def test_documented_code_becomes_its_typed_error(code, name):
-    body = json.dumps({
-        "code": code, "message": "One or more validation errors occurred", "status": 400,
-        "stTraceId": "0f8fad5b-d9cb-469f-a165-70867728950e",
-        "errors": ["partnerBookingId must be specified", "idempotencyToken must be specified"],
-    })
+    body = json.dumps(
+        {
+            "code": code,
+            "message": "One or more validation errors occurred",
+            "status": 400,
+            "stTraceId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "errors": ["partnerBookingId must be specified", "idempotencyToken must be specified"],
+        }
+    )
 
     error = parse_error(409, body.encode())
 
     assert type(error) is getattr(errors, name)
     assert error.as_dict() == {
-        "code": code, "name": name, "message": "One or more validation errors occurred", "status": 409,
+        "code": code,
+        "name": name,
+        "message": "One or more validation errors occurred",
+        "status": 409,
         "stTraceId": "0f8fad5b-d9cb-469f-a165-70867728950e",
         "errors": ["partnerBookingId must be specified", "idempotencyToken must be specified"],
     }
@@ -57,19 +64,22 @@ def test_documented_code_becomes_its_typed_error(code, name):
     assert str(error) == f"{name} {code} (HTTP 409): One or more validation errors occurred"
 
 
-@pytest.mark.parametrize(("status", "body", "cls", "retryable"), [
-    (503, b"<html><body>Service Unavailable</body></html>", errors.ServerError, True),
-    (500, b'{"code": 11302, "message": "late"}', errors.ServerError, True),
-    (401, b"", errors.Unauthorized, True),
-    (403, b"", errors.Unauthorized, True),
-    (429, b"slow down", errors.TooManyRequests, True),
-    (403, b'{"code": 11102, "message": "off"}', errors.IntegrationDisabled, False),
-    (401, b'{"code": 77, "message": "expired"}', errors.Unauthorized, True),
-    (400, b'{"code": 99999, "message": "new"}', errors.UndocumentedError, False),
-    (400, b"not json", errors.UndocumentedError, False),
-    (400, b"[1, 2]", errors.UndocumentedError, False),
-    (404, b"", errors.UndocumentedError, False),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "retryable"),
+    [
+        (503, b"<html><body>Service Unavailable</body></html>", errors.ServerError, True),
+        (500, b'{"code": 11302, "message": "late"}', errors.ServerError, True),
+        (401, b"", errors.Unauthorized, True),
+        (403, b"", errors.Unauthorized, True),
+        (429, b"slow down", errors.TooManyRequests, True),
+        (403, b'{"code": 11102, "message": "off"}', errors.IntegrationDisabled, False),
+        (401, b'{"code": 77, "message": "expired"}', errors.Unauthorized, True),
+        (400, b'{"code": 99999, "message": "new"}', errors.UndocumentedError, False),
+        (400, b"not json", errors.UndocumentedError, False),
+        (400, b"[1, 2]", errors.UndocumentedError, False),
+        (404, b"", errors.UndocumentedError, False),
+    ],
+)
 def test_answers_without_a_documented_code(status, body, cls, retryable):
     error = parse_error(status, body)
 

@@ -45,8 +45,9 @@ def forwarding(clean_app, partner, monkeypatch):
 
 
 def post(app, event, document):
-    return app.test_client().post(f"/servicetitan/webhooks/leads/{event}", json=document,
-                                  headers={"X-STLeads-Token": KEY})
+    return app.test_client().post(
+        f"/servicetitan/webhooks/leads/{event}", json=document, headers={"X-STLeads-Token": KEY}
+    )
 
 
 def run_outbox(app) -> int:
@@ -55,8 +56,12 @@ def run_outbox(app) -> int:
 
 def forwards(app) -> list[tuple[str, int]]:
     with app.app_context():
-        return [(m.state, m.attempts) for m in db.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == FORWARD).order_by(OutboxMessage.id))]
+        return [
+            (m.state, m.attempts)
+            for m in db.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == FORWARD).order_by(OutboxMessage.id)
+            )
+        ]
 
 
 def test_a_stored_event_is_forwarded_once_and_a_duplicate_not(clean_app, forwarding):

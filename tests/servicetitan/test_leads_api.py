@@ -19,8 +19,11 @@ from st_sandbox.state import ERROR_MESSAGES
 from tests.conftest import LiveServer, RunningSandbox
 
 SECRET = "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132"
-ACCOUNT = {"id": "acct-hvac", "name": "MTech HVAC",
-           "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]}
+ACCOUNT = {
+    "id": "acct-hvac",
+    "name": "MTech HVAC",
+    "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}],
+}
 
 
 def environment(url: str, secret: str = SECRET, api_url: str | None = None) -> Environment:
@@ -35,10 +38,19 @@ def booking(number: int = 1, **slot) -> dict:
     return {
         "idempotencyToken": f"token-{number}",
         "partnerBookingId": f"booking-{number}",
-        "slot": {"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "find_and_repair_leak",
-                 "startSec": 1620744727, "durationSec": 3600, **slot},
-        "userInformation": {"givenName": "John", "familyName": "Smith",
-                            "address": {"streetAddress": "2450 Cumberland Pkwy"}},
+        "slot": {
+            "accountId": "acct-hvac",
+            "profileId": "p-north",
+            "serviceId": "find_and_repair_leak",
+            "startSec": 1620744727,
+            "durationSec": 3600,
+            **slot,
+        },
+        "userInformation": {
+            "givenName": "John",
+            "familyName": "Smith",
+            "address": {"streetAddress": "2450 Cumberland Pkwy"},
+        },
     }
 
 
@@ -47,6 +59,7 @@ def token_requests(sandbox: RunningSandbox) -> int:
 
 
 # -- the token ------------------------------------------------------------------------------
+
 
 def test_one_token_serves_many_calls(st_sandbox, frozen_clock):
     client = client_for(st_sandbox)
@@ -134,6 +147,7 @@ def test_wrong_credentials_fail_the_token_request(st_sandbox, frozen_clock):
 
 # -- every documented error, from the real server -----------------------------------------
 
+
 def paired(sandbox: RunningSandbox) -> None:
     sandbox.state.pair_account(dict(ACCOUNT))
 
@@ -210,21 +224,24 @@ def cause_15304(client, sandbox):
     client.send_account_status(completed(sandbox.state.create_request("custom").request_id, other))
 
 
-@pytest.mark.parametrize(("code", "name", "status", "cause"), [
-    (10001, "ValidationFailed", 400, cause_10001),
-    (11102, "IntegrationDisabled", 403, cause_11102),
-    (11302, "DuplicateBooking", 409, cause_11302),
-    (11303, "DuplicateIdempotencyToken", 409, cause_11303),
-    (11304, "DuplicateExtraDetail", 400, cause_11304),
-    (15102, "InvalidAccountStatusChange", 400, cause_15102),
-    (15103, "InvalidAccountData", 400, cause_15103),
-    (15202, "RequestIdNotFound", 404, cause_15202),
-    (15203, "AccountNotFound", 404, cause_15203),
-    (15204, "ProfileNotFound", 404, cause_15204),
-    (15302, "DuplicateRequestId", 409, cause_15302),
-    (15303, "DuplicateAccount", 409, cause_15303),
-    (15304, "DuplicateProfile", 409, cause_15304),
-])
+@pytest.mark.parametrize(
+    ("code", "name", "status", "cause"),
+    [
+        (10001, "ValidationFailed", 400, cause_10001),
+        (11102, "IntegrationDisabled", 403, cause_11102),
+        (11302, "DuplicateBooking", 409, cause_11302),
+        (11303, "DuplicateIdempotencyToken", 409, cause_11303),
+        (11304, "DuplicateExtraDetail", 400, cause_11304),
+        (15102, "InvalidAccountStatusChange", 400, cause_15102),
+        (15103, "InvalidAccountData", 400, cause_15103),
+        (15202, "RequestIdNotFound", 404, cause_15202),
+        (15203, "AccountNotFound", 404, cause_15203),
+        (15204, "ProfileNotFound", 404, cause_15204),
+        (15302, "DuplicateRequestId", 409, cause_15302),
+        (15303, "DuplicateAccount", 409, cause_15303),
+        (15304, "DuplicateProfile", 409, cause_15304),
+    ],
+)
 def test_servicetitans_error_becomes_its_typed_error(st_sandbox, frozen_clock, code, name, status, cause):
     client = client_for(st_sandbox)
 
@@ -253,6 +270,7 @@ def test_a_refused_call_changes_nothing(st_sandbox, frozen_clock):
 
 
 # -- before and around the wire -----------------------------------------------------------
+
 
 def test_an_invalid_booking_never_leaves(st_sandbox, frozen_clock):
     with pytest.raises(InvalidPayload) as refused:

@@ -22,11 +22,21 @@ def update(app, partner_booking_id, status, timestamp, booked=True, account="acc
         booking_id = None
         if booked:
             booking_id = db.session.scalar(
-                db.select(Booking.id).where(Booking.partner_booking_id == partner_booking_id))
-        db.session.add(LeadStatusUpdate(
-            status_update_id=f"{partner_booking_id}-{status}-{timestamp}", delivery_id=delivery.id,
-            partner_booking_id=partner_booking_id, booking_id=booking_id, account_id=account, profile_id=profile,
-            status=status, event_timestamp=timestamp, event_data={"leadDeliveredTimestamp": T0, **data}))
+                db.select(Booking.id).where(Booking.partner_booking_id == partner_booking_id)
+            )
+        db.session.add(
+            LeadStatusUpdate(
+                status_update_id=f"{partner_booking_id}-{status}-{timestamp}",
+                delivery_id=delivery.id,
+                partner_booking_id=partner_booking_id,
+                booking_id=booking_id,
+                account_id=account,
+                profile_id=profile,
+                status=status,
+                event_timestamp=timestamp,
+                event_data={"leadDeliveredTimestamp": T0, **data},
+            )
+        )
         db.session.commit()
 
 
@@ -58,8 +68,13 @@ def test_the_report_counts_the_funnel_reasons_times_and_revenue(clean_app):
     assert total["revenue"] == "500.05"
     by = {(row["accountId"], row["profileId"]): row for row in data["byProfile"]}
     assert list(by) == [("acct-hvac", "p-north"), ("acct-hvac", "p-south"), ("acct-plumbing", "p-main")]
-    assert by[("acct-hvac", "p-north")]["funnel"] == {"sent": 2, "accepted": 1, "declined": 1, "scheduled": 1,
-                                                      "invoiced": 1}
+    assert by[("acct-hvac", "p-north")]["funnel"] == {
+        "sent": 2,
+        "accepted": 1,
+        "declined": 1,
+        "scheduled": 1,
+        "invoiced": 1,
+    }
     assert by[("acct-plumbing", "p-main")]["funnel"]["sent"] == 1
     assert by[("acct-plumbing", "p-main")]["revenue"] == "0"
 
@@ -76,17 +91,25 @@ def test_leads_report_json_command(clean_app, runner):
 def test_an_empty_report(clean_app, runner):
     result = runner.invoke(args=["leads", "report", "--json"])
     assert json.loads(result.output) == {
-        "total": {"funnel": {"sent": 0, "accepted": 0, "declined": 0, "scheduled": 0, "invoiced": 0},
-                  "declineReasons": {}, "acceptanceSeconds": {"count": 0, "median": None, "max": None},
-                  "revenueByDay": {}, "revenue": "0"},
-        "byProfile": []}
+        "total": {
+            "funnel": {"sent": 0, "accepted": 0, "declined": 0, "scheduled": 0, "invoiced": 0},
+            "declineReasons": {},
+            "acceptanceSeconds": {"count": 0, "median": None, "max": None},
+            "revenueByDay": {},
+            "revenue": "0",
+        },
+        "byProfile": [],
+    }
 
 
 def test_the_timeline_command(clean_app, runner):
     scenario(clean_app)
     result = runner.invoke(args=["leads", "timeline", "b1", "--json"])
-    assert [u["status"] for u in json.loads(result.output)["updates"]] == ["Accepted", "AppointmentScheduled",
-                                                                          "Invoiced"]
+    assert [u["status"] for u in json.loads(result.output)["updates"]] == [
+        "Accepted",
+        "AppointmentScheduled",
+        "Invoiced",
+    ]
     assert runner.invoke(args=["leads", "timeline", "b4"]).output.strip() == "sent; no status update yet"
     missing = runner.invoke(args=["leads", "timeline", "nope"])
     assert missing.exit_code == 1 and "nothing is known about partnerBookingId 'nope'" in missing.output

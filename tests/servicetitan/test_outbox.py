@@ -19,8 +19,11 @@ from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH, BOOKINGS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker, enqueue_account_status, enqueue_booking, retry_delay
 from tests.conftest import build_app
 
-ACCOUNT = {"id": "acct-hvac", "name": "MTech HVAC",
-           "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]}
+ACCOUNT = {
+    "id": "acct-hvac",
+    "name": "MTech HVAC",
+    "profiles": [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}],
+}
 
 
 @pytest.fixture
@@ -62,8 +65,13 @@ def queue_booking(app, document: dict) -> int:
 def message(app, message_id: int) -> dict:
     with app.app_context():
         row = db.session.get(OutboxMessage, message_id)
-        return {**outbox.summary(row), "outcome_unknown": row.outcome_unknown, "claimed_by": row.claimed_by,
-                "next_attempt": row.next_attempt_at, "payload": row.payload}
+        return {
+            **outbox.summary(row),
+            "outcome_unknown": row.outcome_unknown,
+            "claimed_by": row.claimed_by,
+            "next_attempt": row.next_attempt_at,
+            "payload": row.payload,
+        }
 
 
 def applied(sandbox, path=ACCOUNTS_PATH) -> list[dict]:
@@ -71,6 +79,7 @@ def applied(sandbox, path=ACCOUNTS_PATH) -> list[dict]:
 
 
 # -- writing ------------------------------------------------------------------------------
+
 
 def test_a_message_exists_only_when_its_transaction_commits(clean_app, make, frozen_clock):
     make.directory()
@@ -81,13 +90,18 @@ def test_a_message_exists_only_when_its_transaction_commits(clean_app, make, fro
         enqueue_account_status("sandbox", "r-1", "COMPLETED", db.session.get(Account, "acct-hvac"))
         db.session.commit()
         [row] = db.session.scalars(select(OutboxMessage))
-        assert (row.kind, row.state, row.attempts, row.next_attempt_at) == ("account_status", "pending", 0,
-                                                                            frozen_clock.now())
+        assert (row.kind, row.state, row.attempts, row.next_attempt_at) == (
+            "account_status",
+            "pending",
+            0,
+            frozen_clock.now(),
+        )
         assert row.payload == {"requestId": "r-1", "status": "COMPLETED", "account": ACCOUNT}
         assert outbox.pending_count() == 1
 
 
 # -- sending ------------------------------------------------------------------------------
+
 
 def test_pairing_calls_are_delivered_in_order(clean_app, sandbox, frozen_clock):
     request_id = sandbox.state.create_request("custom").request_id
@@ -116,7 +130,11 @@ def test_a_5xx_is_retried_with_backoff_on_the_clock(clean_app, sandbox, frozen_c
     assert sender.run_once() == 1
     first = message(clean_app, message_id)
     assert (first["state"], first["attempts"], first["last_error"]["name"], first["last_error"]["status"]) == (
-        "pending", 1, "ServerError", 503)
+        "pending",
+        1,
+        "ServerError",
+        503,
+    )
     first_delay = jitter.uniform(2.5, 5)  # OUTBOX_RETRY_BASE 5 s, between half and all of it
     assert first["next_attempt"] == frozen_clock.now() + timedelta(seconds=first_delay)
 
@@ -224,7 +242,10 @@ def test_after_a_lost_response_a_duplicate_answer_means_delivered(clean_app, san
     worker(clean_app).run_once()
     unknown = message(clean_app, message_id)
     assert (unknown["state"], unknown["outcome_unknown"], unknown["last_error"]["name"]) == (
-        "pending", True, "TransportError")
+        "pending",
+        True,
+        "TransportError",
+    )
     frozen_clock.advance(3600)
     worker(clean_app).run_once()
 
@@ -243,7 +264,10 @@ def test_a_real_duplicate_booking_is_reported_plainly(clean_app, sandbox, frozen
 
     refused = message(clean_app, message_id)
     assert (refused["state"], refused["last_error"]["name"], refused["last_error"]["code"]) == (
-        "failed", "DuplicateBooking", 11302)
+        "failed",
+        "DuplicateBooking",
+        11302,
+    )
 
 
 def test_resend_after_a_fix_uses_a_new_idempotency_token(clean_app, sandbox, frozen_clock):
@@ -297,11 +321,14 @@ def test_an_unconfigured_environment_keeps_the_call_and_says_why(clean_app, make
 
     waiting = message(clean_app, message_id)
     assert (waiting["state"], waiting["last_error"]["name"]) == ("pending", "NotConfigured")
-    assert "production environment lacks identity_url, api_url, client_id, client_secret" in (
-        waiting["last_error"]["message"])
+    assert (
+        "production environment lacks identity_url, api_url, client_id, client_secret"
+        in (waiting["last_error"]["message"])
+    )
 
 
 # -- claims -------------------------------------------------------------------------------
+
 
 def test_a_claimed_message_is_not_claimed_again_until_its_lease_ends(clean_app, sandbox, frozen_clock):
     request_id = sandbox.state.create_request("custom").request_id
@@ -359,8 +386,10 @@ def run_together(workers: list[OutboxWorker]) -> list[int]:
 
 
 def test_outage_then_recovery_with_two_workers_and_lost_responses(clean_app, make, st_sandbox, frozen_clock):
-    accounts = [{"id": f"acct-{i}", "name": f"Account {i}", "profiles": [{"id": f"p-{i}", "name": f"Profile {i}"}]}
-                for i in range(5)]
+    accounts = [
+        {"id": f"acct-{i}", "name": f"Account {i}", "profiles": [{"id": f"p-{i}", "name": f"Profile {i}"}]}
+        for i in range(5)
+    ]
     make.directory(accounts=accounts, users=[])
     make.servicetitan(st_sandbox.url)
     state = st_sandbox.state
@@ -411,8 +440,9 @@ def test_outage_then_recovery_with_two_workers_and_lost_responses(clean_app, mak
 
 
 def test_the_in_process_worker_sends_as_soon_as_a_message_commits(tmp_path, st_sandbox):
-    app = build_app(f"sqlite:///{tmp_path / 'in-process.sqlite'}", tmp_path, OUTBOX_IN_PROCESS=True,
-                    OUTBOX_POLL_INTERVAL=30)
+    app = build_app(
+        f"sqlite:///{tmp_path / 'in-process.sqlite'}", tmp_path, OUTBOX_IN_PROCESS=True, OUTBOX_POLL_INTERVAL=30
+    )
     from tests.factories import Factories
 
     Factories(app).servicetitan(st_sandbox.url)
@@ -434,11 +464,14 @@ def test_the_in_process_worker_sends_as_soon_as_a_message_commits(tmp_path, st_s
 
 # -- the command line ---------------------------------------------------------------------
 
+
 def test_outbox_commands(clean_app, sandbox, runner, frozen_clock):
     sandbox.state.pair_account(dict(ACCOUNT))
     sandbox.state.disable_account("acct-hvac")
-    message_id = queue_booking(clean_app, {**booking(), "userInformation": {
-        "givenName": "Private", "address": {"streetAddress": "1 Secret Lane"}}})
+    message_id = queue_booking(
+        clean_app,
+        {**booking(), "userInformation": {"givenName": "Private", "address": {"streetAddress": "1 Secret Lane"}}},
+    )
 
     ran = runner.invoke(args=["outbox", "run", "--once", "--json"])
     assert ran.exit_code == 0, ran.output
@@ -447,7 +480,11 @@ def test_outbox_commands(clean_app, sandbox, runner, frozen_clock):
     listed = runner.invoke(args=["outbox", "list", "--state", "failed", "--json"])
     [row] = json.loads(listed.output)
     assert (row["id"], row["kind"], row["partnerBookingId"], row["last_error"]["name"]) == (
-        message_id, "booking", "booking-1", "IntegrationDisabled")
+        message_id,
+        "booking",
+        "booking-1",
+        "IntegrationDisabled",
+    )
     assert "Secret Lane" not in listed.output and "Private" not in listed.output
     text = runner.invoke(args=["outbox", "list"]).output
     assert f"#{message_id}  booking        failed    attempts 1  booking-1  IntegrationDisabled 11102" in text

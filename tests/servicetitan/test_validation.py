@@ -42,7 +42,10 @@ BOOKING = {
         "telephone": "(999) 001-1126",
         "email": "email@em.ail",
         "address": {
-            "country": "US", "locality": "Atlanta", "region": "CA", "postalCode": "30339",
+            "country": "US",
+            "locality": "Atlanta",
+            "region": "CA",
+            "postalCode": "30339",
             "streetAddress": "2450 Cumberland Pkwy",
         },
     },
@@ -72,53 +75,70 @@ def test_the_documents_booking_is_valid():
     assert check_booking(BOOKING, CATALOG) is BOOKING
 
 
-@pytest.mark.parametrize(("changes", "problem"), [
-    ({"idempotencyToken": ...}, "idempotencyToken is required"),
-    ({"idempotencyToken": ""}, "idempotencyToken is required"),
-    ({"idempotencyToken": "abcd 123456"}, "idempotencyToken must not contain spaces"),
-    ({"idempotencyToken": "abcd\t123456"}, "idempotencyToken must not contain spaces"),
-    ({"idempotencyToken": "t" * 129}, "idempotencyToken must be at most 128 characters"),
-    ({"partnerBookingId": ...}, "partnerBookingId is required"),
-    ({"partnerBookingId": "12345 abcd"}, "partnerBookingId must not contain spaces"),
-    ({"partnerBookingId": 12345}, "partnerBookingId is required"),
-    ({"slot": ...}, "slot is required: an object with accountId, profileId and serviceId"),
-    ({"slot__accountId": ...}, "slot.accountId is required"),
-    ({"slot__accountId": "best hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-    ({"slot__accountId": "best#hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-    ({"slot__accountId": "a" * 129}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-    ({"slot__profileId": "besthvac 0001"}, "slot.profileId must be 1 to 128 letters, digits, '_' or '-'"),
-    ({"slot__serviceId": ...}, "slot.serviceId is required"),
-    ({"slot__serviceId": "find and repair"}, "slot.serviceId must not contain spaces"),
-    ({"slot__serviceId": "install_solar"}, "slot.serviceId 'install_solar' is not one of the partner's job type keys"),
-    ({"slot__startSec": 1234567890000},
-     "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds"),
-    ({"slot__startSec": 1620744727.5}, "slot.startSec must be an integer number of seconds"),
-    ({"slot__startSec": "1620744727"}, "slot.startSec must be an integer number of seconds"),
-    ({"slot__startSec": True}, "slot.startSec must be an integer number of seconds"),
-    ({"slot__startSec": -1}, "slot.startSec must not be negative"),
-    ({"slot__durationSec": 0}, "slot.durationSec must be positive"),
-    ({"slot__durationSec": 3600.0}, "slot.durationSec must be an integer number of seconds"),
-    ({"slot__room": "2"}, "slot.room is not a field ServiceTitan knows"),
-    ({"userInformation": ...}, "userInformation is required: an object with the customer's address"),
-    ({"userInformation__address": ...}, "userInformation.address is required, with streetAddress"),
-    ({"userInformation__address__streetAddress": ...}, "userInformation.address.streetAddress is required"),
-    ({"userInformation__address__postalCode": ""}, "userInformation.address.postalCode must be a non-empty string"),
-    ({"userInformation__givenName": " "}, "userInformation.givenName must be a non-empty string"),
-    ({"userInformation__telephone": 9990011126}, "userInformation.telephone must be a non-empty string"),
-    ({"userInformation__email": "email.em.ail"}, "userInformation.email is not an email address"),
-    ({"userInformation__phone": "1"}, "userInformation.phone is not a field ServiceTitan knows"),
-    ({"address": {"streetAddress": "2450 Cumberland Pkwy"}},
-     "address belongs in userInformation.address, as in ServiceTitan's booking example"),
-    ({"description": ["a"]}, "description must be a string"),
-    ({"externalBookingUrl": "/bookings/1"}, "externalBookingUrl must be an absolute http or https URL"),
-    ({"extraDetails": [{"gate_code": "1234"}]},
-     "extraDetails must be an object of string keys and string values, as in ServiceTitan's example"),
-    ({"extraDetails": {"gate_code": 1234}}, "extraDetails['gate_code'] must be a string"),
-    ({"extraDetails": {"parking": "street"}}, "extraDetails key 'parking' is not a configured Extra Details parameter"),
-    ({"extraDetails": {"gate_code": "1", "Gate_Code": "2"}},
-     "extraDetails repeats the key 'Gate_Code' (keys may not repeat, even in another case: DuplicateExtraDetail)"),
-    ({"notes": "x"}, "notes is not a field ServiceTitan knows"),
-])
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"idempotencyToken": ...}, "idempotencyToken is required"),
+        ({"idempotencyToken": ""}, "idempotencyToken is required"),
+        ({"idempotencyToken": "abcd 123456"}, "idempotencyToken must not contain spaces"),
+        ({"idempotencyToken": "abcd\t123456"}, "idempotencyToken must not contain spaces"),
+        ({"idempotencyToken": "t" * 129}, "idempotencyToken must be at most 128 characters"),
+        ({"partnerBookingId": ...}, "partnerBookingId is required"),
+        ({"partnerBookingId": "12345 abcd"}, "partnerBookingId must not contain spaces"),
+        ({"partnerBookingId": 12345}, "partnerBookingId is required"),
+        ({"slot": ...}, "slot is required: an object with accountId, profileId and serviceId"),
+        ({"slot__accountId": ...}, "slot.accountId is required"),
+        ({"slot__accountId": "best hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
+        ({"slot__accountId": "best#hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
+        ({"slot__accountId": "a" * 129}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
+        ({"slot__profileId": "besthvac 0001"}, "slot.profileId must be 1 to 128 letters, digits, '_' or '-'"),
+        ({"slot__serviceId": ...}, "slot.serviceId is required"),
+        ({"slot__serviceId": "find and repair"}, "slot.serviceId must not contain spaces"),
+        (
+            {"slot__serviceId": "install_solar"},
+            "slot.serviceId 'install_solar' is not one of the partner's job type keys",
+        ),
+        (
+            {"slot__startSec": 1234567890000},
+            "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds",
+        ),
+        ({"slot__startSec": 1620744727.5}, "slot.startSec must be an integer number of seconds"),
+        ({"slot__startSec": "1620744727"}, "slot.startSec must be an integer number of seconds"),
+        ({"slot__startSec": True}, "slot.startSec must be an integer number of seconds"),
+        ({"slot__startSec": -1}, "slot.startSec must not be negative"),
+        ({"slot__durationSec": 0}, "slot.durationSec must be positive"),
+        ({"slot__durationSec": 3600.0}, "slot.durationSec must be an integer number of seconds"),
+        ({"slot__room": "2"}, "slot.room is not a field ServiceTitan knows"),
+        ({"userInformation": ...}, "userInformation is required: an object with the customer's address"),
+        ({"userInformation__address": ...}, "userInformation.address is required, with streetAddress"),
+        ({"userInformation__address__streetAddress": ...}, "userInformation.address.streetAddress is required"),
+        ({"userInformation__address__postalCode": ""}, "userInformation.address.postalCode must be a non-empty string"),
+        ({"userInformation__givenName": " "}, "userInformation.givenName must be a non-empty string"),
+        ({"userInformation__telephone": 9990011126}, "userInformation.telephone must be a non-empty string"),
+        ({"userInformation__email": "email.em.ail"}, "userInformation.email is not an email address"),
+        ({"userInformation__phone": "1"}, "userInformation.phone is not a field ServiceTitan knows"),
+        (
+            {"address": {"streetAddress": "2450 Cumberland Pkwy"}},
+            "address belongs in userInformation.address, as in ServiceTitan's booking example",
+        ),
+        ({"description": ["a"]}, "description must be a string"),
+        ({"externalBookingUrl": "/bookings/1"}, "externalBookingUrl must be an absolute http or https URL"),
+        (
+            {"extraDetails": [{"gate_code": "1234"}]},
+            "extraDetails must be an object of string keys and string values, as in ServiceTitan's example",
+        ),
+        ({"extraDetails": {"gate_code": 1234}}, "extraDetails['gate_code'] must be a string"),
+        (
+            {"extraDetails": {"parking": "street"}},
+            "extraDetails key 'parking' is not a configured Extra Details parameter",
+        ),
+        (
+            {"extraDetails": {"gate_code": "1", "Gate_Code": "2"}},
+            "extraDetails repeats the key 'Gate_Code' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+        ),
+        ({"notes": "x"}, "notes is not a field ServiceTitan knows"),
+    ],
+)
 def test_each_rule_is_enforced(changes, problem):
     assert booking_problems(booking(**changes), CATALOG) == [problem]
 
@@ -126,9 +146,7 @@ def test_each_rule_is_enforced(changes, problem):
 def test_more_than_fifty_extra_details_are_refused():
     details = {f"k{i}": "v" for i in range(51)}
     many = BookingCatalog(CATALOG.service_ids, frozenset(details))
-    assert booking_problems(booking(extraDetails=details), many) == [
-        "extraDetails has 51 keys; at most 50 are allowed"
-    ]
+    assert booking_problems(booking(extraDetails=details), many) == ["extraDetails has 51 keys; at most 50 are allowed"]
     del details["k50"]
     assert booking_problems(booking(extraDetails=details), many) == []
 
@@ -147,8 +165,9 @@ def test_without_a_catalog_only_the_structure_is_checked():
 
 
 def test_every_problem_is_reported_at_once():
-    problems = booking_problems(booking(idempotencyToken="a b", slot__startSec=1234567890000, extraDetails={"x": "y"}),
-                                CATALOG)
+    problems = booking_problems(
+        booking(idempotencyToken="a b", slot__startSec=1234567890000, extraDetails={"x": "y"}), CATALOG
+    )
     assert problems == [
         "idempotencyToken must not contain spaces",
         "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds",
@@ -188,37 +207,59 @@ def test_a_booking_must_be_an_object():
 ACCOUNT = {"id": "acct-hvac", "name": "MTech HVAC", "profiles": [{"id": "p-north", "name": "North"}]}
 
 
-@pytest.mark.parametrize("payload", [
-    {"requestId": "Fghx1OBeZQQYbYS6WxSbUO", "status": "PROCESSING"},
-    {"requestId": "Fghx1OBeZQQYbYS6WxSbUO", "status": "DECLINED"},
-    {"requestId": "r" * 128, "status": "COMPLETED", "account": ACCOUNT},
-    {"requestId": "{a GUID: 0f8fad5b-d9cb}", "status": "PROCESSING"},  # ServiceTitan's id, sent back as it is
-    {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": []}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"requestId": "Fghx1OBeZQQYbYS6WxSbUO", "status": "PROCESSING"},
+        {"requestId": "Fghx1OBeZQQYbYS6WxSbUO", "status": "DECLINED"},
+        {"requestId": "r" * 128, "status": "COMPLETED", "account": ACCOUNT},
+        {"requestId": "{a GUID: 0f8fad5b-d9cb}", "status": "PROCESSING"},  # ServiceTitan's id, sent back as it is
+        {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": []}},
+    ],
+)
 def test_valid_account_status_calls(payload):
     assert account_status_problems(payload) == []
 
 
-@pytest.mark.parametrize(("payload", "problem"), [
-    ({"status": "PROCESSING"}, "requestId is required"),
-    ({"requestId": "", "status": "PROCESSING"}, "requestId is required"),
-    ({"requestId": "r" * 129, "status": "PROCESSING"}, "requestId must be at most 128 characters"),
-    ({"requestId": "r-1", "status": "processing"}, "status must be one of COMPLETED, PROCESSING, DECLINED"),
-    ({"requestId": "r-1", "status": "COMPLETED"}, "account is required with status COMPLETED"),
-    ({"requestId": "r-1", "status": "DECLINED", "account": ACCOUNT}, "account is sent only with status COMPLETED"),
-    ({"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "id": "acct hvac"}},
-     "account.id must be 1 to 128 letters, digits, '_' or '-'"),
-    ({"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "name": "n" * 129}},
-     "account.name must be at most 128 characters"),
-    ({"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": {"id": "p"}}},
-     "account.profiles must be a list"),
-    ({"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": [{"id": "p-1"}]}},
-     "account.profiles[0].name is required"),
-    ({"requestId": "r-1", "status": "COMPLETED",
-      "account": {**ACCOUNT, "profiles": [{"id": "p-1", "name": "A"}, {"id": "p-1", "name": "B"}]}},
-     "account.profiles[1].id repeats 'p-1'"),
-    ({"requestId": "r-1", "status": "PROCESSING", "callBackUrl": "x"}, "callBackUrl is not a field ServiceTitan knows"),
-])
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ({"status": "PROCESSING"}, "requestId is required"),
+        ({"requestId": "", "status": "PROCESSING"}, "requestId is required"),
+        ({"requestId": "r" * 129, "status": "PROCESSING"}, "requestId must be at most 128 characters"),
+        ({"requestId": "r-1", "status": "processing"}, "status must be one of COMPLETED, PROCESSING, DECLINED"),
+        ({"requestId": "r-1", "status": "COMPLETED"}, "account is required with status COMPLETED"),
+        ({"requestId": "r-1", "status": "DECLINED", "account": ACCOUNT}, "account is sent only with status COMPLETED"),
+        (
+            {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "id": "acct hvac"}},
+            "account.id must be 1 to 128 letters, digits, '_' or '-'",
+        ),
+        (
+            {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "name": "n" * 129}},
+            "account.name must be at most 128 characters",
+        ),
+        (
+            {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": {"id": "p"}}},
+            "account.profiles must be a list",
+        ),
+        (
+            {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": [{"id": "p-1"}]}},
+            "account.profiles[0].name is required",
+        ),
+        (
+            {
+                "requestId": "r-1",
+                "status": "COMPLETED",
+                "account": {**ACCOUNT, "profiles": [{"id": "p-1", "name": "A"}, {"id": "p-1", "name": "B"}]},
+            },
+            "account.profiles[1].id repeats 'p-1'",
+        ),
+        (
+            {"requestId": "r-1", "status": "PROCESSING", "callBackUrl": "x"},
+            "callBackUrl is not a field ServiceTitan knows",
+        ),
+    ],
+)
 def test_account_status_rules(payload, problem):
     assert account_status_problems(payload) == [problem]
 
@@ -264,8 +305,9 @@ def test_bookings_built_by_the_rules_are_accepted(document):
 
 
 @PROPERTY
-@given(valid_bookings(), st.sampled_from(["idempotencyToken", "partnerBookingId"]),
-       st.sampled_from([" ", "\t", "\u00a0"]))
+@given(
+    valid_bookings(), st.sampled_from(["idempotencyToken", "partnerBookingId"]), st.sampled_from([" ", "\t", "\u00a0"])
+)
 def test_a_space_anywhere_in_an_id_is_refused(document, field, space):
     position = len(document[field]) // 2
     document[field] = document[field][:position] + space + document[field][position:]

@@ -32,8 +32,12 @@ SENT_AT = 1_658_312_877
 # The document's "Accepted" example, corrected: as printed it lacks the comma after
 # statusUpdateId and is not JSON.
 ACCEPTED_EXAMPLE = {
-    "partnerBookingId": "someBookingId", "accountId": "someAccountId", "profileId": "someProfileId",
-    "statusUpdateId": "uniqueValuePerRequest", "status": "Accepted", "timestamp": 1658313865,
+    "partnerBookingId": "someBookingId",
+    "accountId": "someAccountId",
+    "profileId": "someProfileId",
+    "statusUpdateId": "uniqueValuePerRequest",
+    "status": "Accepted",
+    "timestamp": 1658313865,
     "eventData": {"acceptedTimestamp": 1658313864, "leadDeliveredTimestamp": 1658312877},
 }
 
@@ -58,8 +62,16 @@ def add_booking(app, partner_booking_id="booking-1", account_id="acct-hvac", pro
         message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=partner_booking_id, payload={})
         db.session.add(message)
         db.session.flush()
-        db.session.add(Booking(partner_booking_id=partner_booking_id, environment="sandbox", account_id=account_id,
-                               profile_id=profile_id, service_id="partner_job_type_1", message_id=message.id))
+        db.session.add(
+            Booking(
+                partner_booking_id=partner_booking_id,
+                environment="sandbox",
+                account_id=account_id,
+                profile_id=profile_id,
+                service_id="partner_job_type_1",
+                message_id=message.id,
+            )
+        )
         db.session.commit()
 
 
@@ -88,8 +100,9 @@ def test_a_wrong_or_missing_key_is_refused_and_nothing_stored(clean_app, keyed, 
     add_booking(clean_app)
     answer = sender.send(keyed, "accepted", body("accepted"), None)
     if key is not None:
-        answer = requests.post(f"{keyed}/leads/accepted", json=body("accepted"), headers={"X-STLeads-Token": key},
-                               timeout=10)
+        answer = requests.post(
+            f"{keyed}/leads/accepted", json=body("accepted"), headers={"X-STLeads-Token": key}, timeout=10
+        )
     assert answer.status_code == 401
     assert answer.json()["error"] == "invalid_token"
     assert count(clean_app, WebhookDelivery) == 0 and count(clean_app, LeadStatusUpdate) == 0
@@ -157,25 +170,33 @@ def test_each_lead_event_is_stored_and_shown_on_the_timeline_in_event_order(clea
         line = leads_report.timeline("booking-1")
     assert line["booking"]["accountId"] == "acct-hvac" and line["booking"]["profileId"] == "p-north"
     assert [u["status"] for u in line["updates"]] == ["Accepted", "Declined", "AppointmentScheduled", "Invoiced"]
-    assert [u["timestamp"] for u in line["updates"]] == [SENT_AT + 1000, SENT_AT + 1500, SENT_AT + 2000,
-                                                         SENT_AT + 4000]
+    assert [u["timestamp"] for u in line["updates"]] == [SENT_AT + 1000, SENT_AT + 1500, SENT_AT + 2000, SENT_AT + 4000]
     invoiced = line["updates"][-1]["eventData"]
     assert invoiced["totalPrice"] == 400.0
-    assert invoiced["skus"][2] == {"name": "some-equipment", "code": "some-equipment-code", "price": 110.0,
-                                   "quantity": 3.0, "serialNumber": "abcdefg", "model": "cool-equipment"}
+    assert invoiced["skus"][2] == {
+        "name": "some-equipment",
+        "code": "some-equipment-code",
+        "price": 110.0,
+        "quantity": 3.0,
+        "serialNumber": "abcdefg",
+        "model": "cool-equipment",
+    }
 
 
 def test_the_documents_accepted_example_corrected_is_valid(clean_app, keyed):
     add_booking(clean_app, "someBookingId", "someAccountId", "someProfileId")
     answer = sender.send(keyed, "accepted", ACCEPTED_EXAMPLE, KEY)
-    assert answer.status_code == 200 and answer.json() == {"deliveryId": answer.json()["deliveryId"],
-                                                           "state": "stored"}
+    assert answer.status_code == 200 and answer.json() == {"deliveryId": answer.json()["deliveryId"], "state": "stored"}
 
 
 def test_the_documents_accepted_example_as_printed_is_kept_but_answered_400(clean_app, keyed):
     printed = json.dumps(ACCEPTED_EXAMPLE, indent=1).replace('"uniqueValuePerRequest",', '"uniqueValuePerRequest"')
-    answer = requests.post(f"{keyed}/leads/accepted", data=printed.encode(), timeout=10,
-                           headers={"X-STLeads-Token": KEY, "Content-Type": "application/json"})
+    answer = requests.post(
+        f"{keyed}/leads/accepted",
+        data=printed.encode(),
+        timeout=10,
+        headers={"X-STLeads-Token": KEY, "Content-Type": "application/json"},
+    )
     assert answer.status_code == 400 and answer.json()["state"] == "not_json"
     [delivery] = deliveries(clean_app)
     assert delivery.body == printed.encode() and delivery.state == "not_json"
@@ -185,8 +206,12 @@ def test_the_documents_accepted_example_as_printed_is_kept_but_answered_400(clea
 def test_the_raw_delivery_keeps_body_arrival_path_and_headers(clean_app, keyed, frozen_clock):
     add_booking(clean_app)
     raw = json.dumps(body("accepted")).encode()
-    requests.post(f"{keyed}/leads/accepted", data=raw, timeout=10,
-                  headers={"X-STLeads-Token": KEY, "Content-Type": "application/json", "X-Trace": "t-1"})
+    requests.post(
+        f"{keyed}/leads/accepted",
+        data=raw,
+        timeout=10,
+        headers={"X-STLeads-Token": KEY, "Content-Type": "application/json", "X-Trace": "t-1"},
+    )
     [delivery] = deliveries(clean_app)
     assert delivery.body == raw and delivery.topic == "leads/accepted"
     assert delivery.received_at == frozen_clock.now()
@@ -209,8 +234,12 @@ def test_the_latest_availability_per_account_profile_and_service(clean_app, keye
         assert answer.status_code == 200
 
     push({"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1", "slots": [1]})
-    push([{"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1", "slots": [2]},
-          {"accountId": "acct-hvac", "profileId": "p-south", "serviceId": "s1", "slots": [3]}])
+    push(
+        [
+            {"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1", "slots": [2]},
+            {"accountId": "acct-hvac", "profileId": "p-south", "serviceId": "s1", "slots": [3]},
+        ]
+    )
     result = runner.invoke(args=["availability", "show", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
@@ -221,18 +250,31 @@ def test_the_latest_availability_per_account_profile_and_service(clean_app, keye
 # -- judged after being kept ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"statusUpdateId": None}, "statusUpdateId must be a non-empty string"),
-    ({"timestamp": "yesterday"}, "timestamp must be Unix seconds"),
-    ({"status": "Declined"}, "status must be Invoiced on this path"),
-    ({"eventData": {"invoicedTimestamp": 1, "leadDeliveredTimestamp": 1, "totalPrice": "400", "skus": []}},
-     "eventData.totalPrice must be a number"),
-    ({"eventData": {"invoicedTimestamp": 1, "leadDeliveredTimestamp": 1, "totalPrice": 4,
-                    "skus": [{"name": "n", "code": "c", "price": 1, "quantity": 1, "serialNumber": 7}]}},
-     "eventData.skus[0].serialNumber must be a string"),
-    ({"partnerBookingId": "a\x00b"}, webhooks.UNSTORABLE),
-    ({"partnerBookingId": "b" * 201}, "partnerBookingId must be at most 200 characters"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"statusUpdateId": None}, "statusUpdateId must be a non-empty string"),
+        ({"timestamp": "yesterday"}, "timestamp must be Unix seconds"),
+        ({"status": "Declined"}, "status must be Invoiced on this path"),
+        (
+            {"eventData": {"invoicedTimestamp": 1, "leadDeliveredTimestamp": 1, "totalPrice": "400", "skus": []}},
+            "eventData.totalPrice must be a number",
+        ),
+        (
+            {
+                "eventData": {
+                    "invoicedTimestamp": 1,
+                    "leadDeliveredTimestamp": 1,
+                    "totalPrice": 4,
+                    "skus": [{"name": "n", "code": "c", "price": 1, "quantity": 1, "serialNumber": 7}],
+                }
+            },
+            "eventData.skus[0].serialNumber must be a string",
+        ),
+        ({"partnerBookingId": "a\x00b"}, webhooks.UNSTORABLE),
+        ({"partnerBookingId": "b" * 201}, "partnerBookingId must be at most 200 characters"),
+    ],
+)
 def test_a_body_that_does_not_validate_is_kept_and_flagged(clean_app, keyed, change, problem):
     answer = sender.send(keyed, "invoiced", body("invoiced", **change), KEY)
     assert answer.status_code == 200 and answer.json()["state"] == "invalid"
@@ -244,15 +286,21 @@ def test_a_body_that_does_not_validate_is_kept_and_flagged(clean_app, keyed, cha
     assert count(clean_app, LeadStatusUpdate) == 0
 
 
-@pytest.mark.parametrize("topic, raw", [
-    ("accounts", b'{"name": "a\\u0000b"}'),
-    ("availabilities", b'{"accountId": "\\ud800"}'),
-    ("leads/accepted", json.dumps(body("accepted", profileId="\ud800")).encode()),
-])
+@pytest.mark.parametrize(
+    "topic, raw",
+    [
+        ("accounts", b'{"name": "a\\u0000b"}'),
+        ("availabilities", b'{"accountId": "\\ud800"}'),
+        ("leads/accepted", json.dumps(body("accepted", profileId="\ud800")).encode()),
+    ],
+)
 def test_text_no_column_can_hold_is_kept_as_bytes(clean_app, keyed, topic, raw):
     answer = requests.post(f"{keyed}/{topic}", data=raw, headers={"X-STLeads-Token": KEY}, timeout=10)
     assert answer.status_code == 200 and answer.json() == {
-        "deliveryId": answer.json()["deliveryId"], "state": "invalid", "problems": [webhooks.UNSTORABLE]}
+        "deliveryId": answer.json()["deliveryId"],
+        "state": "invalid",
+        "problems": [webhooks.UNSTORABLE],
+    }
     assert deliveries(clean_app)[0].body == raw
     assert count(clean_app, LeadStatusUpdate) == 0 and count(clean_app, AvailabilitySnapshot) == 0
 
@@ -269,8 +317,10 @@ def test_an_oversized_body_is_refused_413_and_not_stored(clean_app, keyed, monke
     monkeypatch.setitem(clean_app.config, "WEBHOOK_MAX_BYTES", 1000)
     just_fits = json.dumps({"pad": "x" * (1000 - 11)}).encode()
     assert len(just_fits) == 1000
-    assert requests.post(f"{keyed}/accounts", data=just_fits, headers={"X-STLeads-Token": KEY},
-                         timeout=10).status_code == 200
+    assert (
+        requests.post(f"{keyed}/accounts", data=just_fits, headers={"X-STLeads-Token": KEY}, timeout=10).status_code
+        == 200
+    )
     answer = requests.post(f"{keyed}/accounts", data=just_fits + b" ", headers={"X-STLeads-Token": KEY}, timeout=10)
     assert answer.status_code == 413
     assert count(clean_app, WebhookDelivery) == 1
@@ -280,8 +330,12 @@ def test_the_default_limit_is_one_mebibyte_not_the_protocol_limit(clean_app, key
     big = json.dumps({"pad": "x" * 500_000}).encode()  # far above MAX_CONTENT_LENGTH (64 KiB)
     answer = requests.post(f"{keyed}/profiles", data=big, headers={"X-STLeads-Token": KEY}, timeout=10)
     assert answer.status_code == 200
-    assert requests.post(f"{keyed}/profiles", data=b" " * (1024 * 1024 + 1), headers={"X-STLeads-Token": KEY},
-                         timeout=10).status_code == 413
+    assert (
+        requests.post(
+            f"{keyed}/profiles", data=b" " * (1024 * 1024 + 1), headers={"X-STLeads-Token": KEY}, timeout=10
+        ).status_code
+        == 413
+    )
 
 
 def test_an_update_for_an_unknown_booking_is_kept_and_flagged(clean_app, keyed):
@@ -322,12 +376,15 @@ def test_simultaneous_duplicates_make_one_update(clean_app, keyed):
 def test_the_sandbox_sends_a_lead_update_about_a_booking_it_received(clean_app, keyed, st_sandbox, monkeypatch):
     """The whole way: the sandbox received booking-1 and its control endpoint sends Accepted."""
     add_booking(clean_app)
-    st_sandbox.state.bookings["booking-1"] = {"partnerBookingId": "booking-1",
-                                               "slot": {"accountId": "acct-hvac", "profileId": "p-north"}}
+    st_sandbox.state.bookings["booking-1"] = {
+        "partnerBookingId": "booking-1",
+        "slot": {"accountId": "acct-hvac", "profileId": "p-north"},
+    }
     monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_PREFIX", keyed)
     monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_KEY", KEY)
-    answer = requests.post(f"{st_sandbox.url}/_sandbox/webhooks/leads/accepted",
-                           json={"partnerBookingId": "booking-1"}, timeout=10)
+    answer = requests.post(
+        f"{st_sandbox.url}/_sandbox/webhooks/leads/accepted", json={"partnerBookingId": "booking-1"}, timeout=10
+    )
     assert answer.status_code == 200 and answer.json()["status"] == 200
     with clean_app.app_context():
         assert [u["status"] for u in leads_report.timeline("booking-1")["updates"]] == ["Accepted"]

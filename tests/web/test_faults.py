@@ -197,18 +197,26 @@ def pair_across(instances, make, **params) -> str:
     to_login = Flows(browser.on(0)).authorize(client, **params)
     assert to_login.status_code == 302 and "/login" in to_login.headers["Location"]
     login_page = browser.on(1).get(to_login.headers["Location"])
-    signed_in = browser.on(1).post("/login", data={
-        "csrf_token": re.search(_CSRF, login_page.text).group(1),
-        "pending": re.search(r'name="pending" value="([^"]*)"', login_page.text).group(1),
-        "email": "owner@mtech.example", "password": PASSWORD,
-    })
+    signed_in = browser.on(1).post(
+        "/login",
+        data={
+            "csrf_token": re.search(_CSRF, login_page.text).group(1),
+            "pending": re.search(r'name="pending" value="([^"]*)"', login_page.text).group(1),
+            "email": "owner@mtech.example",
+            "password": PASSWORD,
+        },
+    )
     consent = browser.on(0).get(signed_in.headers["Location"])
     assert consent.status_code == 200 and "Allow" in consent.text, "the sign-in was asked for again"
-    decided = browser.on(1).post("/authorize/decision", data={
-        "csrf_token": re.search(_CSRF, consent.text).group(1),
-        "pending": re.search(r'name="pending" value="([^"]*)"', consent.text).group(1),
-        "decision": "allow", "account_id": "acct-hvac",
-    })
+    decided = browser.on(1).post(
+        "/authorize/decision",
+        data={
+            "csrf_token": re.search(_CSRF, consent.text).group(1),
+            "pending": re.search(r'name="pending" value="([^"]*)"', consent.text).group(1),
+            "decision": "allow",
+            "account_id": "acct-hvac",
+        },
+    )
     return hidden_fields(decided.text)["code"]
 
 

@@ -44,9 +44,12 @@ def test_such_a_response_type_with_an_unregistered_redirect_uri_sends_the_browse
     assert "<code>unsupported_response_type</code>" in response.text
 
 
-@pytest.mark.parametrize("redirect_uri", ['https://evil.example/"', "https://évil.example/cb", "https://evil.example/\\"])
-def test_an_unregistered_redirect_uri_with_such_characters_is_an_error_page_not_a_500(servicetitan, flows, make,
-                                                                                   redirect_uri):
+@pytest.mark.parametrize(
+    "redirect_uri", ['https://evil.example/"', "https://évil.example/cb", "https://evil.example/\\"]
+)
+def test_an_unregistered_redirect_uri_with_such_characters_is_an_error_page_not_a_500(
+    servicetitan, flows, make, redirect_uri
+):
     response = flows.authorize(servicetitan, redirect_uri=redirect_uri)
 
     assert response.status_code == 400
@@ -67,8 +70,16 @@ def assert_nul_refused_in_json(response) -> None:
 def test_a_nul_in_a_token_request_is_invalid_request(servicetitan, flows, web, make):
     code = flows.code(servicetitan)
 
-    response = web.post("/token", data={"grant_type": "authorization_code", "code": code, "client_id": "a\x00",
-                                        "client_secret": "x", "redirect_uri": servicetitan.redirect_uri})
+    response = web.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "a\x00",
+            "client_secret": "x",
+            "redirect_uri": servicetitan.redirect_uri,
+        },
+    )
 
     assert_nul_refused_in_json(response)
     assert make.count(AccessToken) == 0
@@ -78,8 +89,11 @@ def test_a_nul_in_the_basic_header_is_invalid_client(servicetitan, flows, web, m
     code = flows.code(servicetitan)
     header = "Basic " + base64.b64encode(b"a\x00b:secret").decode()
 
-    response = web.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                        "redirect_uri": servicetitan.redirect_uri}, headers={"Authorization": header})
+    response = web.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri},
+        headers={"Authorization": header},
+    )
 
     assert response.status_code == 401
     assert response.json["error"] == "invalid_client"
@@ -95,8 +109,9 @@ def test_a_nul_in_the_request_id_is_invalid_request(servicetitan, flows, make):
     assert flows.account_info(token, request_id="req-after").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/authorize?client_id=a%00&response_type=code", "/authorize/resume?pending=%00",
-                                  "/login?pending=%00"])
+@pytest.mark.parametrize(
+    "path", ["/authorize?client_id=a%00&response_type=code", "/authorize/resume?pending=%00", "/login?pending=%00"]
+)
 def test_a_nul_in_a_query_is_an_error_page(web, path):
     response = web.get(path)
 
@@ -130,12 +145,18 @@ def test_a_scope_at_its_length_limit_is_kept_with_the_code_and_exchanged(service
 # -- the directory document ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("document, problem", [
-    ({"accounts": [{"id": ["acct"], "name": "A"}]}, "accounts[0].id"),
-    ({"accounts": [{"id": {"x": 1}, "name": "A"}, {"id": {"x": 1}, "name": "B"}]}, "accounts[1].id"),
-    ({"accounts": [{"id": "a", "name": "A", "profiles": [{"id": "p\x00", "name": "P"}]}]}, "accounts[0].profiles[0].id"),
-    ({"users": [{"email": "u@mtech.example", "accounts": ["acct\x00"]}]}, "users[0].accounts"),
-])
+@pytest.mark.parametrize(
+    "document, problem",
+    [
+        ({"accounts": [{"id": ["acct"], "name": "A"}]}, "accounts[0].id"),
+        ({"accounts": [{"id": {"x": 1}, "name": "A"}, {"id": {"x": 1}, "name": "B"}]}, "accounts[1].id"),
+        (
+            {"accounts": [{"id": "a", "name": "A", "profiles": [{"id": "p\x00", "name": "P"}]}]},
+            "accounts[0].profiles[0].id",
+        ),
+        ({"users": [{"email": "u@mtech.example", "accounts": ["acct\x00"]}]}, "users[0].accounts"),
+    ],
+)
 def test_a_directory_document_of_unexpected_shape_is_refused_with_its_problems(clean_app, make, document, problem):
     with clean_app.app_context(), pytest.raises(DirectoryImportError) as refused:
         import_directory(document)

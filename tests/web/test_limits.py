@@ -100,8 +100,9 @@ def assert_invalid_request(response, make, mentions: str) -> None:
 def test_an_over_long_token_parameter_is_invalid_request(servicetitan, flows, make, name):
     form = {"code": flows.code(servicetitan), name: "a" * (TOKEN_PARAMETER_LIMITS[name] + 1)}
 
-    response = flows.exchange(servicetitan, form.pop("code"), basic_auth=name not in ("client_id", "client_secret"),
-                              **form)
+    response = flows.exchange(
+        servicetitan, form.pop("code"), basic_auth=name not in ("client_id", "client_secret"), **form
+    )
 
     assert_invalid_request(response, make, f"'{name}' parameter is longer than {TOKEN_PARAMETER_LIMITS[name]}")
 
@@ -109,12 +110,18 @@ def test_an_over_long_token_parameter_is_invalid_request(servicetitan, flows, ma
 @pytest.mark.parametrize("name", ["code", "redirect_uri", "client_id", "client_secret", "grant_type"])
 def test_a_repeated_token_parameter_is_invalid_request(servicetitan, flows, make, web, name):
     code = flows.code(servicetitan)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-            "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": servicetitan.redirect_uri,
+        "client_id": servicetitan.client_id,
+        "client_secret": servicetitan.client_secret,
+    }
     body = MultiDict(list(form.items()) + [(name, form[name])])
 
-    response = web.post("/token", data=body, headers={"Authorization": basic(servicetitan.client_id,
-                                                                             servicetitan.client_secret)})
+    response = web.post(
+        "/token", data=body, headers={"Authorization": basic(servicetitan.client_id, servicetitan.client_secret)}
+    )
 
     assert_invalid_request(response, make, f"'{name}' parameter is repeated")
 
@@ -123,12 +130,21 @@ def test_a_repeated_token_parameter_is_invalid_request(servicetitan, flows, make
 def test_a_token_parameter_in_the_uri_is_invalid_request(servicetitan, flows, make, web, name):
     """A code or a secret in the URI would sit in every access log on its way."""
     code = flows.code(servicetitan)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": servicetitan.redirect_uri,
-            "client_id": servicetitan.client_id, "client_secret": servicetitan.client_secret}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": servicetitan.redirect_uri,
+        "client_id": servicetitan.client_id,
+        "client_secret": servicetitan.client_secret,
+    }
     value = form.pop(name)
 
-    response = web.post("/token", query_string={name: value}, data=form,
-                        headers={"Authorization": basic(servicetitan.client_id, servicetitan.client_secret)})
+    response = web.post(
+        "/token",
+        query_string={name: value},
+        data=form,
+        headers={"Authorization": basic(servicetitan.client_id, servicetitan.client_secret)},
+    )
 
     assert_invalid_request(response, make, "must be sent in the request body")
 
@@ -165,9 +181,12 @@ def test_the_command_line_refuses_an_eleventh_redirect_uri(runner, make):
     assert make.count(Client) == 0
 
 
-@pytest.mark.parametrize("uri, problem", [
-    ("https://servicetitan.example/" + "a" * 2048, "at most 2048 characters"),
-])
+@pytest.mark.parametrize(
+    "uri, problem",
+    [
+        ("https://servicetitan.example/" + "a" * 2048, "at most 2048 characters"),
+    ],
+)
 def test_an_over_long_redirect_uri_is_refused_at_registration(clean_app, make, uri, problem):
     with clean_app.app_context(), pytest.raises(ClientSettingsError) as refused:
         create_client(ClientSettings(name="Long", redirect_uris=[uri]))

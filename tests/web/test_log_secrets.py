@@ -63,43 +63,82 @@ def every_log():
 
 def sign_in_and_consent(browser: requests.Session, base: str, client: dict, password: str) -> requests.Response:
     query = {
-        "client_id": client["client_id"], "response_type": "code", "response_mode": "form_post",
-        "scope": "openid profile email", "state": "log-state", "redirect_uri": "https://servicetitan.example/callback",
+        "client_id": client["client_id"],
+        "response_type": "code",
+        "response_mode": "form_post",
+        "scope": "openid profile email",
+        "state": "log-state",
+        "redirect_uri": "https://servicetitan.example/callback",
     }
     login = browser.get(f"{base}/authorize?{urlencode(query)}")
     if "code" in hidden_fields(login.text):  # signed in, consent remembered: straight to form_post
         return login
-    answer = browser.post(f"{base}/login", data={
-        "csrf_token": _CSRF.search(login.text).group(1), "pending": _PENDING.search(login.text).group(1),
-        "email": "owner@mtech.example", "password": password,
-    })
+    answer = browser.post(
+        f"{base}/login",
+        data={
+            "csrf_token": _CSRF.search(login.text).group(1),
+            "pending": _PENDING.search(login.text).group(1),
+            "email": "owner@mtech.example",
+            "password": password,
+        },
+    )
     if answer.status_code != 200 or "Allow" not in answer.text:
         return answer
-    return browser.post(f"{base}/authorize/decision", data={
-        "csrf_token": _CSRF.search(answer.text).group(1), "pending": _PENDING.search(answer.text).group(1),
-        "decision": "allow", "account_id": "acct-log",
-    })
+    return browser.post(
+        f"{base}/authorize/decision",
+        data={
+            "csrf_token": _CSRF.search(answer.text).group(1),
+            "pending": _PENDING.search(answer.text).group(1),
+            "decision": "allow",
+            "account_id": "acct-log",
+        },
+    )
 
 
 def exchange(base: str, client: dict, code: str) -> requests.Response:
-    return requests.post(f"{base}/token", auth=(client["client_id"], client["client_secret"]), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": "https://servicetitan.example/callback",
-        "client_id": client["client_id"], "client_secret": client["client_secret"],
-    }, timeout=10)
+    return requests.post(
+        f"{base}/token",
+        auth=(client["client_id"], client["client_secret"]),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://servicetitan.example/callback",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
+        timeout=10,
+    )
 
 
 def test_a_full_run_logs_no_secret(clean_app, tmp_path, every_log):
     runner = clean_app.test_cli_runner()
     directory = tmp_path / "directory.json"
-    directory.write_text(json.dumps({
-        "accounts": [{"id": "acct-log", "name": "Log Test HVAC", "profiles": [{"id": "p-log", "name": "Main"}]}],
-        "users": [{"email": "owner@mtech.example", "password": PASSWORD, "name": "Owner", "accounts": ["acct-log"]}],
-    }))
+    directory.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {"id": "acct-log", "name": "Log Test HVAC", "profiles": [{"id": "p-log", "name": "Main"}]}
+                ],
+                "users": [
+                    {"email": "owner@mtech.example", "password": PASSWORD, "name": "Owner", "accounts": ["acct-log"]}
+                ],
+            }
+        )
+    )
     assert runner.invoke(args=["directory", "import", str(directory), "--json"]).exit_code == 0
-    created = runner.invoke(args=[
-        "clients", "create", "--name", "ServiceTitan", "--redirect-uri", "https://servicetitan.example/callback",
-        "--scope", "openid profile email", "--json",
-    ])
+    created = runner.invoke(
+        args=[
+            "clients",
+            "create",
+            "--name",
+            "ServiceTitan",
+            "--redirect-uri",
+            "https://servicetitan.example/callback",
+            "--scope",
+            "openid profile email",
+            "--json",
+        ]
+    )
     client = json.loads(created.output)
     secrets = {"client secret": client["client_secret"], "password": PASSWORD, "wrong password": WRONG_PASSWORD}
 
@@ -110,10 +149,15 @@ def test_a_full_run_logs_no_secret(clean_app, tmp_path, every_log):
         code = hidden_fields(form_post.text)["code"]
         tokens = exchange(base, client, code).json()
         bearer = base64.b64encode(tokens["access_token"].encode()).decode()
-        account_info = requests.get(f"{base}/account-info", params={"request_id": "req-log"},
-                                    headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
-        userinfo = requests.get(f"{base}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"},
-                                timeout=10)
+        account_info = requests.get(
+            f"{base}/account-info",
+            params={"request_id": "req-log"},
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=10,
+        )
+        userinfo = requests.get(
+            f"{base}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+        )
         reused = exchange(base, client, code)
 
         rotated = json.loads(runner.invoke(args=["clients", "rotate-secret", client["client_id"], "--json"]).output)
@@ -123,13 +167,20 @@ def test_a_full_run_logs_no_secret(clean_app, tmp_path, every_log):
 
     assert account_info.status_code == 200 and userinfo.status_code == 200
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-    secrets.update({
-        "code": code, "second code": second_code, "rotated secret": rotated["client_secret"],
-        "access token": tokens["access_token"], "base64 bearer": bearer, "id_token": tokens["id_token"],
-        "id_token signature": tokens["id_token"].rsplit(".", 1)[1],
-        "second access token": second["access_token"], "second id_token": second["id_token"],
-        "session cookie": browser.cookies["session"],
-    })
+    secrets.update(
+        {
+            "code": code,
+            "second code": second_code,
+            "rotated secret": rotated["client_secret"],
+            "access token": tokens["access_token"],
+            "base64 bearer": bearer,
+            "id_token": tokens["id_token"],
+            "id_token signature": tokens["id_token"].rsplit(".", 1)[1],
+            "second access token": second["access_token"],
+            "second id_token": second["id_token"],
+            "session cookie": browser.cookies["session"],
+        }
+    )
     logged = "\n".join(every_log.texts)
     assert len(every_log.texts) > 20, "the capture saw the run"
     assert "/token" in logged and "/account-info" in logged  # Werkzeug's request lines among them

@@ -18,7 +18,8 @@ MAX_REQUESTS = 400  # a bound, never reached in practice: two workers share the 
 
 def healthz_count(samples) -> float:
     return sum(
-        s.value for s in samples
+        s.value
+        for s in samples
         if s.name == "oidc_provider_http_requests_total" and s.labels.get("endpoint") == "/healthz"
     )
 
@@ -57,7 +58,9 @@ def test_one_scrape_adds_up_the_requests_of_every_worker(gunicorn_two_workers):
     sent = 0
     with ThreadPoolExecutor(max_workers=4) as pool:
         while sent < MAX_REQUESTS:
-            statuses = list(pool.map(lambda _: requests.get(server.url + "/healthz", timeout=10).status_code, range(BATCH)))
+            statuses = list(
+                pool.map(lambda _: requests.get(server.url + "/healthz", timeout=10).status_code, range(BATCH))
+            )
             assert statuses == [200] * BATCH
             sent += BATCH
             served = {pid: count - before.get(pid, 0) for pid, count in per_worker_healthz(server.metrics_dir).items()}

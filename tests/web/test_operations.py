@@ -75,13 +75,15 @@ def test_readyz_makes_the_first_keys_of_a_new_deployment(fresh_signing_keys, mak
 
 
 def test_without_a_database_healthz_is_200_and_readyz_503(tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
-        # Nothing listens on port 9: the connection is refused at once.
-        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:9/none",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+            # Nothing listens on port 9: the connection is refused at once.
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:9/none",
+        }
+    )
     web = app.test_client()
 
     assert web.get("/healthz").status_code == 200
@@ -110,7 +112,9 @@ def test_metrics_count_requests_per_endpoint_method_and_status(web):
     assert requests_counted(after, "unmatched", "404") - requests_counted(before, "unmatched", "404") == 1
     # A path or method that no route takes is "unmatched": the label never grows with what
     # strangers request.
-    assert requests_counted(after, "unmatched", "405", "POST") - requests_counted(before, "unmatched", "405", "POST") == 1
+    assert (
+        requests_counted(after, "unmatched", "405", "POST") - requests_counted(before, "unmatched", "405", "POST") == 1
+    )
     latency = ("oidc_provider_http_request_duration_seconds_count", (("endpoint", "/healthz"),))
     assert after[latency] - before.get(latency, 0) == 3
 
@@ -139,8 +143,9 @@ def test_metrics_count_tokens_issued_sign_in_failures_and_pairings(web, make, fl
 def test_metrics_report_the_outbox_depth_from_the_database(web, clean_app):
     with clean_app.app_context():
         for state in ("pending", "pending", "failed", "delivered"):
-            db.session.add(OutboxMessage(kind="account_status", environment="sandbox", ordering_key="r-1",
-                                         payload={}, state=state))
+            db.session.add(
+                OutboxMessage(kind="account_status", environment="sandbox", ordering_key="r-1", payload={}, state=state)
+            )
         db.session.commit()
 
     values = samples(web)

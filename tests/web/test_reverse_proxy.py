@@ -17,8 +17,10 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": PUBLIC_HOST, "X-F
 def proxied_app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("proxied")
     return build_app(
-        f"sqlite:///{folder / 'proxied.sqlite'}", folder,
-        ISSUER=f"https://{PUBLIC_HOST}", TRUSTED_PROXY_COUNT=1,
+        f"sqlite:///{folder / 'proxied.sqlite'}",
+        folder,
+        ISSUER=f"https://{PUBLIC_HOST}",
+        TRUSTED_PROXY_COUNT=1,
     )
 
 
@@ -39,8 +41,13 @@ def test_without_trusted_proxies_a_forwarded_https_is_not_believed(web, make):
         "/token",
         base_url=f"http://{PUBLIC_HOST}",
         headers=FORWARDED,
-        data={"grant_type": "authorization_code", "code": "x", "client_id": client.client_id,
-              "client_secret": client.client_secret, "redirect_uri": client.redirect_uri},
+        data={
+            "grant_type": "authorization_code",
+            "code": "x",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "redirect_uri": client.redirect_uri,
+        },
     )
 
     assert response.status_code == 400

@@ -122,14 +122,16 @@ def test_the_session_cookie_is_httponly_and_samesite_lax_in_development(web):
 def production_app(tmp_path, monkeypatch):
     for name in ("OIDC_PROVIDER_MODE", "OIDC_PROVIDER_ISSUER", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app({
-        "MODE": "production",
-        "ISSUER": "https://op.partner.example",
-        "SECRET_KEY": "s" * 32,
-        "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.sqlite'}",
-    })
+    app = create_app(
+        {
+            "MODE": "production",
+            "ISSUER": "https://op.partner.example",
+            "SECRET_KEY": "s" * 32,
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.sqlite'}",
+        }
+    )
     app.instance_path = str(tmp_path)
     return app
 

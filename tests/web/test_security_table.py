@@ -27,8 +27,17 @@ def rows() -> list[dict]:
         if not _ROW.match(line):
             continue
         number, source, requirement, status, tests, why = [cell.strip() for cell in line.strip()[1:-1].split("|")]
-        table.append({"number": int(number), "source": source, "requirement": requirement, "status": status,
-                      "tests": _NODE.findall(tests), "tests_cell": tests, "why": why})
+        table.append(
+            {
+                "number": int(number),
+                "source": source,
+                "requirement": requirement,
+                "status": status,
+                "tests": _NODE.findall(tests),
+                "tests_cell": tests,
+                "why": why,
+            }
+        )
     return table
 
 

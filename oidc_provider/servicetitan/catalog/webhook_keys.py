@@ -82,7 +82,9 @@ def retire(key: WebhookSigningKey, actor: str) -> None:
     if key.retired_at is not None:
         raise WebhookKeyError("this key is already retired")
     if current and current[0].id == key.id:
-        raise WebhookKeyError("this is the newest key, the one ServiceTitan should send; generate or paste a new one instead")
+        raise WebhookKeyError(
+            "this is the newest key, the one ServiceTitan should send; generate or paste a new one instead"
+        )
     key.retired_at = clock.now()
     record_event("webhook_key_retired", actor, {"key_id": key.id})
     db.session.commit()
@@ -91,7 +93,7 @@ def retire(key: WebhookSigningKey, actor: str) -> None:
 def _add(value: str, source: str, actor: str) -> WebhookSigningKey:
     now = clock.now()
     # Only the newest earlier key stays valid beside the new one.
-    for older in valid_keys()[VALID_AT_ONCE - 1:]:
+    for older in valid_keys()[VALID_AT_ONCE - 1 :]:
         older.retired_at = now
     key = WebhookSigningKey(key_encrypted=encrypt(value), source=source, created_at=now)
     db.session.add(key)

@@ -36,6 +36,7 @@ def _not_kept(response):
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
+
 # Endpoints that take files: directory files and logos are larger than any protocol request.
 UPLOAD_ENDPOINTS = {
     "admin.clients.new",

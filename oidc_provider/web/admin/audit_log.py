@@ -22,7 +22,11 @@ def index():
     # The log only grows: counting it on every view would cost more than the page.
     page = listings.page_of(listings.audit_events(**filters), count=False)
     body = render_template(
-        "admin/audit.html", page=page, filters=filters, filters_set={k: v for k, v in filters.items() if v},
-        kind_options=[("", "Any")] + [(kind, kind) for kind in listings.audit_kinds()], problems=problems,
+        "admin/audit.html",
+        page=page,
+        filters=filters,
+        filters_set={k: v for k, v in filters.items() if v},
+        kind_options=[("", "Any")] + [(kind, kind) for kind in listings.audit_kinds()],
+        problems=problems,
     )
     return body, 422 if problems else 200

@@ -58,7 +58,10 @@ def new():
 
 def _new_form(settings: ClientSettings, problems: dict[str, str]):
     body = render_template(
-        "admin/client_new.html", settings=settings, problems=problems, algs=ID_TOKEN_ALGS,
+        "admin/client_new.html",
+        settings=settings,
+        problems=problems,
+        algs=ID_TOKEN_ALGS,
         scopes=current_app.config["SCOPES_SUPPORTED"],
     )
     return body, 422 if problems else 200

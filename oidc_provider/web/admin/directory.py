@@ -113,7 +113,10 @@ def _profiles(text: str) -> list[dict]:
 
 def _account_form(account, values, problems, status=200):
     body = render_template(
-        "admin/account_form.html", account=account, values=values, problems=problems,
+        "admin/account_form.html",
+        account=account,
+        values=values,
+        problems=problems,
         saved=request.args.get("saved") == "1",
     )
     return body, status
@@ -167,8 +170,12 @@ def _save_user(user: TenantUser | None):
 
 def _user_form(user, values, problems, status=200, password_problems=None, password_reset=False):
     body = render_template(
-        "admin/user_form.html", user=user, values=values, problems=problems,
-        password_problems=password_problems or {}, password_reset=password_reset,
+        "admin/user_form.html",
+        user=user,
+        values=values,
+        problems=problems,
+        password_problems=password_problems or {},
+        password_reset=password_reset,
         saved=request.args.get("saved") == "1",
     )
     return body, status
@@ -210,13 +217,22 @@ def import_file():
             problems = error.problems
     if problems:
         body = render_template(
-            "admin/directory_import.html", problems=problems[:PROBLEMS_SHOWN], hidden=max(0, len(problems) - PROBLEMS_SHOWN),
+            "admin/directory_import.html",
+            problems=problems[:PROBLEMS_SHOWN],
+            hidden=max(0, len(problems) - PROBLEMS_SHOWN),
             report=None,
         )
         return body, 422
-    record_event("directory_imported", actor(), {
-        "file": filename, "accounts": report.accounts, "profiles": report.profiles, "users": report.users,
-    })
+    record_event(
+        "directory_imported",
+        actor(),
+        {
+            "file": filename,
+            "accounts": report.accounts,
+            "profiles": report.profiles,
+            "users": report.users,
+        },
+    )
     db.session.commit()
     return render_template("admin/directory_import.html", problems=[], report=report)
 

@@ -16,7 +16,10 @@ bp = Blueprint("job_types", __name__)
 
 def _page(problems: dict | None = None, values: dict | None = None, status: int = 200, imported: int | None = None):
     body = render_template(
-        "admin/job_types.html", categories=job_types.categories(), problems=problems or {}, values=values or {},
+        "admin/job_types.html",
+        categories=job_types.categories(),
+        problems=problems or {},
+        values=values or {},
         imported=imported,
     )
     return body, status

@@ -20,12 +20,14 @@ def _rows() -> list[dict]:
     described = []
     for row in rows:
         siblings = [r for r in rows if r.alg == row.alg]
-        described.append({
-            "row": row,
-            "state": key_state(row, siblings),
-            "age": now - row.created_at,
-            "refusal": retire_refusal(row, siblings),
-        })
+        described.append(
+            {
+                "row": row,
+                "state": key_state(row, siblings),
+                "age": now - row.created_at,
+                "refusal": retire_refusal(row, siblings),
+            }
+        )
     return described
 
 

@@ -37,10 +37,15 @@ def export():
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in leads_report.report()["byProfile"]:
-        writer.writerow([_cell(row["accountId"]), _cell(row["profileId"]),
-                         *(row["funnel"][stage] for stage in leads_report.FUNNEL),
-                         row["acceptanceSeconds"]["median"] if row["acceptanceSeconds"]["median"] is not None else "",
-                         row["revenue"]])
+        writer.writerow(
+            [
+                _cell(row["accountId"]),
+                _cell(row["profileId"]),
+                *(row["funnel"][stage] for stage in leads_report.FUNNEL),
+                row["acceptanceSeconds"]["median"] if row["acceptanceSeconds"]["median"] is not None else "",
+                row["revenue"],
+            ]
+        )
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="leads-report.csv"'
     return response
@@ -49,8 +54,10 @@ def export():
 def _bars(values: dict, labels: dict | None = None) -> list[dict]:
     """Each value with its share of the largest, in percent, for a bar's length."""
     largest = max(values.values(), default=0) or 1
-    return [{"label": key, "value": (labels or values)[key], "percent": round(100 * value / largest, 1)}
-            for key, value in values.items()]
+    return [
+        {"label": key, "value": (labels or values)[key], "percent": round(100 * value / largest, 1)}
+        for key, value in values.items()
+    ]
 
 
 def _cell(value: str) -> str:

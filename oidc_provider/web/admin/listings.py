@@ -101,15 +101,19 @@ def pairings(q: str = "", status: str = "", client_id: str = "") -> Select:
     if status in PAIRING_STATUSES:
         statement = statement.where(Pairing.status == status)
     if client_id:
-        statement = statement.where(Pairing.client_pk == select(Client.id).where(Client.client_id == client_id).scalar_subquery())
+        statement = statement.where(
+            Pairing.client_pk == select(Client.id).where(Client.client_id == client_id).scalar_subquery()
+        )
     if q:
         # A union of three indexed lookups rather than one OR: the OR makes the database
         # test every pairing, the union only the few that match.
         matching = union(
             select(Pairing.id).where(Pairing.request_id == q),
-            select(Pairing.id).where(Pairing.account_id.in_(
-                select(Account.id).where(or_(_contains(Account.id, q), _contains(Account.name, q)))
-            )),
+            select(Pairing.id).where(
+                Pairing.account_id.in_(
+                    select(Account.id).where(or_(_contains(Account.id, q), _contains(Account.name, q)))
+                )
+            ),
             select(Pairing.id).where(Pairing.user_id.in_(select(TenantUser.id).where(_contains(TenantUser.email, q)))),
         )
         statement = statement.where(Pairing.id.in_(matching))

@@ -29,7 +29,10 @@ def index(error: str | None = None, status: int = 200):
     page = listings.page_of(listings.pairings(**filters), count=not filters["q"])
     clients = db.session.execute(select(Client.client_id, Client.name).order_by(Client.name)).all()
     body = render_template(
-        "admin/pairings.html", page=page, filters=filters, filters_set={k: v for k, v in filters.items() if v},
+        "admin/pairings.html",
+        page=page,
+        filters=filters,
+        filters_set={k: v for k, v in filters.items() if v},
         status_options=[("", "Any")] + [(s, s) for s in listings.PAIRING_STATUSES],
         client_options=[("", "Any")] + [(client_id, name) for client_id, name in clients],
         error=error,

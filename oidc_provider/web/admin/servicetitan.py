@@ -34,8 +34,15 @@ bp = Blueprint("servicetitan", __name__)
 SPARE_ROWS = 5
 
 
-def render_sheet(client: Client, secret: str | None = None, problems: dict | None = None, values: dict | None = None,
-                 status: int = 200, created: bool = False, rotated: bool = False):
+def render_sheet(
+    client: Client,
+    secret: str | None = None,
+    problems: dict | None = None,
+    values: dict | None = None,
+    status: int = 200,
+    created: bool = False,
+    rotated: bool = False,
+):
     """The sheet. ``secret`` only in the answer to a creation or a rotation."""
     environment = client.servicetitan_environment or environments.default_environment()
     body = render_template(
@@ -107,8 +114,11 @@ def credentials(client_id):
     if not problems:
         try:
             environments.configure(
-                name, client_id=values["api_client_id"], client_secret=secret or None,
-                identity_url=values["identity_url"] or None, api_url=values["api_url"] or None,
+                name,
+                client_id=values["api_client_id"],
+                client_secret=secret or None,
+                identity_url=values["identity_url"] or None,
+                api_url=values["api_url"] or None,
             )
         except ValueError as error:
             problems["identity_url"] = str(error)
@@ -164,6 +174,9 @@ def extra_details():
 def _extra_details_form(rows: list[tuple[str, str]], error: ExtraDetailsError):
     spare = max(0, min(SPARE_ROWS, MAX_PARAMETERS - len(rows)))
     return render_template(
-        "admin/extra_details.html", rows=rows + [("", "")] * spare, error=error, maximum=MAX_PARAMETERS,
+        "admin/extra_details.html",
+        rows=rows + [("", "")] * spare,
+        error=error,
+        maximum=MAX_PARAMETERS,
         saved=request.args.get("saved") == "1",
     )

@@ -52,19 +52,31 @@ def configuration_endpoint() -> str:
 def urls_step(client: Client, secret: str | None) -> list[SheetValue]:
     """ServiceTitan's "URLs" step for Open ID Connect. The secret exists only right after
     the client was created or its secret rotated: it is stored as a hash."""
-    secret_value = SheetValue(
-        "Client Secret", secret, "Client Secret", "Shown this once: copy it now."
-    ) if secret else SheetValue(
-        "Client Secret", "", "Client Secret",
-        "Stored only as a hash and shown only when created or rotated. Rotate the secret to give ServiceTitan a new one.",
+    secret_value = (
+        SheetValue("Client Secret", secret, "Client Secret", "Shown this once: copy it now.")
+        if secret
+        else SheetValue(
+            "Client Secret",
+            "",
+            "Client Secret",
+            "Stored only as a hash and shown only when created or rotated. Rotate the secret to give ServiceTitan a new one.",
+        )
     )
     return [
-        SheetValue("Configuration Endpoint", configuration_endpoint(), "Configuration Endpoint",
-                   "ServiceTitan reads every other endpoint from this discovery document."),
+        SheetValue(
+            "Configuration Endpoint",
+            configuration_endpoint(),
+            "Configuration Endpoint",
+            "ServiceTitan reads every other endpoint from this discovery document.",
+        ),
         SheetValue("Client ID", client.client_id, "Client ID"),
         secret_value,
-        SheetValue("Scopes", client.scope, "Scopes",
-                   "Type them separated by spaces; a scope the client was not registered with is dropped."),
+        SheetValue(
+            "Scopes",
+            client.scope,
+            "Scopes",
+            "Type them separated by spaces; a scope the client was not registered with is dropped.",
+        ),
     ]
 
 
@@ -74,11 +86,18 @@ def endpoints() -> list[SheetValue]:
     values = []
     for key, url in endpoint_urls(current_app.config["ISSUER"]).items():
         if key == "account_info_endpoint":
-            values.append(SheetValue(ENDPOINT_NAMES[key], url, None,
-                                     "Send this URL to your ServiceTitan partner manager."))
+            values.append(
+                SheetValue(ENDPOINT_NAMES[key], url, None, "Send this URL to your ServiceTitan partner manager.")
+            )
         else:
-            values.append(SheetValue(ENDPOINT_NAMES[key], url, "Configuration Endpoint",
-                                     "ServiceTitan reads it from the discovery document: nothing to type."))
+            values.append(
+                SheetValue(
+                    ENDPOINT_NAMES[key],
+                    url,
+                    "Configuration Endpoint",
+                    "ServiceTitan reads it from the discovery document: nothing to type.",
+                )
+            )
     return values
 
 

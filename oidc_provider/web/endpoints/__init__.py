@@ -14,8 +14,17 @@ from oidc_provider.web.endpoints import (
     webhooks,
 )
 
-BLUEPRINTS = (discovery.bp, authorize.bp, login.bp, token.bp, userinfo.bp, account_info.bp, operations.bp,
-              custom_pairing.bp, webhooks.bp)
+BLUEPRINTS = (
+    discovery.bp,
+    authorize.bp,
+    login.bp,
+    token.bp,
+    userinfo.bp,
+    account_info.bp,
+    operations.bp,
+    custom_pairing.bp,
+    webhooks.bp,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -60,9 +60,11 @@ def jwks():
 @bp.get("/openapi.json")
 def openapi_document():
     """The back channel's contract (docs/security.md says how it is tested)."""
-    response = jsonify(openapi.document(
-        current_app.config["ISSUER"], current_app.config["WEBHOOK_PREFIX"], current_app.config["WEBHOOK_HEADER"]
-    ))
+    response = jsonify(
+        openapi.document(
+            current_app.config["ISSUER"], current_app.config["WEBHOOK_PREFIX"], current_app.config["WEBHOOK_HEADER"]
+        )
+    )
     response.cache_control.public = True
     response.cache_control.max_age = 300
     return response

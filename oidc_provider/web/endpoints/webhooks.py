@@ -21,8 +21,9 @@ csrf.exempt(bp)  # machine-to-machine; the signing key is the proof
 def _add_rules(state) -> None:
     prefix = state.app.config["WEBHOOK_PREFIX"].rstrip("/")
     for topic in webhooks.TOPICS:
-        state.add_url_rule(f"{prefix}/{topic}", topic.replace("/", "_"), receive, methods=["POST"],
-                           defaults={"topic": topic})
+        state.add_url_rule(
+            f"{prefix}/{topic}", topic.replace("/", "_"), receive, methods=["POST"], defaults={"topic": topic}
+        )
 
 
 @bp.url_value_preprocessor

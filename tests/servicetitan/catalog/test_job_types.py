@@ -10,7 +10,9 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, JobType
 from oidc_provider.servicetitan.catalog import job_types
 
-TEMPLATE = "Category,Partner Job Type Key\r\nHVAC,hvac-repair\r\nHVAC,hvac-install\r\nElectrical,\r\nPlumbing,plumb-drain\r\n"
+TEMPLATE = (
+    "Category,Partner Job Type Key\r\nHVAC,hvac-repair\r\nHVAC,hvac-install\r\nElectrical,\r\nPlumbing,plumb-drain\r\n"
+)
 
 
 def mapping(app) -> list[tuple[str, str | None]]:
@@ -22,8 +24,11 @@ def test_the_template_round_trips(clean_app):
     with clean_app.app_context():
         assert job_types.import_csv(TEMPLATE, "test") == 4
         assert job_types.export_csv() == TEMPLATE
-    assert mapping(clean_app) == [("HVAC", ["hvac-repair", "hvac-install"]), ("Electrical", [None]),
-                                  ("Plumbing", ["plumb-drain"])]
+    assert mapping(clean_app) == [
+        ("HVAC", ["hvac-repair", "hvac-install"]),
+        ("Electrical", [None]),
+        ("Plumbing", ["plumb-drain"]),
+    ]
 
 
 def test_an_empty_template_exports_its_header(clean_app):
@@ -50,7 +55,9 @@ def test_a_bad_file_changes_nothing(clean_app):
     with clean_app.app_context():
         job_types.import_csv(TEMPLATE, "test")
         with pytest.raises(job_types.JobTypeError) as refused:
-            job_types.import_csv("Category,Partner Job Type Key\nHVAC,a b\nHVAC,ok\nHVAC,ok\n" + "," + "k" * 129 + "\n", "test")
+            job_types.import_csv(
+                "Category,Partner Job Type Key\nHVAC,a b\nHVAC,ok\nHVAC,ok\n" + "," + "k" * 129 + "\n", "test"
+            )
     assert refused.value.problems == {
         "line 2": "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)",
         "line 4": "the key 'ok' is already on line 3",
@@ -66,8 +73,12 @@ def test_a_key_added_to_a_category_without_one_fills_its_empty_row(clean_app):
         job_types.add("HVAC", "hvac-tuneup", "test")
         job_types.add("Garage Doors", "", "test")
         assert job_types.export_csv().splitlines()[1:] == [
-            "HVAC,hvac-repair", "HVAC,hvac-install", "HVAC,hvac-tuneup", "Electrical,elec-panel",
-            "Plumbing,plumb-drain", "Garage Doors,",
+            "HVAC,hvac-repair",
+            "HVAC,hvac-install",
+            "HVAC,hvac-tuneup",
+            "Electrical,elec-panel",
+            "Plumbing,plumb-drain",
+            "Garage Doors,",
         ]
 
 

@@ -20,7 +20,11 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width=
         ("logo.jpg", JPEG, "image/jpeg"),
         ("logo.jpeg", JPEG, "image/jpeg"),
         ("logo.svg", SVG, "image/svg+xml"),
-        ("logo.svg", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><use href="#a"/></svg>', "image/svg+xml"),
+        (
+            "logo.svg",
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><use href="#a"/></svg>',
+            "image/svg+xml",
+        ),
     ],
 )
 def test_accepted_logos(filename, data, content_type):
@@ -39,18 +43,37 @@ def test_accepted_logos(filename, data, content_type):
         ("logo.png", PNG + b"\x00" * LOGO_MAX_BYTES, "the logo is larger than 1024 KiB"),
         ("logo.svg", b"<html></html>", "the file is named .svg but its content is not an SVG image"),
         ("logo.svg", b"<svg", "the file is named .svg but its content is not an SVG image"),
-        ("logo.svg", b'<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>',
-         "an SVG logo must not declare a DOCTYPE or entities"),
-        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-         "an SVG logo must not contain scripts or embedded content"),
-        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>',
-         "an SVG logo must not contain scripts or embedded content"),
-        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
-         "an SVG logo must not contain scripts or event handlers"),
-        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
-                     b'<a x:href="javascript:alert(1)"><rect/></a></svg>', "an SVG logo must not link to other files"),
-        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://tracker.example/p.png"/></svg>',
-         "an SVG logo must not link to other files"),
+        (
+            "logo.svg",
+            b'<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>',
+            "an SVG logo must not declare a DOCTYPE or entities",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "an SVG logo must not contain scripts or embedded content",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>',
+            "an SVG logo must not contain scripts or embedded content",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+            "an SVG logo must not contain scripts or event handlers",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
+            b'<a x:href="javascript:alert(1)"><rect/></a></svg>',
+            "an SVG logo must not link to other files",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://tracker.example/p.png"/></svg>',
+            "an SVG logo must not link to other files",
+        ),
     ],
 )
 def test_refused_logos(filename, data, message):

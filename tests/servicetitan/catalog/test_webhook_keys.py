@@ -50,7 +50,10 @@ def test_retiring_the_previous_key(clean_app):
         with pytest.raises(WebhookKeyError, match="already retired"):
             retire(older, "test")
         assert list(db.session.scalars(select(AuditEvent.kind).order_by(AuditEvent.id))) == [
-            "webhook_key_added", "webhook_key_added", "webhook_key_retired"]
+            "webhook_key_added",
+            "webhook_key_added",
+            "webhook_key_retired",
+        ]
 
 
 @pytest.mark.parametrize("value", ["", "too-short", "with space inside the key", "\u00e9" * 20, "x" * 513])

@@ -20,8 +20,14 @@ from tests.console import PNG, csrf_token, seed_world, sign_in_as
 
 def _console_rules() -> list[tuple[str, str, str]]:
     """(endpoint, rule, method) of every console route but the sign-in page."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "routes",
-                      "ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SECRET_KEY": "routes",
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+        }
+    )
     return sorted(
         (rule.endpoint, rule.rule, method)
         for rule in app.url_map.iter_rules()
@@ -32,8 +38,15 @@ def _console_rules() -> list[tuple[str, str, str]]:
 
 CONSOLE_RULES = _console_rules()
 PUBLIC = {"admin.auth.sign_in"}
-SAMPLE_VALUES = {"client_id": "some-client", "account_id": "acct-hvac", "user_id": "1", "pairing_id": "1",
-                 "job_type_id": "1", "kid": "rs256-x", "key_id": "1"}
+SAMPLE_VALUES = {
+    "client_id": "some-client",
+    "account_id": "acct-hvac",
+    "user_id": "1",
+    "pairing_id": "1",
+    "job_type_id": "1",
+    "kid": "rs256-x",
+    "key_id": "1",
+}
 
 
 def url(rule: str, values: dict) -> str:
@@ -48,8 +61,15 @@ def audit_count(app) -> int:
 def test_the_console_has_the_routes_these_tests_cover():
     endpoints = {endpoint for endpoint, _, _ in CONSOLE_RULES}
     assert len(endpoints) >= 40
-    assert {"admin.home.index", "admin.clients.new", "admin.servicetitan.sheet", "admin.pairings.decision",
-            "admin.keys.retire_key", "admin.audit_log.index", "admin.auth.sign_out"} <= endpoints
+    assert {
+        "admin.home.index",
+        "admin.clients.new",
+        "admin.servicetitan.sheet",
+        "admin.pairings.decision",
+        "admin.keys.retire_key",
+        "admin.audit_log.index",
+        "admin.auth.sign_out",
+    } <= endpoints
 
 
 @pytest.mark.parametrize(("endpoint", "rule", "method"), CONSOLE_RULES)
@@ -99,8 +119,10 @@ def test_an_admin_session_is_nobody_on_the_tenant_pages(console, make):
     as a tenant before any pairing."""
     make.directory()
     client = make.client()
-    response = console.get(f"/authorize?client_id={client.client_id}&response_type=code&scope=openid"
-                           f"&state=s&redirect_uri={client.redirect_uri}")
+    response = console.get(
+        f"/authorize?client_id={client.client_id}&response_type=code&scope=openid"
+        f"&state=s&redirect_uri={client.redirect_uri}"
+    )
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?pending=")
 
@@ -114,8 +136,12 @@ def _form(endpoint: str, world: dict) -> dict:
     """A form that the endpoint accepts when it carries its CSRF token."""
     return {
         "admin.auth.sign_out": {},
-        "admin.clients.new": {"name": "ServiceTitan", "redirect_uris": "https://st.example/cb", "scope": "openid",
-                              "id_token_alg": "RS256"},
+        "admin.clients.new": {
+            "name": "ServiceTitan",
+            "redirect_uris": "https://st.example/cb",
+            "scope": "openid",
+            "id_token_alg": "RS256",
+        },
         "admin.clients.rotate": {"grace_seconds": "0"},
         "admin.clients.enable": {},
         "admin.clients.disable": {},

@@ -17,8 +17,12 @@ def events(clean_app):
         for at, kind, actor, detail in (
             (datetime(2026, 3, 1, 8, 0, tzinfo=UTC), "client_created", "cli", {"client_id": "abc"}),
             (datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "sign_in_failed", "", {"realm": "tenant", "email": "x@y.example"}),
-            (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "pairing_created", "owner@mtech.example",
-             {"account_id": "acct-hvac", "status": "COMPLETED"}),
+            (
+                datetime(2026, 3, 3, 10, 0, tzinfo=UTC),
+                "pairing_created",
+                "owner@mtech.example",
+                {"account_id": "acct-hvac", "status": "COMPLETED"},
+            ),
             (datetime(2026, 3, 4, 23, 59, tzinfo=UTC), "authorization_code_reuse", "", {"client_pk": 7}),
         ):
             db.session.add(AuditEvent(at=at, kind=kind, actor=actor, detail=detail))

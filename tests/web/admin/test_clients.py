@@ -15,8 +15,13 @@ from oidc_provider.core.models import AuditEvent, Client
 from tests.console import PNG
 from tests.flows import basic
 
-VALID = {"name": "ServiceTitan", "redirect_uris": "https://servicetitan.example/callback",
-         "scope": ["openid", "profile", "email"], "id_token_alg": "RS256", "remember_consent": "on"}
+VALID = {
+    "name": "ServiceTitan",
+    "redirect_uris": "https://servicetitan.example/callback",
+    "scope": ["openid", "profile", "email"],
+    "id_token_alg": "RS256",
+    "remember_consent": "on",
+}
 SECRET = re.compile(r'id="value-client-secret" class="value secret">([^<]+)<')
 CLIENT_ID = re.compile(r'id="value-client-id" class="value">([^<]+)<')
 
@@ -36,9 +41,15 @@ def stored(app, client_id: str) -> Client:
 def token_status(web, client_id: str, secret: str) -> tuple[int, str]:
     """The token endpoint's answer to a made-up code: 401 when the secret is refused, 400
     (invalid_grant) when it is accepted."""
-    response = web.post("/token", data={"grant_type": "authorization_code", "code": "made-up",
-                                        "redirect_uri": "https://servicetitan.example/callback"},
-                        headers={"Authorization": basic(client_id, secret)})
+    response = web.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "made-up",
+            "redirect_uri": "https://servicetitan.example/callback",
+        },
+        headers={"Authorization": basic(client_id, secret)},
+    )
     return response.status_code, response.json["error"]
 
 
@@ -48,8 +59,18 @@ def token_status(web, client_id: str, secret: str) -> tuple[int, str]:
 def test_the_creation_form_offers_every_setting(console):
     page = console.get("/admin/clients/new").text
 
-    for label in ("Name", "Redirect URIs", "openid", "profile", "email", "id_token algorithm", "accountInfo claim",
-                  "Asynchronous pairing", "Remember consent", "Logo (optional)"):
+    for label in (
+        "Name",
+        "Redirect URIs",
+        "openid",
+        "profile",
+        "email",
+        "id_token algorithm",
+        "accountInfo claim",
+        "Asynchronous pairing",
+        "Remember consent",
+        "Logo (optional)",
+    ):
         assert f">{label}</label>" in page, label
     assert 'accept=".jpeg,.jpg,.png,.svg' in page
 
@@ -64,7 +85,11 @@ def test_creating_a_client_shows_its_secret_once(clean_app, console):
     client_id = CLIENT_ID.search(response.text).group(1)
     client = stored(clean_app, client_id)
     assert (client.name, client.redirect_uris, client.scope, client.id_token_alg) == (
-        "ServiceTitan", ["https://servicetitan.example/callback"], "openid profile email", "RS256")
+        "ServiceTitan",
+        ["https://servicetitan.example/callback"],
+        "openid profile email",
+        "RS256",
+    )
     assert (client.account_info_claim, client.async_pairing, client.remember_consent) == (False, False, True)
     assert client.secret_hash and secret not in (client.secret_hash or "") and client.secret_encrypted is None
     assert token_status(console.web, client_id, secret) == (400, "invalid_grant")
@@ -80,12 +105,18 @@ def test_creating_a_client_shows_its_secret_once(clean_app, console):
 
 
 def test_an_hs256_client_is_made_with_the_options_ticked(clean_app, console):
-    response = console.post("/admin/clients/new", {**VALID, "id_token_alg": "HS256", "account_info_claim": "on",
-                                                   "scope": ["openid"], "remember_consent": None})
+    response = console.post(
+        "/admin/clients/new",
+        {**VALID, "id_token_alg": "HS256", "account_info_claim": "on", "scope": ["openid"], "remember_consent": None},
+    )
     client = stored(clean_app, CLIENT_ID.search(response.text).group(1))
 
     assert (client.id_token_alg, client.account_info_claim, client.remember_consent, client.scope) == (
-        "HS256", True, False, "openid")
+        "HS256",
+        True,
+        False,
+        "openid",
+    )
     assert client.secret_hash is None and client.secret_encrypted  # the secret signs id_tokens
 
 
@@ -95,16 +126,24 @@ def test_an_hs256_client_is_made_with_the_options_ticked(clean_app, console):
         ({"name": ""}, "client-name", "give a name of 1 to 128 characters"),
         ({"name": "x" * 129}, "client-name", "give a name of 1 to 128 characters"),
         ({"redirect_uris": ""}, "client-redirect_uris", "give at least one redirect URI"),
-        ({"redirect_uris": "http://servicetitan.example/cb"}, "client-redirect_uris",
-         "'http://servicetitan.example/cb' must use https (http is only for loopback addresses)"),
-        ({"redirect_uris": "https://servicetitan.example/cb#x"}, "client-redirect_uris",
-         "'https://servicetitan.example/cb#x' must not have a fragment"),
+        (
+            {"redirect_uris": "http://servicetitan.example/cb"},
+            "client-redirect_uris",
+            "'http://servicetitan.example/cb' must use https (http is only for loopback addresses)",
+        ),
+        (
+            {"redirect_uris": "https://servicetitan.example/cb#x"},
+            "client-redirect_uris",
+            "'https://servicetitan.example/cb#x' must not have a fragment",
+        ),
         ({"scope": ["profile"]}, "client-scope", "the scopes must include openid"),
-        ({"scope": ["openid", "admin"]}, "client-scope",
-         "unsupported scope 'admin'; choose from openid profile email"),
+        ({"scope": ["openid", "admin"]}, "client-scope", "unsupported scope 'admin'; choose from openid profile email"),
         ({"id_token_alg": "none"}, "client-id_token_alg", "choose one of RS256, ES256, HS256"),
-        ({"account_info_claim": "on", "async_pairing": "on"}, "client-async_pairing",
-         "the accountInfo claim ends pairing at once, so no request id would ever arrive: choose one of the two"),
+        (
+            {"account_info_claim": "on", "async_pairing": "on"},
+            "client-async_pairing",
+            "the accountInfo claim ends pairing at once, so no request id would ever arrive: choose one of the two",
+        ),
     ],
 )
 def test_creation_is_refused_with_the_problem_next_to_its_field(clean_app, console, make, change, field_id, message):
@@ -118,7 +157,9 @@ def test_creation_is_refused_with_the_problem_next_to_its_field(clean_app, conso
 
 
 def test_the_refused_form_keeps_what_was_typed(console):
-    response = console.post("/admin/clients/new", {**VALID, "name": "", "redirect_uris": "https://a.example/cb\nhttps://b.example/cb"})
+    response = console.post(
+        "/admin/clients/new", {**VALID, "name": "", "redirect_uris": "https://a.example/cb\nhttps://b.example/cb"}
+    )
 
     assert "https://a.example/cb\nhttps://b.example/cb</textarea>" in response.text
     assert 'name="remember_consent" type="checkbox" value="on" checked' in response.text
@@ -129,13 +170,17 @@ def test_the_refused_form_keeps_what_was_typed(console):
     [
         ("logo.gif", b"GIF89a", "ServiceTitan accepts only .jpeg, .png, .jpg and .svg files"),
         ("logo.png", b"\xff\xd8\xff\xe0 a jpeg", "the file is named .png but its content is not a PNG image"),
-        ("logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
-         "an SVG logo must not contain scripts or embedded content"),
+        (
+            "logo.svg",
+            b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+            "an SVG logo must not contain scripts or embedded content",
+        ),
     ],
 )
 def test_a_logo_is_judged_by_its_content(clean_app, console, make, filename, content, message):
-    response = console.post("/admin/clients/new", {**VALID, "logo": (io.BytesIO(content), filename)},
-                            content_type="multipart/form-data")
+    response = console.post(
+        "/admin/clients/new", {**VALID, "logo": (io.BytesIO(content), filename)}, content_type="multipart/form-data"
+    )
 
     assert response.status_code == 422
     assert field_error(response.text, "client-logo") == message
@@ -143,8 +188,9 @@ def test_a_logo_is_judged_by_its_content(clean_app, console, make, filename, con
 
 
 def test_a_logo_is_kept_and_served_only_as_an_image(clean_app, console):
-    response = console.post("/admin/clients/new", {**VALID, "logo": (io.BytesIO(PNG), "Logo.PNG")},
-                            content_type="multipart/form-data")
+    response = console.post(
+        "/admin/clients/new", {**VALID, "logo": (io.BytesIO(PNG), "Logo.PNG")}, content_type="multipart/form-data"
+    )
     client_id = CLIENT_ID.search(response.text).group(1)
 
     logo = console.get(f"/admin/clients/{client_id}/logo")
@@ -158,13 +204,15 @@ def test_a_logo_is_kept_and_served_only_as_an_image(clean_app, console):
 def test_a_large_logo_passes_the_protocol_body_limit_but_not_its_own(clean_app, console, make):
     """The console's uploads get ADMIN_UPLOAD_MAX_BYTES, not the 64 KiB of protocol requests."""
     big_png = PNG + b"\x00" * (200 * 1024)
-    response = console.post("/admin/clients/new", {**VALID, "logo": (io.BytesIO(big_png), "logo.png")},
-                            content_type="multipart/form-data")
+    response = console.post(
+        "/admin/clients/new", {**VALID, "logo": (io.BytesIO(big_png), "logo.png")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 201
 
     huge_png = PNG + b"\x00" * (1024 * 1024)
-    response = console.post("/admin/clients/new", {**VALID, "logo": (io.BytesIO(huge_png), "logo.png")},
-                            content_type="multipart/form-data")
+    response = console.post(
+        "/admin/clients/new", {**VALID, "logo": (io.BytesIO(huge_png), "logo.png")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 422
     assert field_error(response.text, "client-logo") == "the logo is larger than 1024 KiB"
     assert make.count(Client) == 1
@@ -258,7 +306,10 @@ def test_deletion_asks_for_the_clients_name(clean_app, console, registered, make
     assert deleted.headers["Location"] == "/admin/clients"
     assert make.count(Client) == 0
     with clean_app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "client_deleted")) == 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "client_deleted"))
+            == 1
+        )
 
 
 def test_the_list_shows_each_client(console, make):

@@ -36,8 +36,12 @@ def user(app, email) -> dict | None:
         row = db.session.scalar(select(TenantUser).where(TenantUser.email == email))
         if row is None:
             return None
-        return {"id": row.id, "name": row.name, "accounts": sorted(a.id for a in row.accounts),
-                "password_hash": row.password_hash}
+        return {
+            "id": row.id,
+            "name": row.name,
+            "accounts": sorted(a.id for a in row.accounts),
+            "password_hash": row.password_hash,
+        }
 
 
 def error_of(response, field_id) -> str:
@@ -60,14 +64,23 @@ def test_accounts_are_listed_with_their_profiles_and_searched(console, directory
 
 
 def test_an_account_is_created_with_its_profiles(clean_app, console, directory):
-    response = console.post("/admin/accounts/new", {
-        "id": "acct-roof", "name": "MTech Roofing", "eligible": "on", "profiles": "p-roof-east, East\n\np-roof-west,West",
-    })
+    response = console.post(
+        "/admin/accounts/new",
+        {
+            "id": "acct-roof",
+            "name": "MTech Roofing",
+            "eligible": "on",
+            "profiles": "p-roof-east, East\n\np-roof-west,West",
+        },
+    )
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/accounts/acct-roof?saved=1"
     assert account(clean_app, "acct-roof") == {
-        "name": "MTech Roofing", "eligible": True, "profiles": [("p-roof-east", "East"), ("p-roof-west", "West")]}
+        "name": "MTech Roofing",
+        "eligible": True,
+        "profiles": [("p-roof-east", "East"), ("p-roof-west", "West")],
+    }
     with clean_app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "account_saved"))
         assert (event.actor, event.detail["account_id"]) == (console.email, "acct-roof")
@@ -77,10 +90,15 @@ def test_an_account_is_edited_and_a_removed_profile_goes(clean_app, console, dir
     page = console.get("/admin/accounts/acct-hvac").text
     assert "p-north, North\np-south, South</textarea>" in page
 
-    console.post("/admin/accounts/acct-hvac", {"name": "MTech Heating", "eligible": "on", "profiles": "p-north, North Side"})
+    console.post(
+        "/admin/accounts/acct-hvac", {"name": "MTech Heating", "eligible": "on", "profiles": "p-north, North Side"}
+    )
 
-    assert account(clean_app, "acct-hvac") == {"name": "MTech Heating", "eligible": True,
-                                               "profiles": [("p-north", "North Side")]}
+    assert account(clean_app, "acct-hvac") == {
+        "name": "MTech Heating",
+        "eligible": True,
+        "profiles": [("p-north", "North Side")],
+    }
     with clean_app.app_context():
         assert db.session.get(Profile, "p-south") is None
 
@@ -92,10 +110,16 @@ def test_an_account_is_edited_and_a_removed_profile_goes(clean_app, console, dir
         ({"id": "acct-hvac"}, "account-id", "an account with id 'acct-hvac' already exists"),
         ({"name": ""}, "account-name", "must be a non-empty string"),
         ({"name": "x" * 129}, "account-name", "at most 128 characters (has 129)"),
-        ({"profiles": "p-north, Taken"}, "account-profiles",
-         "profile 'p-north' already belongs to account 'acct-hvac' in the directory"),
-        ({"profiles": "p-a, A\np-a, Again"}, "account-profiles",
-         "line 2: profile 'p-a' is already used by account 'acct-new' (ServiceTitan refuses duplicate profiles, 15304)"),
+        (
+            {"profiles": "p-north, Taken"},
+            "account-profiles",
+            "profile 'p-north' already belongs to account 'acct-hvac' in the directory",
+        ),
+        (
+            {"profiles": "p-a, A\np-a, Again"},
+            "account-profiles",
+            "line 2: profile 'p-a' is already used by account 'acct-new' (ServiceTitan refuses duplicate profiles, 15304)",
+        ),
         ({"profiles": "p-b"}, "account-profiles", "line 1: must be a non-empty string"),
     ],
 )
@@ -109,16 +133,21 @@ def test_a_new_account_is_checked_by_the_import_rules(clean_app, console, direct
 
 
 def test_a_refused_account_edit_changes_nothing(clean_app, console, directory):
-    response = console.post("/admin/accounts/acct-hvac", {"name": "", "eligible": "on",
-                                                          "profiles": "p-north, North\np-main, Taken"})
+    response = console.post(
+        "/admin/accounts/acct-hvac", {"name": "", "eligible": "on", "profiles": "p-north, North\np-main, Taken"}
+    )
 
     assert response.status_code == 422
     assert error_of(response, "account-name") == "must be a non-empty string"
     assert error_of(response, "account-profiles") == (
-        "profile 'p-main' already belongs to account 'acct-plumbing' in the directory")
+        "profile 'p-main' already belongs to account 'acct-plumbing' in the directory"
+    )
     assert "p-north, North\np-main, Taken</textarea>" in response.text
-    assert account(clean_app, "acct-hvac") == {"name": "MTech HVAC", "eligible": True,
-                                               "profiles": [("p-north", "North"), ("p-south", "South")]}
+    assert account(clean_app, "acct-hvac") == {
+        "name": "MTech HVAC",
+        "eligible": True,
+        "profiles": [("p-north", "North"), ("p-south", "South")],
+    }
 
 
 def test_an_account_is_marked_not_eligible_and_back(clean_app, console, directory):
@@ -152,9 +181,15 @@ def test_users_are_listed_with_their_accounts_and_searched(console, directory):
 
 
 def test_a_user_is_created_and_can_sign_in(clean_app, console, directory, flows, make):
-    response = console.post("/admin/users/new", {
-        "email": " New@MTech.example ", "name": "New", "accounts": "acct-hvac, acct-plumbing", "password": "a long password",
-    })
+    response = console.post(
+        "/admin/users/new",
+        {
+            "email": " New@MTech.example ",
+            "name": "New",
+            "accounts": "acct-hvac, acct-plumbing",
+            "password": "a long password",
+        },
+    )
 
     assert response.status_code == 302
     created = user(clean_app, "new@mtech.example")
@@ -176,8 +211,10 @@ def test_a_user_is_created_and_can_sign_in(clean_app, console, directory, flows,
 )
 def test_a_new_user_is_checked_by_the_import_rules(clean_app, console, directory, make, form, field_id, message):
     before = make.count(TenantUser)
-    response = console.post("/admin/users/new", {"email": "new@mtech.example", "accounts": "acct-hvac",
-                                                 "password": "a long password", **form})
+    response = console.post(
+        "/admin/users/new",
+        {"email": "new@mtech.example", "accounts": "acct-hvac", "password": "a long password", **form},
+    )
 
     assert response.status_code == 422
     assert error_of(response, field_id) == message
@@ -187,12 +224,18 @@ def test_a_new_user_is_checked_by_the_import_rules(clean_app, console, directory
 def test_a_user_is_edited_email_included(clean_app, console, directory):
     owner = user(clean_app, "owner@mtech.example")
 
-    response = console.post(f"/admin/users/{owner['id']}", {
-        "email": "owner@mtech.test", "name": "The Owner", "accounts": "acct-hvac acct-plumbing"})
+    response = console.post(
+        f"/admin/users/{owner['id']}",
+        {"email": "owner@mtech.test", "name": "The Owner", "accounts": "acct-hvac acct-plumbing"},
+    )
 
     assert response.status_code == 302
     edited = user(clean_app, "owner@mtech.test")
-    assert (edited["id"], edited["name"], edited["accounts"]) == (owner["id"], "The Owner", ["acct-hvac", "acct-plumbing"])
+    assert (edited["id"], edited["name"], edited["accounts"]) == (
+        owner["id"],
+        "The Owner",
+        ["acct-hvac", "acct-plumbing"],
+    )
     assert edited["password_hash"] == owner["password_hash"]  # an edit does not touch the password
 
 
@@ -229,7 +272,9 @@ def test_a_password_reset(clean_app, console, directory):
 
 def upload(console, name: str, content: str | bytes):
     data = content.encode() if isinstance(content, str) else content
-    return console.post("/admin/directory/import", {"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return console.post(
+        "/admin/directory/import", {"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def test_export_is_the_import_shape_with_password_hashes(clean_app, console, directory):
@@ -238,15 +283,20 @@ def test_export_is_the_import_shape_with_password_hashes(clean_app, console, dir
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == 'attachment; filename="directory.json"'
     document = response.json
-    assert document["accounts"][0] == {"id": "acct-closed", "name": "Closed Branch", "eligible": False,
-                                       "profiles": [{"id": "p-closed", "name": "Closed"}]}
+    assert document["accounts"][0] == {
+        "id": "acct-closed",
+        "name": "Closed Branch",
+        "eligible": False,
+        "profiles": [{"id": "p-closed", "name": "Closed"}],
+    }
     manager = next(u for u in document["users"] if u["email"] == "manager@mtech.example")
     assert manager["accounts"] == ["acct-closed", "acct-hvac", "acct-plumbing"]
     assert manager["password_hash"].startswith("$argon2")
     assert all("password" not in u for u in document["users"])
     with clean_app.app_context():
         assert db.session.scalar(select(AuditEvent.detail).where(AuditEvent.kind == "directory_exported"))["file"] == (
-            "directory.json")
+            "directory.json"
+        )
 
 
 def test_an_export_imports_back_to_the_same_directory(clean_app, console, directory):
@@ -283,7 +333,9 @@ def test_the_csv_exports_import_back(clean_app, console, directory):
 
 
 def test_a_csv_of_users_may_carry_passwords(clean_app, console, directory):
-    response = upload(console, "new-users.csv", "email,name,password,accounts\nnew@mtech.example,New,a long password,acct-hvac\n")
+    response = upload(
+        console, "new-users.csv", "email,name,password,accounts\nnew@mtech.example,New,a long password,acct-hvac\n"
+    )
 
     assert response.status_code == 200
     with clean_app.app_context():
@@ -294,11 +346,21 @@ def test_a_csv_of_users_may_carry_passwords(clean_app, console, directory):
     ("name", "content", "problem"),
     [
         ("d.json", "{not json", "d.json is not valid JSON: Expecting property name enclosed in double quotes"),
-        ("d.json", json.dumps({"accounts": [{"id": "bad id", "name": ""}], "users": [{"email": "x"}]}),
-         "accounts[0].id: &#39;bad id&#39; must be 1 to 128 letters, digits, &#39;_&#39; or &#39;-&#39;"),
-        ("d.csv", "who,what\n1,2\n", "line 1: the header must be account_id,account_name,eligible,profile_id,profile_name"),
-        ("d.csv", "account_id,account_name,eligible,profile_id,profile_name\nacct-x,X,maybe,,\n",
-         "line 2: eligible must be true or false, not &#39;maybe&#39;"),
+        (
+            "d.json",
+            json.dumps({"accounts": [{"id": "bad id", "name": ""}], "users": [{"email": "x"}]}),
+            "accounts[0].id: &#39;bad id&#39; must be 1 to 128 letters, digits, &#39;_&#39; or &#39;-&#39;",
+        ),
+        (
+            "d.csv",
+            "who,what\n1,2\n",
+            "line 1: the header must be account_id,account_name,eligible,profile_id,profile_name",
+        ),
+        (
+            "d.csv",
+            "account_id,account_name,eligible,profile_id,profile_name\nacct-x,X,maybe,,\n",
+            "line 2: eligible must be true or false, not &#39;maybe&#39;",
+        ),
         ("d.json", b"\xff\xfe not utf-8", "d.json is not UTF-8 text"),
     ],
 )

@@ -32,8 +32,9 @@ def row_id(app, key) -> int:
 
 
 def upload(console, content: str, name: str = "job-types.csv"):
-    return console.post("/admin/job-types/import", {"file": (io.BytesIO(content.encode()), name)},
-                        content_type="multipart/form-data")
+    return console.post(
+        "/admin/job-types/import", {"file": (io.BytesIO(content.encode()), name)}, content_type="multipart/form-data"
+    )
 
 
 def test_the_template_downloads_with_the_mapping(console, mapping):
@@ -64,9 +65,14 @@ def test_an_import_replaces_the_mapping(clean_app, console, mapping):
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("Category,Key\nHVAC,x\n", "line 1: the header must be Category,Partner Job Type Key (ServiceTitan&#39;s template)"),
-        ("Category,Partner Job Type Key\nHVAC,two words\n",
-         "line 2: a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)"),
+        (
+            "Category,Key\nHVAC,x\n",
+            "line 1: the header must be Category,Partner Job Type Key (ServiceTitan&#39;s template)",
+        ),
+        (
+            "Category,Partner Job Type Key\nHVAC,two words\n",
+            "line 2: a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)",
+        ),
         ("Category,Partner Job Type Key\nHVAC,a\nPlumbing,a\n", "line 3: the key &#39;a&#39; is already on line 2"),
         ("Category,Partner Job Type Key\n,a\n", "line 2: give a category of 1 to 128 characters"),
         ("Category,Partner Job Type Key\nHVAC,a,extra\n", "line 2: expected 2 columns, found 3"),
@@ -93,18 +99,34 @@ def test_adding_keys_and_categories(clean_app, console, mapping):
     console.post("/admin/job-types", {"category": "HVAC", "partner_key": "hvac-tuneup"})
     console.post("/admin/job-types", {"category": "Garage Doors", "partner_key": ""})
 
-    assert rows(clean_app) == [("HVAC", "hvac-repair"), ("HVAC", "hvac-install"), ("HVAC", "hvac-tuneup"),
-                               ("Electrical", "elec-panel"), ("Garage Doors", None)]
+    assert rows(clean_app) == [
+        ("HVAC", "hvac-repair"),
+        ("HVAC", "hvac-install"),
+        ("HVAC", "hvac-tuneup"),
+        ("Electrical", "elec-panel"),
+        ("Garage Doors", None),
+    ]
 
 
 @pytest.mark.parametrize(
     ("form", "field_id", "message"),
     [
         ({"category": "", "partner_key": "x"}, "add-category", "give a category of 1 to 128 characters"),
-        ({"category": "HVAC", "partner_key": "hvac-repair"}, "add-partner_key", "the key &#39;hvac-repair&#39; is already mapped"),
-        ({"category": "HVAC", "partner_key": "a b"}, "add-partner_key",
-         "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)"),
-        ({"category": "HVAC", "partner_key": ""}, "add-partner_key", "give a key: the category &#39;HVAC&#39; is already listed"),
+        (
+            {"category": "HVAC", "partner_key": "hvac-repair"},
+            "add-partner_key",
+            "the key &#39;hvac-repair&#39; is already mapped",
+        ),
+        (
+            {"category": "HVAC", "partner_key": "a b"},
+            "add-partner_key",
+            "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)",
+        ),
+        (
+            {"category": "HVAC", "partner_key": ""},
+            "add-partner_key",
+            "give a key: the category &#39;HVAC&#39; is already listed",
+        ),
     ],
 )
 def test_an_addition_is_checked(clean_app, console, mapping, form, field_id, message):
@@ -122,8 +144,9 @@ def test_changing_and_removing_keys_keeps_the_category(clean_app, console, mappi
     assert console.post(f"/admin/job-types/{repair}", {"partner_key": "hvac-fix"}).status_code == 302
     refused = console.post(f"/admin/job-types/{repair}", {"partner_key": ""})
     assert refused.status_code == 422
-    assert (f'<p class="field-error" id="jt-{repair}-error">give a key, or remove this row: '
-            "the category has other keys</p>") in refused.text
+    assert (
+        f'<p class="field-error" id="jt-{repair}-error">give a key, or remove this row: the category has other keys</p>'
+    ) in refused.text
     console.post(f"/admin/job-types/{install}/remove")
     console.post(f"/admin/job-types/{repair}/remove")
 

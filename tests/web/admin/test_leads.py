@@ -43,8 +43,17 @@ def test_the_csv_export(console, reported):
     assert response.headers["Content-Disposition"] == 'attachment; filename="leads-report.csv"'
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows == [
-        ["accountId", "profileId", "sent", "accepted", "declined", "scheduled", "invoiced",
-         "medianAcceptanceSeconds", "revenue"],
+        [
+            "accountId",
+            "profileId",
+            "sent",
+            "accepted",
+            "declined",
+            "scheduled",
+            "invoiced",
+            "medianAcceptanceSeconds",
+            "revenue",
+        ],
         ["acct-hvac", "p-north", "2", "1", "1", "1", "1", "600", "400.1"],
         ["acct-hvac", "p-south", "1", "1", "0", "0", "1", "3600", "99.95"],
         ["acct-plumbing", "p-main", "1", "0", "0", "0", "0", "", "0"],

@@ -32,8 +32,15 @@ def pairings(clean_app, make):
         ids = {}
         for n, (client_id, email, account_id, status, request_id) in enumerate(rows):
             at = start + timedelta(hours=n)
-            pairing = Pairing(client_pk=clients[client_id], user_id=users[email], account_id=account_id,
-                              request_id=request_id, status=status, created_at=at, updated_at=at)
+            pairing = Pairing(
+                client_pk=clients[client_id],
+                user_id=users[email],
+                account_id=account_id,
+                request_id=request_id,
+                status=status,
+                created_at=at,
+                updated_at=at,
+            )
             db.session.add(pairing)
             db.session.flush()
             ids[request_id] = pairing.id
@@ -125,7 +132,10 @@ def test_an_admin_decides_an_asynchronous_pairing(clean_app, console, pairings, 
     assert (decided.status, decided.decided_by) == (status, console.email)
     assert decided.decided_at is not None
     with clean_app.app_context():
-        assert db.session.scalar(select(AuditEvent.kind).where(AuditEvent.actor == console.email)) == f"pairing_{decision}d"
+        assert (
+            db.session.scalar(select(AuditEvent.kind).where(AuditEvent.actor == console.email))
+            == f"pairing_{decision}d"
+        )
     assert f"{console.email}, " in console.get("/admin/pairings").text
 
 

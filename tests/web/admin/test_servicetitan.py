@@ -33,7 +33,7 @@ def value(page: str, element_id: str) -> str | None:
 def described(page: str, element_id: str) -> str:
     """The text of the ``<dd>`` that holds a value: its value, copy button and field note."""
     start = page.index(f'id="{element_id}"')
-    return re.sub(r"<[^>]+>", "", page[start:page.index("</dd>", start)])
+    return re.sub(r"<[^>]+>", "", page[start : page.index("</dd>", start)])
 
 
 def test_what_we_give_each_with_its_servicetitan_field(console, client, sheet_path):
@@ -114,16 +114,23 @@ def stored_client(app, client_id) -> Client:
 
 
 def test_the_callback_url_becomes_the_redirect_uri(clean_app, console, client, sheet_path):
-    response = console.post(sheet_path + "/general", {
-        "callback_url": "https://go.servicetitan.com/callback", "servicetitan_environment": "production",
-        "multi_account_support": "on",
-    })
+    response = console.post(
+        sheet_path + "/general",
+        {
+            "callback_url": "https://go.servicetitan.com/callback",
+            "servicetitan_environment": "production",
+            "multi_account_support": "on",
+        },
+    )
 
     assert response.status_code == 302
     assert response.headers["Location"] == sheet_path + "#general"
     row = stored_client(clean_app, client.client_id)
     assert (row.redirect_uris, row.servicetitan_environment, row.multi_account_support) == (
-        ["https://go.servicetitan.com/callback"], "production", True)
+        ["https://go.servicetitan.com/callback"],
+        "production",
+        True,
+    )
     page = console.get(sheet_path).text
     assert 'value="https://go.servicetitan.com/callback"' in page
     assert "ServiceTitan API credentials (production)" in page
@@ -133,15 +140,23 @@ def test_the_callback_url_becomes_the_redirect_uri(clean_app, console, client, s
     ("form", "field_id", "message"),
     [
         ({"callback_url": ""}, "general-callback_url", "paste the Callback URL that ServiceTitan shows"),
-        ({"callback_url": "http://go.servicetitan.com/cb"}, "general-callback_url",
-         "'http://go.servicetitan.com/cb' must use https (http is only for loopback addresses)"),
+        (
+            {"callback_url": "http://go.servicetitan.com/cb"},
+            "general-callback_url",
+            "'http://go.servicetitan.com/cb' must use https (http is only for loopback addresses)",
+        ),
         ({"servicetitan_environment": "staging"}, "general-servicetitan_environment", "choose sandbox or production"),
     ],
 )
 def test_general_information_is_checked(clean_app, console, client, sheet_path, form, field_id, message):
-    response = console.post(sheet_path + "/general", {
-        "callback_url": "https://go.servicetitan.com/callback", "servicetitan_environment": "sandbox", **form,
-    })
+    response = console.post(
+        sheet_path + "/general",
+        {
+            "callback_url": "https://go.servicetitan.com/callback",
+            "servicetitan_environment": "sandbox",
+            **form,
+        },
+    )
 
     assert response.status_code == 422
     assert html.unescape(field_error(response.text, field_id)) == message
@@ -153,15 +168,21 @@ def test_a_logo_uploaded_on_the_sheet(clean_app, console, client, sheet_path):
 
     from tests.console import PNG
 
-    refused = console.post(f"/admin/clients/{client.client_id}/logo", {"logo": (io.BytesIO(b"GIF89a"), "logo.png")},
-                           content_type="multipart/form-data")
+    refused = console.post(
+        f"/admin/clients/{client.client_id}/logo",
+        {"logo": (io.BytesIO(b"GIF89a"), "logo.png")},
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 422
     assert field_error(refused.text, "logo-logo") == "the file is named .png but its content is not a PNG image"
     missing = console.post(f"/admin/clients/{client.client_id}/logo", {}, content_type="multipart/form-data")
     assert field_error(missing.text, "logo-logo") == "choose a .jpeg, .png, .jpg or .svg file"
 
-    saved = console.post(f"/admin/clients/{client.client_id}/logo", {"logo": (io.BytesIO(PNG), "logo.png")},
-                         content_type="multipart/form-data")
+    saved = console.post(
+        f"/admin/clients/{client.client_id}/logo",
+        {"logo": (io.BytesIO(PNG), "logo.png")},
+        content_type="multipart/form-data",
+    )
     assert saved.status_code == 302
     with clean_app.app_context():
         assert db.session.scalar(select(Client.logo).where(Client.client_id == client.client_id)) == PNG
@@ -180,8 +201,9 @@ def environment(app, name) -> ServiceTitanEnvironment | None:
 
 
 def test_api_credentials_are_saved_encrypted_and_never_shown(clean_app, console, sheet_path):
-    response = console.post(sheet_path + "/credentials", {"api_client_id": "st-api-client",
-                                                          "api_client_secret": "st-api-secret-value"})
+    response = console.post(
+        sheet_path + "/credentials", {"api_client_id": "st-api-client", "api_client_secret": "st-api-secret-value"}
+    )
 
     assert response.status_code == 302
     row = environment(clean_app, "sandbox")
@@ -202,13 +224,27 @@ def test_api_credentials_are_saved_encrypted_and_never_shown(clean_app, console,
 @pytest.mark.parametrize(
     ("form", "field_id", "message"),
     [
-        ({"api_client_id": ""}, "credentials-api_client_id", "paste the client id that ServiceTitan issued for its Leads API"),
-        ({"api_client_secret": ""}, "credentials-api_client_secret", "paste the client secret that ServiceTitan issued with it"),
-        ({"identity_url": "ftp://identity.example"}, "credentials-identity_url",
-         "'ftp://identity.example' must be an absolute https URL; or leave it empty to keep the current one"),
-        ({"api_url": "http://api.servicetitan.example"}, "credentials-api_url",
-         "'http://api.servicetitan.example' must use https (http is only for loopback addresses); "
-         "or leave it empty to keep the current one"),
+        (
+            {"api_client_id": ""},
+            "credentials-api_client_id",
+            "paste the client id that ServiceTitan issued for its Leads API",
+        ),
+        (
+            {"api_client_secret": ""},
+            "credentials-api_client_secret",
+            "paste the client secret that ServiceTitan issued with it",
+        ),
+        (
+            {"identity_url": "ftp://identity.example"},
+            "credentials-identity_url",
+            "'ftp://identity.example' must be an absolute https URL; or leave it empty to keep the current one",
+        ),
+        (
+            {"api_url": "http://api.servicetitan.example"},
+            "credentials-api_url",
+            "'http://api.servicetitan.example' must use https (http is only for loopback addresses); "
+            "or leave it empty to keep the current one",
+        ),
     ],
 )
 def test_api_credentials_are_checked(clean_app, console, sheet_path, form, field_id, message):
@@ -226,8 +262,9 @@ def test_api_credentials_are_checked(clean_app, console, sheet_path, form, field
 
 def valid_keys(app) -> list[tuple[str, str]]:
     with app.app_context():
-        rows = db.session.scalars(select(WebhookSigningKey).where(WebhookSigningKey.retired_at.is_(None))
-                                  .order_by(WebhookSigningKey.id)).all()
+        rows = db.session.scalars(
+            select(WebhookSigningKey).where(WebhookSigningKey.retired_at.is_(None)).order_by(WebhookSigningKey.id)
+        ).all()
         return [(row.source, decrypt(row.key_encrypted)) for row in rows]
 
 
@@ -261,13 +298,16 @@ def test_a_pasted_key_keeps_the_previous_one_until_it_is_retired(clean_app, cons
 
 
 @pytest.mark.parametrize(
-    "key", ["short", "has a space in the middle", "x" * 513, "caf\u00e9-is-not-header-safe-0001"],
+    "key",
+    ["short", "has a space in the middle", "x" * 513, "caf\u00e9-is-not-header-safe-0001"],
 )
 def test_a_pasted_key_must_survive_a_request_header(clean_app, console, sheet_path, key):
     response = console.post(sheet_path + "/webhook-key/paste", {"webhook_key": key})
 
     assert response.status_code == 422
-    assert field_error(response.text, "webhook-webhook_key").startswith("paste the key exactly as ServiceTitan shows it")
+    assert field_error(response.text, "webhook-webhook_key").startswith(
+        "paste the key exactly as ServiceTitan shows it"
+    )
     assert valid_keys(clean_app) == []
 
 
@@ -276,14 +316,20 @@ def test_a_pasted_key_must_survive_a_request_header(clean_app, console, sheet_pa
 
 def parameters(app) -> list[tuple[str, str]]:
     with app.app_context():
-        return [(p.key, p.display_name) for p in db.session.scalars(
-            select(ExtraDetailParameter).order_by(ExtraDetailParameter.position))]
+        return [
+            (p.key, p.display_name)
+            for p in db.session.scalars(select(ExtraDetailParameter).order_by(ExtraDetailParameter.position))
+        ]
 
 
 def test_extra_details_are_saved_in_order(clean_app, console, sheet_path):
-    response = console.post("/admin/servicetitan/extra-details", {
-        "key": ["campaign", "", "source_listing"], "display_name": ["Campaign", "", "Source listing"],
-    })
+    response = console.post(
+        "/admin/servicetitan/extra-details",
+        {
+            "key": ["campaign", "", "source_listing"],
+            "display_name": ["Campaign", "", "Source listing"],
+        },
+    )
 
     assert response.status_code == 302
     assert parameters(clean_app) == [("campaign", "Campaign"), ("source_listing", "Source listing")]
@@ -293,7 +339,9 @@ def test_extra_details_are_saved_in_order(clean_app, console, sheet_path):
 
 def test_the_extra_details_form_offers_rows_up_to_fifty(clean_app, console):
     rows = [(f"key{n}", f"Name {n}") for n in range(48)]
-    console.post("/admin/servicetitan/extra-details", {"key": [k for k, _ in rows], "display_name": [n for _, n in rows]})
+    console.post(
+        "/admin/servicetitan/extra-details", {"key": [k for k, _ in rows], "display_name": [n for _, n in rows]}
+    )
 
     page = console.get("/admin/servicetitan/extra-details").text
 
@@ -304,12 +352,19 @@ def test_the_extra_details_form_offers_rows_up_to_fifty(clean_app, console):
 @pytest.mark.parametrize(
     ("keys", "names", "expected"),
     [
-        (["campaign", "Campaign"], ["A", "B"], "Row 2: &#39;Campaign&#39; repeats row 1 (ServiceTitan ignores case: 11304)"),
+        (
+            ["campaign", "Campaign"],
+            ["A", "B"],
+            "Row 2: &#39;Campaign&#39; repeats row 1 (ServiceTitan ignores case: 11304)",
+        ),
         (["campaign"], [""], "Row 1: give a display name of 1 to 128 characters"),
         ([""], ["Campaign"], "Row 1: give a parameter of 1 to 128 characters, without spaces"),
         (["two words"], ["Campaign"], "Row 1: give a parameter of 1 to 128 characters, without spaces"),
-        ([f"k{n}" for n in range(51)], [f"N{n}" for n in range(51)],
-         "ServiceTitan takes at most 50 parameters; 51 were given"),
+        (
+            [f"k{n}" for n in range(51)],
+            [f"N{n}" for n in range(51)],
+            "ServiceTitan takes at most 50 parameters; 51 were given",
+        ),
     ],
 )
 def test_extra_details_are_refused_whole(clean_app, console, keys, names, expected):
