@@ -38,6 +38,21 @@ POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://pos
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
+# What a test needs decides its markers, so that no test has to remember them: a browser
+# makes it "browser", PostgreSQL "postgres", and the end-to-end folder (gunicorn, several
+# instances, benchmarks, Chromium) "slow". The quick command leaves out all three.
+_MARKED_BY_FIXTURE = {"browser": "browser", "page": "browser", "postgres_app": "postgres", "postgres_database_url": "postgres"}
+_E2E = os.path.join(os.path.dirname(__file__), "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in set(item.fixturenames) & _MARKED_BY_FIXTURE.keys():
+            item.add_marker(_MARKED_BY_FIXTURE[fixture])
+        if str(item.path).startswith(_E2E):
+            item.add_marker("slow")
+
+
 def unavailable(reason: str):
     """Skip on a laptop without the service; fail in CI, where it must be there."""
     if IN_CI:
@@ -93,7 +108,7 @@ def seed_signing_keys(application) -> None:
         key_ring().invalidate()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def app(request, tmp_path_factory):
     """The application on each database in turn."""
     if request.param == "sqlite":
