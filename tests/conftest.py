@@ -41,7 +41,12 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 # What a test needs decides its markers, so that no test has to remember them: a browser
 # makes it "browser", PostgreSQL "postgres", and the end-to-end folder (gunicorn, several
 # instances, benchmarks, Chromium) "slow". The quick command leaves out all three.
-_MARKED_BY_FIXTURE = {"browser": "browser", "page": "browser", "postgres_app": "postgres", "postgres_database_url": "postgres"}
+_MARKED_BY_FIXTURE = {
+    "browser": "browser",
+    "page": "browser",
+    "postgres_app": "postgres",
+    "postgres_database_url": "postgres",
+}
 _E2E = os.path.join(os.path.dirname(__file__), "e2e")
 
 

@@ -39,6 +39,9 @@ def import_file(file, as_json):
     try:
         result = import_directory(document, progress=progress)
     except DirectoryImportError as error:
-        fail(f"{file.name} was not imported ({len(error.problems)} problems):\n  " + "\n  ".join(error.problems))
+        fail(
+            f"{file.name} was not imported ({len(error.problems)} problems):\n  "
+            + "\n  ".join(map(str, error.problems))
+        )
     data = {"accounts": result.accounts, "profiles": result.profiles, "users": result.users}
     report(data, as_json, f"imported {result.accounts} accounts, {result.profiles} profiles, {result.users} users")

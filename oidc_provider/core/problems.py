@@ -34,3 +34,14 @@ class ProblemError(Exception):
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)
         super().__init__("; ".join(str(problem) for problem in self.problems))
+
+
+def by_where(problems: Iterable[Problem]) -> dict[str, str]:
+    """The messages keyed by where, for a form that shows each beside its field; two
+    problems at one place are joined."""
+    fields: dict[str, str] = {}
+    for problem in problems:
+        fields[problem.where] = (
+            f"{fields[problem.where]}; {problem.message}" if problem.where in fields else problem.message
+        )
+    return fields

@@ -11,18 +11,16 @@ from __future__ import annotations
 import csv
 import io
 
+from oidc_provider.core.problems import Problem, ProblemError
+
 ACCOUNTS_HEADER = ("account_id", "account_name", "eligible", "profile_id", "profile_name")
 USERS_HEADER = ("email", "name", "password_hash", "accounts")
 _USERS_IMPORT_HEADER = ("email", "name", "password", "accounts")
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
 
-class DirectoryCsvError(Exception):
+class DirectoryCsvError(ProblemError):
     """A CSV file that cannot become a directory document; ``problems`` lists why."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def accounts_csv(document: dict) -> str:
@@ -57,28 +55,33 @@ def document_from_csv(text: str) -> dict:
         return {"users": _users(body, password_column=header[2])}
     raise DirectoryCsvError(
         [
-            f"line 1: the header must be {','.join(ACCOUNTS_HEADER)} (accounts) "
-            f"or {','.join(USERS_HEADER)} (users; 'password' may replace 'password_hash')"
+            Problem(
+                "line 1",
+                f"the header must be {','.join(ACCOUNTS_HEADER)} (accounts) "
+                f"or {','.join(USERS_HEADER)} (users; 'password' may replace 'password_hash')",
+            )
         ]
     )
 
 
 def _accounts(body) -> list[dict]:
-    problems: list[str] = []
+    problems: list[Problem] = []
     accounts: dict[str, dict] = {}
     for line, row in body:
         if len(row) != len(ACCOUNTS_HEADER):
-            problems.append(f"line {line}: expected {len(ACCOUNTS_HEADER)} columns, found {len(row)}")
+            problems.append(Problem(f"line {line}", f"expected {len(ACCOUNTS_HEADER)} columns, found {len(row)}"))
             continue
         account_id, name, eligible, profile_id, profile_name = (cell.strip() for cell in row)
         if eligible.lower() not in _TRUE + _FALSE:
-            problems.append(f"line {line}: eligible must be true or false, not {eligible!r}")
+            problems.append(Problem(f"line {line}", f"eligible must be true or false, not {eligible!r}"))
             continue
         account = accounts.setdefault(
             account_id, {"id": account_id, "name": name, "eligible": eligible.lower() in _TRUE, "profiles": []}
         )
         if (name, eligible.lower() in _TRUE) != (account["name"], account["eligible"]):
-            problems.append(f"line {line}: account {account_id!r} has another name or eligibility on an earlier line")
+            problems.append(
+                Problem(f"line {line}", f"account {account_id!r} has another name or eligibility on an earlier line")
+            )
         if profile_id or profile_name:
             account["profiles"].append({"id": profile_id, "name": profile_name})
     if problems:
@@ -87,11 +90,11 @@ def _accounts(body) -> list[dict]:
 
 
 def _users(body, password_column: str) -> list[dict]:
-    problems: list[str] = []
+    problems: list[Problem] = []
     users = []
     for line, row in body:
         if len(row) != len(USERS_HEADER):
-            problems.append(f"line {line}: expected {len(USERS_HEADER)} columns, found {len(row)}")
+            problems.append(Problem(f"line {line}", f"expected {len(USERS_HEADER)} columns, found {len(row)}"))
             continue
         email, name, password, accounts = (cell.strip() for cell in row)
         user = {"email": email, "accounts": accounts.replace(",", " ").split()}

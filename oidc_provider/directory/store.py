@@ -22,6 +22,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password, password_needs_rehash, verify_password
 from oidc_provider.core.models import Account, Profile, TenantUser, detached, user_accounts
+from oidc_provider.core.problems import Problem, ProblemError
 
 #: Ids we hand to ServiceTitan: its documents' own ids use letters, digits, "_" and "-".
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -106,12 +107,8 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-class DirectoryImportError(Exception):
+class DirectoryImportError(ProblemError):
     """A directory file that cannot be imported; ``problems`` lists every reason."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -174,41 +171,41 @@ def _upsert_user(entry: dict) -> None:
     db.session.add(user)
 
 
-def _validate_document(document: object) -> list[str]:
+def _validate_document(document: object) -> list[Problem]:
     if not isinstance(document, dict):
-        return ["the file must hold a JSON object with 'accounts' and 'users' lists"]
-    problems = [f"unknown top-level key {key!r}" for key in document if key not in ("accounts", "users")]
+        return [Problem("", "the file must hold a JSON object with 'accounts' and 'users' lists")]
+    problems = [Problem("", f"unknown top-level key {key!r}") for key in document if key not in ("accounts", "users")]
     accounts = document.get("accounts", [])
     users = document.get("users", [])
     if not isinstance(accounts, list):
-        return problems + ["'accounts' must be a list"]
+        return [*problems, Problem("accounts", "must be a list")]
     if not isinstance(users, list):
-        return problems + ["'users' must be a list"]
+        return [*problems, Problem("users", "must be a list")]
 
     account_ids: set[str] = set()
     profile_owner: dict[str, str] = {}
     for index, account in enumerate(accounts):
         where = f"accounts[{index}]"
         if not isinstance(account, dict):
-            problems.append(f"{where}: must be an object")
+            problems.append(Problem(f"{where}", "must be an object"))
             continue
         problems += _check_id(where, account.get("id"))
         problems += _check_name(where, account.get("name"))
         if "eligible" in account and not isinstance(account["eligible"], bool):
-            problems.append(f"{where}.eligible: must be true or false")
+            problems.append(Problem(f"{where}.eligible", "must be true or false"))
         account_id = account.get("id")
         if isinstance(account_id, str) and account_id in account_ids:
-            problems.append(f"{where}.id: account {account_id!r} appears twice")
+            problems.append(Problem(f"{where}.id", f"account {account_id!r} appears twice"))
         if isinstance(account_id, str):
             account_ids.add(account_id)
         profiles = account.get("profiles", [])
         if not isinstance(profiles, list):
-            problems.append(f"{where}.profiles: must be a list")
+            problems.append(Problem(f"{where}.profiles", "must be a list"))
             continue
         for p_index, profile in enumerate(profiles):
             p_where = f"{where}.profiles[{p_index}]"
             if not isinstance(profile, dict):
-                problems.append(f"{p_where}: must be an object")
+                problems.append(Problem(f"{p_where}", "must be an object"))
                 continue
             problems += _check_id(p_where, profile.get("id"))
             problems += _check_name(p_where, profile.get("name"))
@@ -217,8 +214,11 @@ def _validate_document(document: object) -> list[str]:
                 continue
             if profile_id in profile_owner:
                 problems.append(
-                    f"{p_where}.id: profile {profile_id!r} is already used by account "
-                    f"{profile_owner[profile_id]!r} (ServiceTitan refuses duplicate profiles, 15304)"
+                    Problem(
+                        f"{p_where}.id",
+                        f"profile {profile_id!r} is already used by account {profile_owner[profile_id]!r}"
+                        " (ServiceTitan refuses duplicate profiles, 15304)",
+                    )
                 )
             profile_owner[profile_id] = account_id
     problems += _check_profiles_against_database(profile_owner)
@@ -228,13 +228,13 @@ def _validate_document(document: object) -> list[str]:
     for index, user in enumerate(users):
         where = f"users[{index}]"
         if not isinstance(user, dict):
-            problems.append(f"{where}: must be an object")
+            problems.append(Problem(f"{where}", "must be an object"))
             continue
         email = user.get("email")
         if not isinstance(email, str) or not EMAIL_PATTERN.fullmatch(email.strip()) or len(email) > 254:
-            problems.append(f"{where}.email: must be an email address")
+            problems.append(Problem(f"{where}.email", "must be an email address"))
         elif normalize_email(email) in emails:
-            problems.append(f"{where}.email: {email!r} appears twice")
+            problems.append(Problem(f"{where}.email", f"{email!r} appears twice"))
         else:
             emails.add(normalize_email(email))
         if "name" in user:
@@ -242,49 +242,49 @@ def _validate_document(document: object) -> list[str]:
         problems += _check_password(where, user)
         user_accounts = user.get("accounts", [])
         if not isinstance(user_accounts, list) or not all(isinstance(a, str) for a in user_accounts):
-            problems.append(f"{where}.accounts: must be a list of account ids")
+            problems.append(Problem(f"{where}.accounts", "must be a list of account ids"))
             continue
         for account_id in user_accounts:
             if account_id not in known_accounts:
-                problems.append(f"{where}.accounts: no account {account_id!r} in the file or the directory")
+                problems.append(Problem(f"{where}.accounts", f"no account {account_id!r} in the file or the directory"))
     return problems
 
 
-def _check_id(where: str, value: object) -> list[str]:
+def _check_id(where: str, value: object) -> list[Problem]:
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        return [f"{where}.id: {value!r} must be 1 to 128 letters, digits, '_' or '-'"]
+        return [Problem(f"{where}.id", f"{value!r} must be 1 to 128 letters, digits, '_' or '-'")]
     return []
 
 
-def _check_name(where: str, value: object) -> list[str]:
+def _check_name(where: str, value: object) -> list[Problem]:
     if not isinstance(value, str) or not value.strip():
-        return [f"{where}.name: must be a non-empty string"]
+        return [Problem(f"{where}.name", "must be a non-empty string")]
     if len(value) > NAME_MAX:
-        return [f"{where}.name: at most {NAME_MAX} characters (has {len(value)})"]
+        return [Problem(f"{where}.name", f"at most {NAME_MAX} characters (has {len(value)})")]
     return []
 
 
-def _check_password(where: str, user: dict) -> list[str]:
+def _check_password(where: str, user: dict) -> list[Problem]:
     if "password" in user and "password_hash" in user:
-        return [f"{where}: give 'password' or 'password_hash', not both"]
+        return [Problem(f"{where}", "give 'password' or 'password_hash', not both")]
     if "password" in user:
         password = user["password"]
         if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-            return [f"{where}.password: at least {PASSWORD_MIN} characters"]
+            return [Problem(f"{where}.password", f"at least {PASSWORD_MIN} characters")]
     elif "password_hash" in user:
         if not isinstance(user["password_hash"], str) or not user["password_hash"].startswith("$argon2"):
-            return [f"{where}.password_hash: must be an argon2 hash as exported by this product"]
+            return [Problem(f"{where}.password_hash", "must be an argon2 hash as exported by this product")]
     return []
 
 
-def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[str]:
+def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[Problem]:
     # Only ids that can exist are looked up: PostgreSQL refuses to compare with a NUL.
     candidates = [profile_id for profile_id in profile_owner if ID_PATTERN.fullmatch(profile_id)]
     if not candidates:
         return []
     rows = db.session.execute(select(Profile.id, Profile.account_id).where(Profile.id.in_(candidates))).all()
     return [
-        f"profile {profile_id!r} already belongs to account {owner!r} in the directory"
+        Problem("profiles", f"profile {profile_id!r} already belongs to account {owner!r} in the directory")
         for profile_id, owner in rows
         if owner != profile_owner[profile_id]
     ]
@@ -354,10 +354,10 @@ def save_user(entry: dict, actor: str, user: TenantUser | None = None) -> Tenant
     taken = db.session.scalar(select(TenantUser.id).where(TenantUser.email == email))
     try:
         if taken is not None and (user is None or taken != user.id):
-            raise DirectoryImportError([f"users[0].email: {email!r} is already another user's email"])
+            raise DirectoryImportError([Problem("users[0].email", f"{email!r} is already another user's email")])
         if user is None and not entry.get("password"):
             raise DirectoryImportError(
-                [f"users[0].password: give a new user a password of at least {PASSWORD_MIN} characters"]
+                [Problem("users[0].password", f"give a new user a password of at least {PASSWORD_MIN} characters")]
             )
         if user is not None and email != user.email:
             user.email = email

@@ -21,6 +21,7 @@ from oidc_provider.core.encryption import encrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
 from oidc_provider.core.models import Client
+from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan.catalog.logos import LogoError, check_logo
 
 ID_TOKEN_ALGS = ("RS256", "ES256", "HS256")
@@ -32,12 +33,8 @@ NAME_MAX = 128
 GRACE_PERIOD_MAX = 30 * 24 * 3600
 
 
-class ClientSettingsError(Exception):
-    """Settings that break a rule; ``problems`` maps each field to what is wrong with it."""
-
-    def __init__(self, problems: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
-        self.problems = problems
+class ClientSettingsError(ProblemError):
+    """Settings that break a rule; each problem names the field (``redirect_uris``, ``scope``)."""
 
 
 @dataclass
@@ -50,28 +47,31 @@ class ClientSettings:
     async_pairing: bool = False
     remember_consent: bool = True
 
-    def problems(self) -> dict[str, str]:
-        problems = {}
+    def problems(self) -> list[Problem]:
+        problems = []
         if not self.name.strip() or len(self.name) > NAME_MAX:
-            problems["name"] = f"give a name of 1 to {NAME_MAX} characters"
+            problems.append(Problem("name", f"give a name of 1 to {NAME_MAX} characters"))
         uri_problems = [p for p in map(redirect_uri_problem, self.redirect_uris) if p]
         if not self.redirect_uris:
-            problems["redirect_uris"] = "give at least one redirect URI"
+            problems.append(Problem("redirect_uris", "give at least one redirect URI"))
         elif len(self.redirect_uris) > REDIRECT_URIS_MAX:
-            problems["redirect_uris"] = f"at most {REDIRECT_URIS_MAX} redirect URIs"
+            problems.append(Problem("redirect_uris", f"at most {REDIRECT_URIS_MAX} redirect URIs"))
         elif uri_problems:
-            problems["redirect_uris"] = uri_problems[0]
+            problems.append(Problem("redirect_uris", uri_problems[0]))
         scopes = self.scope.split()
         supported = current_app.config["SCOPES_SUPPORTED"]
         if "openid" not in scopes:
-            problems["scope"] = "the scopes must include openid"
+            problems.append(Problem("scope", "the scopes must include openid"))
         elif unknown := [s for s in scopes if s not in supported]:
-            problems["scope"] = f"unsupported scope {unknown[0]!r}; choose from {' '.join(supported)}"
+            problems.append(Problem("scope", f"unsupported scope {unknown[0]!r}; choose from {' '.join(supported)}"))
         if self.id_token_alg not in ID_TOKEN_ALGS:
-            problems["id_token_alg"] = f"choose one of {', '.join(ID_TOKEN_ALGS)}"
+            problems.append(Problem("id_token_alg", f"choose one of {', '.join(ID_TOKEN_ALGS)}"))
         if self.account_info_claim and self.async_pairing:
-            problems["async_pairing"] = (
-                "the accountInfo claim ends pairing at once, so no request id would ever arrive: choose one of the two"
+            problems.append(
+                Problem(
+                    "async_pairing",
+                    "the accountInfo claim ends pairing at once, so no request id would ever arrive: choose one of the two",
+                )
             )
         return problems
 
@@ -141,7 +141,7 @@ def create_client(
         try:
             logo_type = check_logo(*logo)
         except LogoError as error:
-            problems["logo"] = str(error)
+            problems.append(Problem("logo", str(error)))
     if problems:
         raise ClientSettingsError(problems)
     client = Client(
@@ -171,7 +171,7 @@ def rotate_secret(client: Client, grace_seconds: int = 0, actor: str = "cli") ->
     """A new secret; the old one keeps working for ``grace_seconds`` so that ServiceTitan's
     configuration can be updated without a failed pairing."""
     if not 0 <= grace_seconds <= GRACE_PERIOD_MAX:
-        raise ClientSettingsError({"grace_period": f"must be 0 to {GRACE_PERIOD_MAX} seconds (30 days)"})
+        raise ClientSettingsError([Problem("grace_period", f"must be 0 to {GRACE_PERIOD_MAX} seconds (30 days)")])
     if grace_seconds:
         client.previous_secret_hash = client.secret_hash
         client.previous_secret_encrypted = client.secret_encrypted
@@ -205,13 +205,13 @@ def set_servicetitan_details(
     becomes the client's only redirect URI; the environment says which ServiceTitan this
     client is; multi account support is what ServiceTitan's admin ticked."""
     callback_url = callback_url.strip()
-    problems = {}
+    problems = []
     if not callback_url:
-        problems["callback_url"] = "paste the Callback URL that ServiceTitan shows"
+        problems.append(Problem("callback_url", "paste the Callback URL that ServiceTitan shows"))
     elif problem := redirect_uri_problem(callback_url):
-        problems["callback_url"] = problem
+        problems.append(Problem("callback_url", problem))
     if servicetitan_environment not in SERVICETITAN_ENVIRONMENTS:
-        problems["servicetitan_environment"] = f"choose {' or '.join(SERVICETITAN_ENVIRONMENTS)}"
+        problems.append(Problem("servicetitan_environment", f"choose {' or '.join(SERVICETITAN_ENVIRONMENTS)}"))
     if problems:
         raise ClientSettingsError(problems)
     client.redirect_uris = [callback_url]
@@ -235,7 +235,7 @@ def set_logo(client: Client, filename: str, data: bytes, actor: str) -> None:
     try:
         client.logo_content_type = check_logo(filename, data)
     except LogoError as error:
-        raise ClientSettingsError({"logo": str(error)}) from None
+        raise ClientSettingsError([Problem("logo", str(error))]) from None
     client.logo = data
     record_event("client_logo_saved", actor, {"client_id": client.client_id, "bytes": len(data)})
     db.session.commit()

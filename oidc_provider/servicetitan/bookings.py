@@ -17,9 +17,16 @@ from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, OutboxMessage
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import default_environment
-from oidc_provider.servicetitan.validation import BookingCatalog, InvalidPayload, booking_problems, parse_json
+from oidc_provider.servicetitan.validation import (
+    BookingCatalog,
+    CheckedBooking,
+    InvalidPayload,
+    booking_problems,
+    parse_json,
+)
 
 
 def catalog() -> BookingCatalog:
@@ -36,7 +43,7 @@ def parse_bookings(document: Any) -> list[Any]:
         document = parse_json(document)
     if isinstance(document, list):
         if not document:
-            raise InvalidPayload(["the file holds no booking"])
+            raise InvalidPayload([Problem("", "the file holds no booking")])
         return document
     return [document]
 
@@ -46,7 +53,7 @@ def submit_booking(booking: Any, environment: str | None = None) -> Booking:
     if isinstance(booking, (str, bytes)):
         booking = parse_json(booking)
     if isinstance(booking, list):
-        raise InvalidPayload(["expected one booking, not a list"])
+        raise InvalidPayload([Problem("", "expected one booking, not a list")])
     [stored] = submit_bookings([booking], environment)
     return stored
 
@@ -56,20 +63,17 @@ def submit_bookings(document: Any, environment: str | None = None) -> list[Booki
     environment = environment or default_environment()
     bookings = parse_bookings(document)
     known = catalog()
-    problems: list[str] = []
+    problems: list[Problem] = []
     seen_ids: set[str] = set()
     seen_tokens: set[str] = set()
     for index, booking in enumerate(bookings):
-        prefix = f"booking {index + 1}: " if len(bookings) > 1 else ""
-        found = booking_problems(booking, known)
-        if not found:
-            found = _duplicate_problems(booking, seen_ids, seen_tokens)
-        problems += [prefix + problem for problem in found]
+        found = booking_problems(booking, known) or _duplicate_problems(booking, seen_ids, seen_tokens)
+        problems += [_within(index, problem) for problem in found] if len(bookings) > 1 else found
     if problems:
         raise InvalidPayload(problems)
 
     stored = []
-    for booking in bookings:
+    for booking in map(CheckedBooking, bookings):  # each one passed booking_problems above
         message = outbox.enqueue_booking(environment, booking)
         slot = booking["slot"]
         row = Booking(
@@ -86,20 +90,27 @@ def submit_bookings(document: Any, environment: str | None = None) -> list[Booki
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise InvalidPayload(["a booking with this partnerBookingId or idempotencyToken was just submitted"]) from None
+        raise InvalidPayload(
+            [Problem("partnerBookingId", "a booking with this partnerBookingId or idempotencyToken was just submitted")]
+        ) from None
     return stored
 
 
-def _duplicate_problems(booking: dict, seen_ids: set[str], seen_tokens: set[str]) -> list[str]:
+def _within(index: int, problem: Problem) -> Problem:
+    """A problem of the index-th booking of a list, named from the list."""
+    return Problem(f"[{index}].{problem.where}" if problem.where else f"[{index}]", problem.message)
+
+
+def _duplicate_problems(booking: dict, seen_ids: set[str], seen_tokens: set[str]) -> list[Problem]:
     problems = []
     booking_id, token = booking["partnerBookingId"], booking["idempotencyToken"]
     earlier = db.session.scalar(select(Booking).where(Booking.partner_booking_id == booking_id))
     if earlier is not None or booking_id in seen_ids:
         state = f" (booking #{earlier.id}, {earlier.message.state})" if earlier else ""
-        problems.append(f"partnerBookingId {booking_id!r} was already submitted{state}: a real duplicate")
+        problems.append(Problem("partnerBookingId", f"{booking_id!r} was already submitted{state}: a real duplicate"))
     used = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_token == token))
     if used or token in seen_tokens:
-        problems.append(f"idempotencyToken {token!r} was already used: every booking needs a new one")
+        problems.append(Problem("idempotencyToken", f"{token!r} was already used: every booking needs a new one"))
     seen_ids.add(booking_id)
     seen_tokens.add(token)
     return problems

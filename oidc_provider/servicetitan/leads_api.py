@@ -31,7 +31,7 @@ from oidc_provider.servicetitan.errors import (
     parse_error,
 )
 from oidc_provider.servicetitan.statuses import COMPLETED
-from oidc_provider.servicetitan.validation import BookingCatalog, check_account_status, check_booking
+from oidc_provider.servicetitan.validation import CheckedAccountStatus, CheckedBooking
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +218,13 @@ class LeadsApiClient:
         self.timeout = timeout
         self.session = session or requests.Session()
 
-    def send_account_status(self, payload: AccountStatusPayload) -> Any:
+    def send_account_status(self, payload: CheckedAccountStatus) -> Any:
         """``POST /api/integrations/accounts``: PROCESSING, DECLINED, or COMPLETED with the account."""
-        return self._post(ACCOUNTS_PATH, check_account_status(payload))
+        return self._post(ACCOUNTS_PATH, payload)
 
-    def send_booking(self, payload: BookingPayload, catalog: BookingCatalog | None = None) -> Any:
+    def send_booking(self, payload: CheckedBooking) -> Any:
         """``POST /api/integrations/bookings``."""
-        return self._post(BOOKINGS_PATH, check_booking(payload, catalog))
+        return self._post(BOOKINGS_PATH, payload)
 
     def _post(self, path: str, payload: dict) -> Any:
         token = self.tokens.get(self.environment, self.session, self.timeout)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 from urllib.parse import urlsplit
 
+from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.directory.store import ID_PATTERN
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, REQUEST_ID_MAX
 
@@ -49,13 +50,17 @@ USER_FIELDS = ("givenName", "familyName", "telephone", "email", "address")
 ADDRESS_FIELDS = ("country", "locality", "region", "postalCode", "streetAddress")
 
 
-class InvalidPayload(ValueError):
+class InvalidPayload(ProblemError, ValueError):
     """A request that ServiceTitan would refuse, caught before it left; ``problems`` lists
     every reason."""
 
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
+
+CheckedBooking = NewType("CheckedBooking", dict)
+"""A booking that passed ``check_booking``: the only kind the outbox queues and the Leads API
+client sends, so that a payload is checked once, when it is accepted, and what leaves is what
+was checked."""
+CheckedAccountStatus = NewType("CheckedAccountStatus", dict)
+"""An account status that passed ``check_account_status`` (see ``CheckedBooking``)."""
 
 
 class JsonObject(dict):
@@ -83,7 +88,7 @@ def parse_json(text: str | bytes) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_object_pairs)
     except (ValueError, RecursionError) as error:
-        raise InvalidPayload([f"not valid JSON: {error}"]) from None
+        raise InvalidPayload([Problem("", f"not valid JSON: {error}")]) from None
 
 
 @dataclass(frozen=True)
@@ -98,55 +103,55 @@ class BookingCatalog:
 # -- account pairing ----------------------------------------------------------------------
 
 
-def account_status_problems(payload: Any) -> list[str]:
+def account_status_problems(payload: Any) -> list[Problem]:
     """Why ``POST /api/integrations/accounts`` would be refused; empty when it is fine."""
     if not isinstance(payload, dict):
-        return ["the body must be a JSON object"]
+        return [Problem("", "the body must be a JSON object")]
     problems = _unknown_fields(payload, ACCOUNT_STATUS_FIELDS, "")
     problems += _repeated_keys(payload, "")
     request_id = payload.get("requestId")
     if not isinstance(request_id, str) or not request_id:
-        problems.append("requestId is required")
+        problems.append(Problem("requestId", "is required"))
     elif len(request_id) > REQUEST_ID_MAX:
-        problems.append(f"requestId must be at most {REQUEST_ID_MAX} characters")
+        problems.append(Problem("requestId", f"must be at most {REQUEST_ID_MAX} characters"))
     status = payload.get("status")
     if status not in STATUSES:
-        problems.append(f"status must be one of {', '.join(STATUSES)}")
+        problems.append(Problem("status", f"must be one of {', '.join(STATUSES)}"))
     account = payload.get("account")
     if status == COMPLETED:
         problems += _account_problems(account)
     elif account is not None:
-        problems.append("account is sent only with status COMPLETED")
+        problems.append(Problem("account", "is sent only with status COMPLETED"))
     return problems
 
 
-def check_account_status(payload: Any) -> dict:
+def check_account_status(payload: Any) -> CheckedAccountStatus:
     problems = account_status_problems(payload)
     if problems:
         raise InvalidPayload(problems)
-    return payload
+    return CheckedAccountStatus(payload)
 
 
-def _account_problems(account: Any) -> list[str]:
+def _account_problems(account: Any) -> list[Problem]:
     if not isinstance(account, dict):
-        return ["account is required with status COMPLETED"]
+        return [Problem("account", "is required with status COMPLETED")]
     problems = _unknown_fields(account, ACCOUNT_FIELDS, "account.")
     problems += _issued_id(account.get("id"), "account.id")
     problems += _name(account.get("name"), "account.name")
     profiles = account.get("profiles")
     if not isinstance(profiles, list):
-        return [*problems, "account.profiles must be a list"]
+        return [*problems, Problem("account.profiles", "must be a list")]
     seen: set[str] = set()
     for index, profile in enumerate(profiles):
         path = f"account.profiles[{index}]"
         if not isinstance(profile, dict):
-            problems.append(f"{path} must be an object")
+            problems.append(Problem(path, "must be an object"))
             continue
         problems += _unknown_fields(profile, PROFILE_FIELDS, path + ".")
         problems += _issued_id(profile.get("id"), path + ".id")
         problems += _name(profile.get("name"), path + ".name")
         if profile.get("id") in seen:
-            problems.append(f"{path}.id repeats {profile['id']!r}")
+            problems.append(Problem(f"{path}.id", f"repeats {profile['id']!r}"))
         if isinstance(profile.get("id"), str):
             seen.add(profile["id"])
     return problems
@@ -155,14 +160,14 @@ def _account_problems(account: Any) -> list[str]:
 # -- bookings -----------------------------------------------------------------------------
 
 
-def booking_problems(payload: Any, catalog: BookingCatalog | None = None) -> list[str]:
+def booking_problems(payload: Any, catalog: BookingCatalog | None = None) -> list[Problem]:
     """Why ``POST /api/integrations/bookings`` would be refused; empty when it is fine.
     Without ``catalog`` the configured job types and Extra Details are not checked."""
     if not isinstance(payload, dict):
-        return ["the booking must be a JSON object"]
+        return [Problem("", "the booking must be a JSON object")]
     problems = _unknown_fields(payload, BOOKING_FIELDS, "")
     if "address" in payload:
-        problems.append("address belongs in userInformation.address, as in ServiceTitan's booking example")
+        problems.append(Problem("address", "belongs in userInformation.address, as in ServiceTitan's booking example"))
     problems += _repeated_keys(payload, "")
     problems += _token(payload.get("idempotencyToken"), "idempotencyToken")
     problems += _token(payload.get("partnerBookingId"), "partnerBookingId")
@@ -170,25 +175,25 @@ def booking_problems(payload: Any, catalog: BookingCatalog | None = None) -> lis
     problems += _user_problems(payload.get("userInformation"))
     for field in ("description", "externalBookingUrl"):
         if field in payload and not isinstance(payload[field], str):
-            problems.append(f"{field} must be a string")
+            problems.append(Problem(field, "must be a string"))
     url = payload.get("externalBookingUrl")
     if isinstance(url, str) and not _absolute_url(url):
-        problems.append("externalBookingUrl must be an absolute http or https URL")
+        problems.append(Problem("externalBookingUrl", "must be an absolute http or https URL"))
     if "extraDetails" in payload:
         problems += _extra_details_problems(payload["extraDetails"], catalog)
     return problems
 
 
-def check_booking(payload: Any, catalog: BookingCatalog | None = None) -> dict:
+def check_booking(payload: Any, catalog: BookingCatalog | None = None) -> CheckedBooking:
     problems = booking_problems(payload, catalog)
     if problems:
         raise InvalidPayload(problems)
-    return payload
+    return CheckedBooking(payload)
 
 
-def _slot_problems(slot: Any, catalog: BookingCatalog | None) -> list[str]:
+def _slot_problems(slot: Any, catalog: BookingCatalog | None) -> list[Problem]:
     if not isinstance(slot, dict):
-        return ["slot is required: an object with accountId, profileId and serviceId"]
+        return [Problem("slot", "is required: an object with accountId, profileId and serviceId")]
     problems = _unknown_fields(slot, SLOT_FIELDS, "slot.")
     problems += _issued_id(slot.get("accountId"), "slot.accountId")
     problems += _issued_id(slot.get("profileId"), "slot.profileId")
@@ -197,59 +202,64 @@ def _slot_problems(slot: Any, catalog: BookingCatalog | None) -> list[str]:
     problems += service_problems
     if catalog is not None and not service_problems and service_id not in catalog.service_ids:
         if catalog.service_ids:
-            problems.append(f"slot.serviceId {service_id!r} is not one of the partner's job type keys")
+            problems.append(Problem("slot.serviceId", f"{service_id!r} is not one of the partner's job type keys"))
         else:
-            problems.append("slot.serviceId cannot be checked: no job types are configured")
+            problems.append(Problem("slot.serviceId", "cannot be checked: no job types are configured"))
     for field in ("startSec", "durationSec"):
         if field in slot:
             problems += _seconds(slot[field], f"slot.{field}")
     duration = slot.get("durationSec")
     if _is_integer(duration) and duration <= 0:
-        problems.append("slot.durationSec must be positive")
+        problems.append(Problem("slot.durationSec", "must be positive"))
     return problems
 
 
-def _user_problems(user: Any) -> list[str]:
+def _user_problems(user: Any) -> list[Problem]:
     if not isinstance(user, dict):
-        return ["userInformation is required: an object with the customer's address"]
+        return [Problem("userInformation", "is required: an object with the customer's address")]
     problems = _unknown_fields(user, USER_FIELDS, "userInformation.")
     for field in ("givenName", "familyName", "telephone", "email"):
         if field in user:
             problems += _text(user[field], f"userInformation.{field}")
     email = user.get("email")
     if isinstance(email, str) and email and not _EMAIL.fullmatch(email):
-        problems.append("userInformation.email is not an email address")
+        problems.append(Problem("userInformation.email", "is not an email address"))
     address = user.get("address")
     if not isinstance(address, dict):
-        return [*problems, "userInformation.address is required, with streetAddress"]
+        return [*problems, Problem("userInformation.address", "is required, with streetAddress")]
     problems += _unknown_fields(address, ADDRESS_FIELDS, "userInformation.address.")
     if "streetAddress" not in address:
-        problems.append("userInformation.address.streetAddress is required")
+        problems.append(Problem("userInformation.address.streetAddress", "is required"))
     for field in ADDRESS_FIELDS:
         if field in address:
             problems += _text(address[field], f"userInformation.address.{field}")
     return problems
 
 
-def _extra_details_problems(details: Any, catalog: BookingCatalog | None) -> list[str]:
+def _extra_details_problems(details: Any, catalog: BookingCatalog | None) -> list[Problem]:
     if not isinstance(details, dict):
-        return ["extraDetails must be an object of string keys and string values, as in ServiceTitan's example"]
-    problems = []
+        return [
+            Problem("extraDetails", "must be an object of string keys and string values, as in ServiceTitan's example")
+        ]
+    problems: list[Problem] = []
     if len(details) > EXTRA_DETAILS_MAX:
-        problems.append(f"extraDetails has {len(details)} keys; at most {EXTRA_DETAILS_MAX} are allowed")
+        problems.append(Problem("extraDetails", f"has {len(details)} keys; at most {EXTRA_DETAILS_MAX} are allowed"))
     folded: dict[str, str] = {}
     repeated = list(getattr(details, "repeated", ()))
     for key, value in details.items():
         if not isinstance(value, str):
-            problems.append(f"extraDetails[{key!r}] must be a string")
+            problems.append(Problem(f"extraDetails[{key!r}]", "must be a string"))
         if key.lower() in folded:
             repeated.append(key)
         folded.setdefault(key.lower(), key)
         if catalog is not None and key.lower() not in catalog.extra_detail_keys:
-            problems.append(f"extraDetails key {key!r} is not a configured Extra Details parameter")
+            problems.append(Problem(f"extraDetails[{key!r}]", "is not a configured Extra Details parameter"))
     for key in dict.fromkeys(repeated):
         problems.append(
-            f"extraDetails repeats the key {key!r} (keys may not repeat, even in another case: DuplicateExtraDetail)"
+            Problem(
+                "extraDetails",
+                f"repeats the key {key!r} (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            )
         )
     return problems
 
@@ -257,20 +267,22 @@ def _extra_details_problems(details: Any, catalog: BookingCatalog | None) -> lis
 # -- field rules --------------------------------------------------------------------------
 
 
-def _unknown_fields(document: dict, known: tuple[str, ...], prefix: str) -> list[str]:
+def _unknown_fields(document: dict, known: tuple[str, ...], prefix: str) -> list[Problem]:
     return [
-        f"{prefix}{key} is not a field ServiceTitan knows"
+        Problem(f"{prefix}{key}", "is not a field ServiceTitan knows")
         for key in document
         if key not in known and not (prefix == "" and key == "address")
     ]
 
 
-def _repeated_keys(value: Any, path: str) -> list[str]:
+def _repeated_keys(value: Any, path: str) -> list[Problem]:
     """Keys repeated in the JSON text anywhere but extraDetails (which reports its own)."""
-    problems = []
+    problems: list[Problem] = []
     if isinstance(value, dict):
         for key in dict.fromkeys(getattr(value, "repeated", ())):
-            problems.append(f"{path or 'the body'} repeats the key {key!r}")
+            problems.append(
+                Problem(path, f"repeats the key {key!r}") if path else Problem("", f"the body repeats the key {key!r}")
+            )
         for key, child in value.items():
             if not (path == "" and key == "extraDetails"):
                 problems += _repeated_keys(child, f"{path}.{key}" if path else key)
@@ -280,35 +292,35 @@ def _repeated_keys(value: Any, path: str) -> list[str]:
     return problems
 
 
-def _issued_id(value: Any, path: str) -> list[str]:
+def _issued_id(value: Any, path: str) -> list[Problem]:
     if not isinstance(value, str) or not value:
-        return [f"{path} is required"]
+        return [Problem(path, "is required")]
     if not ID_PATTERN.fullmatch(value):
-        return [f"{path} must be 1 to 128 letters, digits, '_' or '-'"]
+        return [Problem(path, "must be 1 to 128 letters, digits, '_' or '-'")]
     return []
 
 
-def _token(value: Any, path: str) -> list[str]:
+def _token(value: Any, path: str) -> list[Problem]:
     if not isinstance(value, str) or not value:
-        return [f"{path} is required"]
+        return [Problem(path, "is required")]
     if _WHITESPACE.search(value):
-        return [f"{path} must not contain spaces"]
+        return [Problem(path, "must not contain spaces")]
     if len(value) > TOKEN_MAX:
-        return [f"{path} must be at most {TOKEN_MAX} characters"]
+        return [Problem(path, f"must be at most {TOKEN_MAX} characters")]
     return []
 
 
-def _name(value: Any, path: str) -> list[str]:
+def _name(value: Any, path: str) -> list[Problem]:
     if not isinstance(value, str) or not value.strip():
-        return [f"{path} is required"]
+        return [Problem(path, "is required")]
     if len(value) > NAME_MAX:
-        return [f"{path} must be at most {NAME_MAX} characters"]
+        return [Problem(path, f"must be at most {NAME_MAX} characters")]
     return []
 
 
-def _text(value: Any, path: str) -> list[str]:
+def _text(value: Any, path: str) -> list[Problem]:
     if not isinstance(value, str) or not value.strip():
-        return [f"{path} must be a non-empty string"]
+        return [Problem(path, "must be a non-empty string")]
     return []
 
 
@@ -316,13 +328,13 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _seconds(value: Any, path: str) -> list[str]:
+def _seconds(value: Any, path: str) -> list[Problem]:
     if not _is_integer(value):
-        return [f"{path} must be an integer number of seconds"]
+        return [Problem(path, "must be an integer number of seconds")]
     if value < 0:
-        return [f"{path} must not be negative"]
+        return [Problem(path, "must not be negative")]
     if value >= MILLISECONDS_THRESHOLD:
-        return [f"{path} {value} looks like milliseconds; ServiceTitan expects seconds"]
+        return [Problem(path, f"{value} looks like milliseconds; ServiceTitan expects seconds")]
     return []
 
 

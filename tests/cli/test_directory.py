@@ -283,8 +283,8 @@ def test_a_password_hash_must_be_argon2(runner, clean_app, write):
         (b"\xff\xfe\x00garbage", "is not valid JSON"),
         ("", "is not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
-        ('{"accounts": {}}', "'accounts' must be a list"),
-        ('{"users": "owner"}', "'users' must be a list"),
+        ('{"accounts": {}}', "accounts: must be a list"),
+        ('{"users": "owner"}', "users: must be a list"),
     ],
 )
 def test_a_file_that_is_not_a_directory_document_is_refused(runner, clean_app, tmp_path, content, named):

@@ -94,4 +94,4 @@ def test_users_may_carry_passwords_and_comma_separated_accounts():
 def test_a_bad_file_names_every_problem_by_line(text, problems):
     with pytest.raises(DirectoryCsvError) as refused:
         document_from_csv(text)
-    assert refused.value.problems == problems
+    assert list(map(str, refused.value.problems)) == problems

@@ -38,6 +38,7 @@ from oidc_provider.core.models import (
     TenantUser,
     WebhookDelivery,
 )
+from oidc_provider.core.problems import Problem
 from oidc_provider.directory.store import DirectoryImportError, import_directory
 from oidc_provider.oidc.client_auth import parse_basic_authorization
 from oidc_provider.oidc.server import _token_candidates
@@ -294,7 +295,7 @@ def test_any_directory_document_is_imported_or_refused_whole(clean_app, make, do
         try:
             import_directory(document)
         except DirectoryImportError as refused:
-            assert refused.problems and all(isinstance(p, str) for p in refused.problems)
+            assert refused.problems and all(isinstance(p, Problem) and p.message for p in refused.problems)
             db.session.rollback()
             assert [make.count(model) for model in (Account, Profile, TenantUser)] == before
             return

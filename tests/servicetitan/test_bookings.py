@@ -12,6 +12,7 @@ import pytest
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, OutboxMessage
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan import bookings
 from oidc_provider.servicetitan.leads_api import BOOKINGS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker
@@ -106,21 +107,24 @@ def test_a_valid_booking_is_stored_queued_and_accepted(clean_app, configured, fr
     [
         (
             {"slot": {**document()["slot"], "serviceId": "partner_job_type_9"}},
-            "slot.serviceId 'partner_job_type_9' is not one of the partner's job type keys",
+            Problem("slot.serviceId", "'partner_job_type_9' is not one of the partner's job type keys"),
         ),
         (
             {"extraDetails": {"parking": "street"}},
-            "extraDetails key 'parking' is not a configured Extra Details parameter",
+            Problem("extraDetails['parking']", "is not a configured Extra Details parameter"),
         ),
         (
             {"extraDetails": {"gate_code": "1", "GATE_CODE": "2"}},
-            "extraDetails repeats the key 'GATE_CODE' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            Problem(
+                "extraDetails",
+                "repeats the key 'GATE_CODE' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            ),
         ),
         (
             {"slot": {**document()["slot"], "startSec": 1620744727000}},
-            "slot.startSec 1620744727000 looks like milliseconds; ServiceTitan expects seconds",
+            Problem("slot.startSec", "1620744727000 looks like milliseconds; ServiceTitan expects seconds"),
         ),
-        ({"partnerBookingId": "booking 1"}, "partnerBookingId must not contain spaces"),
+        ({"partnerBookingId": "booking 1"}, Problem("partnerBookingId", "must not contain spaces")),
     ],
 )
 def test_a_booking_against_the_configuration_is_refused_and_nothing_is_stored(
@@ -142,7 +146,7 @@ def test_a_key_repeated_in_the_file_is_caught_and_nothing_is_sent(clean_app, mak
     assert result.exit_code == 1
     assert result.output == (
         "Error: the booking file was refused:\n"
-        "  extraDetails repeats the key 'gate_code' (keys may not repeat, even in another case: DuplicateExtraDetail)\n"
+        "  extraDetails: repeats the key 'gate_code' (keys may not repeat, even in another case: DuplicateExtraDetail)\n"
     )
     assert make.count(Booking) == 0
     assert configured.state.received == []
@@ -155,8 +159,8 @@ def test_a_file_with_one_bad_booking_is_refused_whole(clean_app, make, configure
     result = runner.invoke(args=["bookings", "send", str(path)])
 
     assert result.exit_code == 1
-    assert "  booking 2: idempotencyToken 'token-1' was already used: every booking needs a new one\n" in result.output
-    assert "  booking 3: slot.accountId is required\n" in result.output
+    assert "  [1].idempotencyToken: 'token-1' was already used: every booking needs a new one\n" in result.output
+    assert "  [2].slot.accountId: is required\n" in result.output
     assert make.count(Booking) == 0
 
 
@@ -185,12 +189,17 @@ def test_a_booking_submitted_twice_is_refused_plainly(clean_app, configured, fro
         with pytest.raises(InvalidPayload) as refused:
             bookings.submit_booking(document(idempotencyToken="token-2"))
         assert refused.value.problems == [
-            "partnerBookingId 'booking-1' was already submitted (booking #"
-            f"{bookings.find_booking('booking-1').id}, pending): a real duplicate"
+            Problem(
+                "partnerBookingId",
+                f"'booking-1' was already submitted (booking #{bookings.find_booking('booking-1').id}, pending):"
+                " a real duplicate",
+            )
         ]
         with pytest.raises(InvalidPayload) as reused:
             bookings.submit_booking(document(2, idempotencyToken="token-1"))
-        assert reused.value.problems == ["idempotencyToken 'token-1' was already used: every booking needs a new one"]
+        assert reused.value.problems == [
+            Problem("idempotencyToken", "'token-1' was already used: every booking needs a new one")
+        ]
 
 
 def test_servicetitans_duplicate_is_shown_as_it_is(clean_app, configured, runner, frozen_clock):

@@ -10,10 +10,11 @@ import threading
 import pytest
 import requests
 
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan import errors
 from oidc_provider.servicetitan.environments import Environment
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH, BOOKINGS_PATH, LeadsApiClient, TokenCache, request_token
-from oidc_provider.servicetitan.validation import InvalidPayload
+from oidc_provider.servicetitan.validation import InvalidPayload, check_account_status, check_booking
 from st_sandbox import create_app as create_sandbox
 from st_sandbox.state import ERROR_MESSAGES
 from tests.conftest import LiveServer, RunningSandbox
@@ -273,17 +274,18 @@ def test_a_refused_call_changes_nothing(st_sandbox, frozen_clock):
 
 
 def test_an_invalid_booking_never_leaves(st_sandbox, frozen_clock):
+    # The client sends only a CheckedBooking, which only check_booking makes.
     with pytest.raises(InvalidPayload) as refused:
-        client_for(st_sandbox).send_booking(booking(startSec=1234567890000))
+        client_for(st_sandbox).send_booking(check_booking(booking(startSec=1234567890000)))
     assert refused.value.problems == [
-        "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds"
+        Problem("slot.startSec", "1234567890000 looks like milliseconds; ServiceTitan expects seconds")
     ]
     assert st_sandbox.state.received == []
 
 
 def test_an_invalid_account_status_never_leaves(st_sandbox, frozen_clock):
     with pytest.raises(InvalidPayload):
-        client_for(st_sandbox).send_account_status({"requestId": "r-1", "status": "COMPLETED"})
+        client_for(st_sandbox).send_account_status(check_account_status({"requestId": "r-1", "status": "COMPLETED"}))
     assert st_sandbox.state.received == []
 
 

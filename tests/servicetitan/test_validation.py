@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan.validation import (
     BookingCatalog,
     InvalidPayload,
@@ -78,65 +79,80 @@ def test_the_documents_booking_is_valid():
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"idempotencyToken": ...}, "idempotencyToken is required"),
-        ({"idempotencyToken": ""}, "idempotencyToken is required"),
-        ({"idempotencyToken": "abcd 123456"}, "idempotencyToken must not contain spaces"),
-        ({"idempotencyToken": "abcd\t123456"}, "idempotencyToken must not contain spaces"),
-        ({"idempotencyToken": "t" * 129}, "idempotencyToken must be at most 128 characters"),
-        ({"partnerBookingId": ...}, "partnerBookingId is required"),
-        ({"partnerBookingId": "12345 abcd"}, "partnerBookingId must not contain spaces"),
-        ({"partnerBookingId": 12345}, "partnerBookingId is required"),
-        ({"slot": ...}, "slot is required: an object with accountId, profileId and serviceId"),
-        ({"slot__accountId": ...}, "slot.accountId is required"),
-        ({"slot__accountId": "best hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-        ({"slot__accountId": "best#hvac"}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-        ({"slot__accountId": "a" * 129}, "slot.accountId must be 1 to 128 letters, digits, '_' or '-'"),
-        ({"slot__profileId": "besthvac 0001"}, "slot.profileId must be 1 to 128 letters, digits, '_' or '-'"),
-        ({"slot__serviceId": ...}, "slot.serviceId is required"),
-        ({"slot__serviceId": "find and repair"}, "slot.serviceId must not contain spaces"),
+        ({"idempotencyToken": ...}, Problem("idempotencyToken", "is required")),
+        ({"idempotencyToken": ""}, Problem("idempotencyToken", "is required")),
+        ({"idempotencyToken": "abcd 123456"}, Problem("idempotencyToken", "must not contain spaces")),
+        ({"idempotencyToken": "abcd\t123456"}, Problem("idempotencyToken", "must not contain spaces")),
+        ({"idempotencyToken": "t" * 129}, Problem("idempotencyToken", "must be at most 128 characters")),
+        ({"partnerBookingId": ...}, Problem("partnerBookingId", "is required")),
+        ({"partnerBookingId": "12345 abcd"}, Problem("partnerBookingId", "must not contain spaces")),
+        ({"partnerBookingId": 12345}, Problem("partnerBookingId", "is required")),
+        ({"slot": ...}, Problem("slot", "is required: an object with accountId, profileId and serviceId")),
+        ({"slot__accountId": ...}, Problem("slot.accountId", "is required")),
+        ({"slot__accountId": "best hvac"}, Problem("slot.accountId", "must be 1 to 128 letters, digits, '_' or '-'")),
+        ({"slot__accountId": "best#hvac"}, Problem("slot.accountId", "must be 1 to 128 letters, digits, '_' or '-'")),
+        ({"slot__accountId": "a" * 129}, Problem("slot.accountId", "must be 1 to 128 letters, digits, '_' or '-'")),
+        (
+            {"slot__profileId": "besthvac 0001"},
+            Problem("slot.profileId", "must be 1 to 128 letters, digits, '_' or '-'"),
+        ),
+        ({"slot__serviceId": ...}, Problem("slot.serviceId", "is required")),
+        ({"slot__serviceId": "find and repair"}, Problem("slot.serviceId", "must not contain spaces")),
         (
             {"slot__serviceId": "install_solar"},
-            "slot.serviceId 'install_solar' is not one of the partner's job type keys",
+            Problem("slot.serviceId", "'install_solar' is not one of the partner's job type keys"),
         ),
         (
             {"slot__startSec": 1234567890000},
-            "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds",
+            Problem("slot.startSec", "1234567890000 looks like milliseconds; ServiceTitan expects seconds"),
         ),
-        ({"slot__startSec": 1620744727.5}, "slot.startSec must be an integer number of seconds"),
-        ({"slot__startSec": "1620744727"}, "slot.startSec must be an integer number of seconds"),
-        ({"slot__startSec": True}, "slot.startSec must be an integer number of seconds"),
-        ({"slot__startSec": -1}, "slot.startSec must not be negative"),
-        ({"slot__durationSec": 0}, "slot.durationSec must be positive"),
-        ({"slot__durationSec": 3600.0}, "slot.durationSec must be an integer number of seconds"),
-        ({"slot__room": "2"}, "slot.room is not a field ServiceTitan knows"),
-        ({"userInformation": ...}, "userInformation is required: an object with the customer's address"),
-        ({"userInformation__address": ...}, "userInformation.address is required, with streetAddress"),
-        ({"userInformation__address__streetAddress": ...}, "userInformation.address.streetAddress is required"),
-        ({"userInformation__address__postalCode": ""}, "userInformation.address.postalCode must be a non-empty string"),
-        ({"userInformation__givenName": " "}, "userInformation.givenName must be a non-empty string"),
-        ({"userInformation__telephone": 9990011126}, "userInformation.telephone must be a non-empty string"),
-        ({"userInformation__email": "email.em.ail"}, "userInformation.email is not an email address"),
-        ({"userInformation__phone": "1"}, "userInformation.phone is not a field ServiceTitan knows"),
+        ({"slot__startSec": 1620744727.5}, Problem("slot.startSec", "must be an integer number of seconds")),
+        ({"slot__startSec": "1620744727"}, Problem("slot.startSec", "must be an integer number of seconds")),
+        ({"slot__startSec": True}, Problem("slot.startSec", "must be an integer number of seconds")),
+        ({"slot__startSec": -1}, Problem("slot.startSec", "must not be negative")),
+        ({"slot__durationSec": 0}, Problem("slot.durationSec", "must be positive")),
+        ({"slot__durationSec": 3600.0}, Problem("slot.durationSec", "must be an integer number of seconds")),
+        ({"slot__room": "2"}, Problem("slot.room", "is not a field ServiceTitan knows")),
+        ({"userInformation": ...}, Problem("userInformation", "is required: an object with the customer's address")),
+        ({"userInformation__address": ...}, Problem("userInformation.address", "is required, with streetAddress")),
+        (
+            {"userInformation__address__streetAddress": ...},
+            Problem("userInformation.address.streetAddress", "is required"),
+        ),
+        (
+            {"userInformation__address__postalCode": ""},
+            Problem("userInformation.address.postalCode", "must be a non-empty string"),
+        ),
+        ({"userInformation__givenName": " "}, Problem("userInformation.givenName", "must be a non-empty string")),
+        (
+            {"userInformation__telephone": 9990011126},
+            Problem("userInformation.telephone", "must be a non-empty string"),
+        ),
+        ({"userInformation__email": "email.em.ail"}, Problem("userInformation.email", "is not an email address")),
+        ({"userInformation__phone": "1"}, Problem("userInformation.phone", "is not a field ServiceTitan knows")),
         (
             {"address": {"streetAddress": "2450 Cumberland Pkwy"}},
-            "address belongs in userInformation.address, as in ServiceTitan's booking example",
+            Problem("address", "belongs in userInformation.address, as in ServiceTitan's booking example"),
         ),
-        ({"description": ["a"]}, "description must be a string"),
-        ({"externalBookingUrl": "/bookings/1"}, "externalBookingUrl must be an absolute http or https URL"),
+        ({"description": ["a"]}, Problem("description", "must be a string")),
+        ({"externalBookingUrl": "/bookings/1"}, Problem("externalBookingUrl", "must be an absolute http or https URL")),
         (
             {"extraDetails": [{"gate_code": "1234"}]},
-            "extraDetails must be an object of string keys and string values, as in ServiceTitan's example",
+            Problem("extraDetails", "must be an object of string keys and string values, as in ServiceTitan's example"),
         ),
-        ({"extraDetails": {"gate_code": 1234}}, "extraDetails['gate_code'] must be a string"),
+        ({"extraDetails": {"gate_code": 1234}}, Problem("extraDetails['gate_code']", "must be a string")),
         (
             {"extraDetails": {"parking": "street"}},
-            "extraDetails key 'parking' is not a configured Extra Details parameter",
+            Problem("extraDetails['parking']", "is not a configured Extra Details parameter"),
         ),
         (
             {"extraDetails": {"gate_code": "1", "Gate_Code": "2"}},
-            "extraDetails repeats the key 'Gate_Code' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            Problem(
+                "extraDetails",
+                "repeats the key 'Gate_Code' (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            ),
         ),
-        ({"notes": "x"}, "notes is not a field ServiceTitan knows"),
+        ({"notes": "x"}, Problem("notes", "is not a field ServiceTitan knows")),
     ],
 )
 def test_each_rule_is_enforced(changes, problem):
@@ -146,14 +162,18 @@ def test_each_rule_is_enforced(changes, problem):
 def test_more_than_fifty_extra_details_are_refused():
     details = {f"k{i}": "v" for i in range(51)}
     many = BookingCatalog(CATALOG.service_ids, frozenset(details))
-    assert booking_problems(booking(extraDetails=details), many) == ["extraDetails has 51 keys; at most 50 are allowed"]
+    assert booking_problems(booking(extraDetails=details), many) == [
+        Problem("extraDetails", "has 51 keys; at most 50 are allowed")
+    ]
     del details["k50"]
     assert booking_problems(booking(extraDetails=details), many) == []
 
 
 def test_without_job_types_no_service_id_passes():
     empty = BookingCatalog(frozenset(), CATALOG.extra_detail_keys)
-    assert booking_problems(BOOKING, empty) == ["slot.serviceId cannot be checked: no job types are configured"]
+    assert booking_problems(BOOKING, empty) == [
+        Problem("slot.serviceId", "cannot be checked: no job types are configured")
+    ]
 
 
 def test_configured_keys_match_whatever_their_case():
@@ -169,13 +189,13 @@ def test_every_problem_is_reported_at_once():
         booking(idempotencyToken="a b", slot__startSec=1234567890000, extraDetails={"x": "y"}), CATALOG
     )
     assert problems == [
-        "idempotencyToken must not contain spaces",
-        "slot.startSec 1234567890000 looks like milliseconds; ServiceTitan expects seconds",
-        "extraDetails key 'x' is not a configured Extra Details parameter",
+        Problem("idempotencyToken", "must not contain spaces"),
+        Problem("slot.startSec", "1234567890000 looks like milliseconds; ServiceTitan expects seconds"),
+        Problem("extraDetails['x']", "is not a configured Extra Details parameter"),
     ]
     with pytest.raises(InvalidPayload) as refused:
         check_booking(booking(idempotencyToken="a b"), CATALOG)
-    assert refused.value.problems == ["idempotencyToken must not contain spaces"]
+    assert refused.value.problems == [Problem("idempotencyToken", "must not contain spaces")]
 
 
 def test_a_key_repeated_exactly_in_the_raw_json_is_caught():
@@ -183,23 +203,26 @@ def test_a_key_repeated_exactly_in_the_raw_json_is_caught():
     assert json.loads(text)["extraDetails"] == {"gate_code": "1234", "pets": "cat"}  # what a plain parse hides
 
     assert booking_problems(parse_json(text), CATALOG) == [
-        "extraDetails repeats the key 'pets' (keys may not repeat, even in another case: DuplicateExtraDetail)"
+        Problem(
+            "extraDetails", "repeats the key 'pets' (keys may not repeat, even in another case: DuplicateExtraDetail)"
+        )
     ]
 
 
 def test_a_key_repeated_elsewhere_in_the_raw_json_is_caught():
     text = json.dumps(BOOKING).replace('"durationSec": 3600', '"durationSec": 3600, "durationSec": 7200')
-    assert booking_problems(parse_json(text), CATALOG) == ["slot repeats the key 'durationSec'"]
+    assert booking_problems(parse_json(text), CATALOG) == [Problem("slot", "repeats the key 'durationSec'")]
 
 
 def test_text_that_is_not_json_is_refused():
     with pytest.raises(InvalidPayload) as refused:
         parse_json("{'idempotencyToken': 1}")
-    assert refused.value.problems[0].startswith("not valid JSON: ")
+    assert refused.value.problems[0].where == ""
+    assert refused.value.problems[0].message.startswith("not valid JSON: ")
 
 
 def test_a_booking_must_be_an_object():
-    assert booking_problems([BOOKING], CATALOG) == ["the booking must be a JSON object"]
+    assert booking_problems([BOOKING], CATALOG) == [Problem("", "the booking must be a JSON object")]
 
 
 # -- account pairing ----------------------------------------------------------------------
@@ -224,27 +247,33 @@ def test_valid_account_status_calls(payload):
 @pytest.mark.parametrize(
     ("payload", "problem"),
     [
-        ({"status": "PROCESSING"}, "requestId is required"),
-        ({"requestId": "", "status": "PROCESSING"}, "requestId is required"),
-        ({"requestId": "r" * 129, "status": "PROCESSING"}, "requestId must be at most 128 characters"),
-        ({"requestId": "r-1", "status": "processing"}, "status must be one of COMPLETED, PROCESSING, DECLINED"),
-        ({"requestId": "r-1", "status": "COMPLETED"}, "account is required with status COMPLETED"),
-        ({"requestId": "r-1", "status": "DECLINED", "account": ACCOUNT}, "account is sent only with status COMPLETED"),
+        ({"status": "PROCESSING"}, Problem("requestId", "is required")),
+        ({"requestId": "", "status": "PROCESSING"}, Problem("requestId", "is required")),
+        ({"requestId": "r" * 129, "status": "PROCESSING"}, Problem("requestId", "must be at most 128 characters")),
+        (
+            {"requestId": "r-1", "status": "processing"},
+            Problem("status", "must be one of COMPLETED, PROCESSING, DECLINED"),
+        ),
+        ({"requestId": "r-1", "status": "COMPLETED"}, Problem("account", "is required with status COMPLETED")),
+        (
+            {"requestId": "r-1", "status": "DECLINED", "account": ACCOUNT},
+            Problem("account", "is sent only with status COMPLETED"),
+        ),
         (
             {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "id": "acct hvac"}},
-            "account.id must be 1 to 128 letters, digits, '_' or '-'",
+            Problem("account.id", "must be 1 to 128 letters, digits, '_' or '-'"),
         ),
         (
             {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "name": "n" * 129}},
-            "account.name must be at most 128 characters",
+            Problem("account.name", "must be at most 128 characters"),
         ),
         (
             {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": {"id": "p"}}},
-            "account.profiles must be a list",
+            Problem("account.profiles", "must be a list"),
         ),
         (
             {"requestId": "r-1", "status": "COMPLETED", "account": {**ACCOUNT, "profiles": [{"id": "p-1"}]}},
-            "account.profiles[0].name is required",
+            Problem("account.profiles[0].name", "is required"),
         ),
         (
             {
@@ -252,11 +281,11 @@ def test_valid_account_status_calls(payload):
                 "status": "COMPLETED",
                 "account": {**ACCOUNT, "profiles": [{"id": "p-1", "name": "A"}, {"id": "p-1", "name": "B"}]},
             },
-            "account.profiles[1].id repeats 'p-1'",
+            Problem("account.profiles[1].id", "repeats 'p-1'"),
         ),
         (
             {"requestId": "r-1", "status": "PROCESSING", "callBackUrl": "x"},
-            "callBackUrl is not a field ServiceTitan knows",
+            Problem("callBackUrl", "is not a field ServiceTitan knows"),
         ),
     ],
 )
@@ -311,7 +340,7 @@ def test_bookings_built_by_the_rules_are_accepted(document):
 def test_a_space_anywhere_in_an_id_is_refused(document, field, space):
     position = len(document[field]) // 2
     document[field] = document[field][:position] + space + document[field][position:]
-    assert booking_problems(document, CATALOG) == [f"{field} must not contain spaces"]
+    assert booking_problems(document, CATALOG) == [Problem(field, "must not contain spaces")]
 
 
 @PROPERTY
@@ -319,7 +348,7 @@ def test_a_space_anywhere_in_an_id_is_refused(document, field, space):
 def test_a_timestamp_in_milliseconds_is_refused(document, start):
     document["slot"]["startSec"] = start
     assert booking_problems(document, CATALOG) == [
-        f"slot.startSec {start} looks like milliseconds; ServiceTitan expects seconds"
+        Problem("slot.startSec", f"{start} looks like milliseconds; ServiceTitan expects seconds")
     ]
 
 
@@ -330,8 +359,10 @@ def test_a_key_written_twice_in_any_case_is_refused(document, key):
     for variant in (key, key.upper()):  # exactly the same key, and the same in another case
         text = json.dumps(document)[:-1] + f', "extraDetails": {{"{key}": "a", "{variant}": "b"}}}}'
         assert booking_problems(parse_json(text), CATALOG) == [
-            f"extraDetails repeats the key {variant!r} "
-            "(keys may not repeat, even in another case: DuplicateExtraDetail)"
+            Problem(
+                "extraDetails",
+                f"repeats the key {variant!r} (keys may not repeat, even in another case: DuplicateExtraDetail)",
+            )
         ]
 
 
@@ -346,5 +377,5 @@ json_values = st.recursive(
 @given(json_values)
 def test_any_json_gets_a_list_of_problems_never_an_exception(document):
     problems = booking_problems(document, CATALOG)
-    assert problems and all(isinstance(problem, str) for problem in problems)
-    assert all(isinstance(problem, str) for problem in account_status_problems(document))
+    assert problems and all(isinstance(problem, Problem) and problem.message for problem in problems)
+    assert all(isinstance(problem, Problem) and problem.message for problem in account_status_problems(document))

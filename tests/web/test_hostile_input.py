@@ -161,5 +161,5 @@ def test_a_directory_document_of_unexpected_shape_is_refused_with_its_problems(c
     with clean_app.app_context(), pytest.raises(DirectoryImportError) as refused:
         import_directory(document)
 
-    assert any(p.startswith(problem) for p in refused.value.problems), refused.value.problems
+    assert any(p.where.startswith(problem) for p in refused.value.problems), refused.value.problems
     assert make.count(Account) == 0

@@ -8,6 +8,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from oidc_provider.core.models import AccessToken, AuthorizationCode, Client, Pairing
+from oidc_provider.core.problems import Problem, by_where
 from oidc_provider.oidc.authorization_checks import PARAMETER_LIMITS, TOKEN_PARAMETER_LIMITS
 from oidc_provider.oidc.client_registry import REDIRECT_URIS_MAX, ClientSettings, ClientSettingsError, create_client
 from tests.flows import basic, form_post_target, hidden_fields
@@ -167,7 +168,7 @@ def test_at_most_ten_redirect_uris_are_registered(clean_app, make):
         with pytest.raises(ClientSettingsError) as refused:
             create_client(ClientSettings(name="Eleven", redirect_uris=uris))
 
-    assert refused.value.problems == {"redirect_uris": f"at most {REDIRECT_URIS_MAX} redirect URIs"}
+    assert refused.value.problems == [Problem("redirect_uris", f"at most {REDIRECT_URIS_MAX} redirect URIs")]
     assert make.count(Client) == 1
 
 
@@ -191,5 +192,5 @@ def test_an_over_long_redirect_uri_is_refused_at_registration(clean_app, make, u
     with clean_app.app_context(), pytest.raises(ClientSettingsError) as refused:
         create_client(ClientSettings(name="Long", redirect_uris=[uri]))
 
-    assert problem in refused.value.problems["redirect_uris"]
+    assert problem in by_where(refused.value.problems)["redirect_uris"]
     assert make.count(Client) == 0

@@ -12,19 +12,16 @@ from sqlalchemy import delete, select
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import ExtraDetailParameter
+from oidc_provider.core.problems import Problem, ProblemError
 
 MAX_PARAMETERS = 50
 KEY_MAX = 128
 DISPLAY_NAME_MAX = 128
 
 
-class ExtraDetailsError(Exception):
-    """Rows that break a rule; ``problems`` maps ``(row index, field)`` to the reason."""
-
-    def __init__(self, problems: dict[tuple[int, str], str], general: str | None = None):
-        super().__init__(general or "; ".join(f"row {i + 1} {field}: {m}" for (i, field), m in problems.items()))
-        self.problems = problems
-        self.general = general
+class ExtraDetailsError(ProblemError):
+    """Rows that break a rule; each problem is at ``rows[INDEX].key`` or
+    ``rows[INDEX].display_name``, or with the whole list (``where`` empty)."""
 
 
 def parameters() -> list[ExtraDetailParameter]:
@@ -35,25 +32,33 @@ def save_parameters(rows: list[tuple[str, str]], actor: str) -> list[ExtraDetail
     """Replace the parameters with ``rows`` of (key, display name); rows left wholly
     empty are dropped. Refused whole when any row breaks a rule."""
     rows = [(key.strip(), name.strip()) for key, name in rows]
-    problems: dict[tuple[int, str], str] = {}
+    problems: list[Problem] = []
     seen: dict[str, int] = {}
     kept = [(index, key, name) for index, (key, name) in enumerate(rows) if key or name]
     for index, key, name in kept:
         if not key or len(key) > KEY_MAX or any(c.isspace() or not c.isprintable() for c in key):
-            problems[(index, "key")] = f"give a parameter of 1 to {KEY_MAX} characters, without spaces"
+            problems.append(
+                Problem(f"rows[{index}].key", f"give a parameter of 1 to {KEY_MAX} characters, without spaces")
+            )
         elif key.casefold() in seen:
-            problems[(index, "key")] = (
-                f"{key!r} repeats row {seen[key.casefold()] + 1} (ServiceTitan ignores case: 11304)"
+            problems.append(
+                Problem(
+                    f"rows[{index}].key",
+                    f"{key!r} repeats row {seen[key.casefold()] + 1} (ServiceTitan ignores case: 11304)",
+                )
             )
         else:
             seen[key.casefold()] = index
         if not name or len(name) > DISPLAY_NAME_MAX:
-            problems[(index, "display_name")] = f"give a display name of 1 to {DISPLAY_NAME_MAX} characters"
-    general = None
+            problems.append(
+                Problem(f"rows[{index}].display_name", f"give a display name of 1 to {DISPLAY_NAME_MAX} characters")
+            )
     if len(kept) > MAX_PARAMETERS:
-        general = f"ServiceTitan takes at most {MAX_PARAMETERS} parameters; {len(kept)} were given"
-    if problems or general:
-        raise ExtraDetailsError(problems, general)
+        problems.insert(
+            0, Problem("", f"ServiceTitan takes at most {MAX_PARAMETERS} parameters; {len(kept)} were given")
+        )
+    if problems:
+        raise ExtraDetailsError(problems)
     db.session.execute(delete(ExtraDetailParameter))
     # The deletion must reach the database before rows with the same folded keys arrive.
     db.session.flush()

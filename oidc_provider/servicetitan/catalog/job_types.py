@@ -18,18 +18,15 @@ from sqlalchemy import delete, func, select
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import JobType
+from oidc_provider.core.problems import Problem, ProblemError
 
 CSV_HEADER = ("Category", "Partner Job Type Key")
 CATEGORY_MAX = 128
 KEY_MAX = 128
 
 
-class JobTypeError(Exception):
-    """Job types that break a rule; ``problems`` maps a field (or a CSV line) to the reason."""
-
-    def __init__(self, problems: dict[str, str]):
-        super().__init__("; ".join(f"{where}: {message}" for where, message in problems.items()))
-        self.problems = problems
+class JobTypeError(ProblemError):
+    """Job types that break a rule; each problem names a field or a CSV line."""
 
 
 @dataclass
@@ -80,15 +77,15 @@ def add(category: str, key: str, actor: str) -> JobType:
     """Add a key to a category (a new category when the name is new). A category's empty
     placeholder row takes the first key."""
     category, key = category.strip(), key.strip()
-    problems = {**_category_problems(category), **_key_problems(key, required=False)}
+    problems = _category_problems(category) + _key_problems(key, required=False)
     if key and _key_taken(key):
-        problems["partner_key"] = f"the key {key!r} is already mapped"
+        problems.append(Problem("partner_key", f"the key {key!r} is already mapped"))
     if problems:
         raise JobTypeError(problems)
     rows = _rows_of(category)
     placeholder = next((r for r in rows if r.partner_key is None), None)
     if not key and rows:
-        raise JobTypeError({"partner_key": f"give a key: the category {category!r} is already listed"})
+        raise JobTypeError([Problem("partner_key", f"give a key: the category {category!r} is already listed")])
     if placeholder is not None:
         placeholder.partner_key = key
         job_type = placeholder
@@ -105,9 +102,9 @@ def change_key(job_type: JobType, key: str, actor: str) -> None:
     key = key.strip()
     problems = _key_problems(key, required=False)
     if key and key != job_type.partner_key and _key_taken(key):
-        problems["partner_key"] = f"the key {key!r} is already mapped"
+        problems.append(Problem("partner_key", f"the key {key!r} is already mapped"))
     if not key and len(_rows_of(job_type.category)) > 1:
-        problems["partner_key"] = "give a key, or remove this row: the category has other keys"
+        problems.append(Problem("partner_key", "give a key, or remove this row: the category has other keys"))
     if problems:
         raise JobTypeError(problems)
     before = job_type.partner_key
@@ -127,13 +124,13 @@ def remove(job_type: JobType, actor: str) -> None:
     db.session.commit()
 
 
-def _parse(text: str) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
+def _parse(text: str) -> tuple[list[tuple[str, str | None]], list[Problem]]:
     text = text.removeprefix("\ufeff")  # spreadsheets save UTF-8 with a byte order mark
     reader = csv.reader(io.StringIO(text))
     header = [cell.strip() for cell in next(reader, [])]
     if [h.lower() for h in header] != [h.lower() for h in CSV_HEADER]:
-        return [], {"line 1": f"the header must be {','.join(CSV_HEADER)} (ServiceTitan's template)"}
-    problems: dict[str, str] = {}
+        return [], [Problem("line 1", f"the header must be {','.join(CSV_HEADER)} (ServiceTitan's template)")]
+    problems: list[Problem] = []
     rows: list[tuple[str, str | None]] = []
     seen_keys: dict[str, int] = {}
     with_keys: set[str] = set()
@@ -141,14 +138,14 @@ def _parse(text: str) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != 2:
-            problems[f"line {line}"] = f"expected 2 columns, found {len(cells)}"
+            problems.append(Problem(f"line {line}", f"expected 2 columns, found {len(cells)}"))
             continue
         category, key = cells[0].strip(), cells[1].strip()
-        messages = list(_category_problems(category).values()) + list(_key_problems(key, required=False).values())
+        messages = [p.message for p in _category_problems(category) + _key_problems(key, required=False)]
         if key in seen_keys:
             messages.append(f"the key {key!r} is already on line {seen_keys[key]}")
         if messages:
-            problems[f"line {line}"] = "; ".join(messages)
+            problems.append(Problem(f"line {line}", "; ".join(messages)))
             continue
         if key:
             seen_keys[key] = line
@@ -166,20 +163,20 @@ def _parse(text: str) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
     return kept, problems
 
 
-def _category_problems(category: str) -> dict[str, str]:
+def _category_problems(category: str) -> list[Problem]:
     if not category or len(category) > CATEGORY_MAX:
-        return {"category": f"give a category of 1 to {CATEGORY_MAX} characters"}
-    return {}
+        return [Problem("category", f"give a category of 1 to {CATEGORY_MAX} characters")]
+    return []
 
 
-def _key_problems(key: str, required: bool) -> dict[str, str]:
+def _key_problems(key: str, required: bool) -> list[Problem]:
     if required and not key:
-        return {"partner_key": "give a key"}
+        return [Problem("partner_key", "give a key")]
     if len(key) > KEY_MAX:
-        return {"partner_key": f"a key is at most {KEY_MAX} characters"}
+        return [Problem("partner_key", f"a key is at most {KEY_MAX} characters")]
     if any(c.isspace() for c in key):
-        return {"partner_key": "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)"}
-    return {}
+        return [Problem("partner_key", "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)")]
+    return []
 
 
 def _key_taken(key: str) -> bool:

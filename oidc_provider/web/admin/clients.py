@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
+from oidc_provider.core.problems import Problem, by_where
 from oidc_provider.oidc.client_registry import (
     ID_TOKEN_ALGS,
     ClientSettings,
@@ -52,7 +53,7 @@ def new():
     try:
         client, secret = create_client(settings, actor(), logo=forms.upload("logo"))
     except ClientSettingsError as error:
-        return _new_form(settings, error.problems)
+        return _new_form(settings, by_where(error.problems))
     return render_sheet(client, secret=secret, created=True, status=201)
 
 
@@ -84,13 +85,13 @@ def rotate(client_id):
     try:
         secret = rotate_secret(client, _whole_number(grace, "grace_period"), actor())
     except ClientSettingsError as error:
-        return _detail(client, error.problems, grace)
+        return _detail(client, by_where(error.problems), grace)
     return render_sheet(client, secret=secret, rotated=True)
 
 
 def _whole_number(value: str, field: str) -> int:
     if not value.lstrip("-").isdigit():
-        raise ClientSettingsError({field: "give a whole number of seconds"})
+        raise ClientSettingsError([Problem(field, "give a whole number of seconds")])
     return int(value)
 
 
@@ -125,7 +126,7 @@ def upload_logo(client_id):
     try:
         set_logo(client, *uploaded, actor())
     except ClientSettingsError as error:
-        return render_sheet(client, problems=error.problems, status=422)
+        return render_sheet(client, problems=by_where(error.problems), status=422)
     return redirect(url_for("admin.servicetitan.sheet", client_id=client_id) + "#general")
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, TenantUser
+from oidc_provider.core.problems import Problem
 from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, document_from_csv, users_csv
 from oidc_provider.directory.store import (
     DirectoryImportError,
@@ -30,24 +31,26 @@ from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("directory", __name__)
 
-_PROBLEM = re.compile(r"^(?:accounts|users)\[0\](?:\.profiles\[(\d+)\])?(?:\.(\w+))?: (.*)$", re.DOTALL)
+# Where a problem of a one-entry import is, as a form field: accounts[0].name → name,
+# accounts[0].profiles[2].id → profiles (line 3 of the text area).
+_WHERE = re.compile(r"^(?:accounts|users)\[0\](?:\.profiles\[(\d+)\])?(?:\.(\w+))?")
 # Problems listed on the import page; a file can have thousands.
 PROBLEMS_SHOWN = 100
 
 
-def field_problems(problems: list[str]) -> dict[str, str]:
+def field_problems(problems: list[Problem]) -> dict[str, str]:
     """The import's problems for one account or user, keyed by the form field they concern."""
     fields: dict[str, str] = {}
     for problem in problems:
-        match = _PROBLEM.match(problem)
+        match = _WHERE.match(problem.where)
         if match and match.group(1) is not None:
-            field, message = "profiles", f"line {int(match.group(1)) + 1}: {match.group(3)}"
+            field, message = "profiles", f"line {int(match.group(1)) + 1}: {problem.message}"
         elif match and match.group(2):
-            field, message = match.group(2), match.group(3)
-        elif problem.startswith("profile "):
-            field, message = "profiles", problem
+            field, message = match.group(2), problem.message
+        elif problem.where == "profiles":
+            field, message = "profiles", problem.message
         else:
-            field, message = "form", match.group(3) if match else problem
+            field, message = "form", problem.message
         fields[field] = f"{fields[field]}; {message}" if field in fields else message
     return fields
 

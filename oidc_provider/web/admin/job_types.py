@@ -7,6 +7,7 @@ from flask import Blueprint, Response, redirect, render_template, url_for
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import JobType
+from oidc_provider.core.problems import by_where
 from oidc_provider.servicetitan.catalog import job_types
 from oidc_provider.web.admin import forms
 from oidc_provider.web.admin.auth import actor
@@ -36,7 +37,7 @@ def add():
     try:
         job_types.add(values["category"], values["partner_key"], actor())
     except job_types.JobTypeError as error:
-        return _page({f"add_{k}": v for k, v in error.problems.items()}, values, 422)
+        return _page({f"add_{k}": v for k, v in by_where(error.problems).items()}, values, 422)
     return redirect(url_for(".index") + "#add")
 
 
@@ -46,7 +47,7 @@ def change(job_type_id):
     try:
         job_types.change_key(job_type, forms.text("partner_key"), actor())
     except job_types.JobTypeError as error:
-        problems = {f"row_{job_type_id}": error.problems["partner_key"]}
+        problems = {f"row_{job_type_id}": by_where(error.problems)["partner_key"]}
         return _page(problems, {f"row_{job_type_id}": forms.text("partner_key")}, 422)
     return redirect(url_for(".index"))
 
@@ -73,5 +74,5 @@ def import_csv():
     try:
         count = job_types.import_csv(uploaded[1], actor())
     except job_types.JobTypeError as error:
-        return _page({"import": error.problems}, status=422)
+        return _page({"import": by_where(error.problems)}, status=422)
     return _page(imported=count)

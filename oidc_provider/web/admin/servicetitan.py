@@ -4,11 +4,14 @@ Details", "Webhooks", "URLs"), and the forms that take what ServiceTitan shows."
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, WebhookSigningKey
+from oidc_provider.core.problems import Problem, by_where
 from oidc_provider.oidc.client_registry import (
     SERVICETITAN_ENVIRONMENTS,
     ClientSettingsError,
@@ -28,6 +31,7 @@ from oidc_provider.servicetitan.catalog.job_types import categories
 from oidc_provider.web.admin import forms, setup_sheet
 from oidc_provider.web.admin.auth import actor
 
+_ROW = re.compile(r"rows\[(\d+)\]")  # where an Extra Details problem is: rows[INDEX].field
 bp = Blueprint("servicetitan", __name__)
 
 # Empty rows the Extra Details form offers beyond the saved ones.
@@ -91,7 +95,7 @@ def general(client_id):
     try:
         set_servicetitan_details(client, **values, actor=actor())
     except ClientSettingsError as error:
-        return render_sheet(client, problems=error.problems, values=values, status=422)
+        return render_sheet(client, problems=by_where(error.problems), values=values, status=422)
     return _back_to_sheet(client, "general")
 
 
@@ -161,22 +165,29 @@ def retire_webhook_key(client_id, key_id):
 def extra_details():
     if request.method == "GET":
         rows = [(p.key, p.display_name) for p in parameters()]
-        return _extra_details_form(rows, ExtraDetailsError({}))
+        return _extra_details_form(rows, [])
     keys, names = request.form.getlist("key"), request.form.getlist("display_name")
     rows = list(zip(keys, names, strict=False))
     try:
         save_parameters(rows, actor())
     except ExtraDetailsError as error:
-        return _extra_details_form(rows, error), 422
+        return _extra_details_form(rows, error.problems), 422
     return redirect(url_for(".extra_details", saved=1))
 
 
-def _extra_details_form(rows: list[tuple[str, str]], error: ExtraDetailsError):
+def _row_line(problem: Problem) -> str:
+    """'Row 2: ...' for a problem at rows[1], the message alone for the whole list."""
+    row = _ROW.match(problem.where)
+    return f"Row {int(row.group(1)) + 1}: {problem.message}" if row else problem.message
+
+
+def _extra_details_form(rows: list[tuple[str, str]], problems: list[Problem]):
     spare = max(0, min(SPARE_ROWS, MAX_PARAMETERS - len(rows)))
     return render_template(
         "admin/extra_details.html",
         rows=rows + [("", "")] * spare,
-        error=error,
+        summary=[_row_line(problem) for problem in problems],
+        by_field=by_where(problems),
         maximum=MAX_PARAMETERS,
         saved=request.args.get("saved") == "1",
     )

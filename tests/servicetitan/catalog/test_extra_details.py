@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan.catalog.extra_details import ExtraDetailsError, parameters, save_parameters
 
 
@@ -26,7 +27,7 @@ def test_fifty_is_the_most(clean_app):
         assert len(save_parameters(rows, "test")) == 50
         with pytest.raises(ExtraDetailsError) as refused:
             save_parameters(rows + [("k50", "Name 50")], "test")
-    assert refused.value.general == "ServiceTitan takes at most 50 parameters; 51 were given"
+    assert refused.value.problems == [Problem("", "ServiceTitan takes at most 50 parameters; 51 were given")]
     assert len(saved(clean_app)) == 50
 
 
@@ -35,12 +36,12 @@ def test_every_problem_is_named_by_row_and_field(clean_app):
         save_parameters([("kept", "Kept")], "test")
         with pytest.raises(ExtraDetailsError) as refused:
             save_parameters([("Campaign", "A"), ("CAMPAIGN", ""), ("", "No key"), ("tab\there", "T")], "test")
-    assert refused.value.problems == {
-        (1, "key"): "'CAMPAIGN' repeats row 1 (ServiceTitan ignores case: 11304)",
-        (1, "display_name"): "give a display name of 1 to 128 characters",
-        (2, "key"): "give a parameter of 1 to 128 characters, without spaces",
-        (3, "key"): "give a parameter of 1 to 128 characters, without spaces",
-    }
+    assert refused.value.problems == [
+        Problem("rows[1].key", "'CAMPAIGN' repeats row 1 (ServiceTitan ignores case: 11304)"),
+        Problem("rows[1].display_name", "give a display name of 1 to 128 characters"),
+        Problem("rows[2].key", "give a parameter of 1 to 128 characters, without spaces"),
+        Problem("rows[3].key", "give a parameter of 1 to 128 characters, without spaces"),
+    ]
     assert saved(clean_app) == [("kept", "Kept")]
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AuditEvent, JobType
+from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan.catalog import job_types
 
 TEMPLATE = (
@@ -58,11 +59,11 @@ def test_a_bad_file_changes_nothing(clean_app):
             job_types.import_csv(
                 "Category,Partner Job Type Key\nHVAC,a b\nHVAC,ok\nHVAC,ok\n" + "," + "k" * 129 + "\n", "test"
             )
-    assert refused.value.problems == {
-        "line 2": "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)",
-        "line 4": "the key 'ok' is already on line 3",
-        "line 5": "give a category of 1 to 128 characters; a key is at most 128 characters",
-    }
+    assert refused.value.problems == [
+        Problem("line 2", "a key must not contain spaces (ServiceTitan refuses them in slot.serviceId)"),
+        Problem("line 4", "the key 'ok' is already on line 3"),
+        Problem("line 5", "give a category of 1 to 128 characters; a key is at most 128 characters"),
+    ]
     assert len(mapping(clean_app)) == 3
 
 
