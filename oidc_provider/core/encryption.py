@@ -9,7 +9,7 @@ from flask import current_app
 
 
 def _fernet() -> MultiFernet:
-    cache = current_app.extensions.setdefault("oidc_provider.core.encryption", {})
+    cache = current_app.extensions.setdefault("oidc_provider.encryption", {})
     keys = tuple(current_app.config["ENCRYPTION_KEYS"])
     if cache.get("keys") != keys:
         cache["keys"] = keys

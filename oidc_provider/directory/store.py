@@ -42,7 +42,12 @@ class AccountDirectory(Protocol):
         """The user with this primary key (the session remembers it)."""
 
     def pairable_accounts(self, user: TenantUser) -> list[Account]:
-        """The accounts this user may pair, in the order the consent page lists them."""
+        """The accounts this user may pair, in the order the consent page lists them, each
+        with its profiles."""
+
+    def with_profiles(self, accounts: list[Account]) -> list[Account]:
+        """``accounts``, each given its profiles in their order: what ServiceTitan receives
+        at the code exchange (the accountInfo claim) and from account-info."""
 
 
 _users, _accounts, _profiles = TenantUser.__table__, Account.__table__, Profile.__table__
@@ -80,10 +85,13 @@ class DatabaseDirectory:
 
     def pairable_accounts(self, user: TenantUser) -> list[Account]:
         rows = db.session.execute(_SELECT_ACCOUNTS_OF_USER, {"user_id": user.id})
-        return with_profiles([detached(Account, row) for row in rows])
+        return self.with_profiles([detached(Account, row) for row in rows])
+
+    def with_profiles(self, accounts: list[Account]) -> list[Account]:
+        return _with_profiles(accounts)
 
 
-def with_profiles(accounts: list[Account]) -> list[Account]:
+def _with_profiles(accounts: list[Account]) -> list[Account]:
     """Detached ``accounts``, each given its profiles in their order, read in one query."""
     by_id = {account.id: account for account in accounts}
     for account in accounts:
@@ -95,11 +103,9 @@ def with_profiles(accounts: list[Account]) -> list[Account]:
 
 
 def account_directory() -> AccountDirectory:
-    directory = current_app.extensions.get("oidc_provider.directory.store")
+    directory = current_app.extensions.get("oidc_provider.directory")
     if directory is None:
-        directory = current_app.extensions["oidc_provider.directory.store"] = import_string(
-            current_app.config["DIRECTORY"]
-        )()
+        directory = current_app.extensions["oidc_provider.directory"] = import_string(current_app.config["DIRECTORY"])()
     return directory
 
 

@@ -74,8 +74,9 @@ def _authenticate(query_client, request):
     client = query_client(credentials.client_id)
     if client is None or not client.check_client_secret(credentials.client_secret):
         raise _refused("Client authentication failed.")
-    # An HS256 client's id_token is signed with the secret that authenticated this request.
-    request.client_secret = credentials.client_secret
+    # An HS256 client's id_token is signed with the secret that authenticated this request
+    # (during a rotation, the old one or the new). The client was read for this request alone.
+    client.authenticated_secret = credentials.client_secret
     return client
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from flask import current_app, g
+from flask import current_app
 from joserfc.jwk import OctKey
 from sqlalchemy import bindparam, insert, select, update
 
@@ -28,7 +28,7 @@ from oidc_provider.core.models import (
     TenantUser,
     detached,
 )
-from oidc_provider.directory.store import with_profiles
+from oidc_provider.directory import account_directory
 from oidc_provider.oidc import authorization_checks, claims, response_modes
 from oidc_provider.oidc.keys import key_ring
 from oidc_provider.pairing.lifecycle import record_pairing
@@ -168,6 +168,8 @@ def save_token(token: dict, request) -> None:
             "expires_at": now + timedelta(seconds=token["expires_in"]),
         },
     ).inserted_primary_key[0]
+    # Authlib saves the token before its after_create_token_response hooks run, so the
+    # id_token (OpenIDConnect.get_compatible_claims) finds the pairing it reports here.
     request.pairing = record_pairing(request.client, code.user, code.account, token_id)
 
 
@@ -192,12 +194,6 @@ class OpenIDConnect(OpenIDCode):
         grant.register_hook("after_create_token_response", self.process_token)
         grant.register_hook("after_validate_authorization_request_payload", authorization_checks.run)
 
-    def encode_id_token(self, token, request):
-        # Authlib's claim and key hooks see only the client or the user; the request they
-        # also need (the secret that authenticated, the pairing) travels in ``g``.
-        g.token_request = request
-        return super().encode_id_token(token, request)
-
     def get_client_algorithm(self, client) -> str:
         return client.id_token_alg
 
@@ -210,7 +206,7 @@ class OpenIDConnect(OpenIDCode):
     def resolve_client_private_key(self, client):
         if client.id_token_alg == "HS256":
             # OpenID Connect Core 10.1: the octets of the client secret, as it authenticated.
-            return OctKey.import_key(g.token_request.client_secret)
+            return OctKey.import_key(client.authenticated_secret)
         return key_ring().signing_key(client.id_token_alg).private_key
 
     def get_client_claims(self, client) -> dict:
@@ -222,13 +218,18 @@ class OpenIDConnect(OpenIDCode):
             "exp": now + current_app.config["ID_TOKEN_LIFETIME"],
         }
 
-    def generate_user_info(self, user: TenantUser, scope: str) -> dict:
-        info = claims.user_claims(user, scope)
-        request = g.token_request
+    def get_compatible_claims(self, request) -> dict:
+        """The claims Authlib builds from the token request (iss, aud, times), and the
+        accountInfo claim of the pairing that ``save_token`` recorded on the request."""
+        request_claims = super().get_compatible_claims(request)
         if request.client.account_info_claim:
             pairing = request.pairing
-            info["accountInfo"] = claims.account_info_claim(with_profiles([pairing.account])[0], pairing.status)
-        return info
+            [account] = account_directory().with_profiles([pairing.account])
+            request_claims["accountInfo"] = claims.account_info_claim(account, pairing.status)
+        return request_claims
+
+    def generate_user_info(self, user: TenantUser, scope: str) -> dict:
+        return claims.user_claims(user, scope)
 
     def exists_nonce(self, nonce: str, request) -> bool:
         # A nonce is the client's to make unique; codes are single-use, so replay of a

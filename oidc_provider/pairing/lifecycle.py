@@ -14,7 +14,7 @@ from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, Account, Client, Pairing, TenantUser
-from oidc_provider.directory.store import with_profiles
+from oidc_provider.directory import account_directory
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.outbox import enqueue_account_status
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
@@ -80,7 +80,7 @@ def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
         raise PairingConflict("This access token did not create a pairing.")
     if pairing.request_id != request_id:
         _bind(pairing, token.user.email, request_id)
-    pairing.account = with_profiles([token.account])[0]
+    [pairing.account] = account_directory().with_profiles([token.account])
     return pairing
 
 

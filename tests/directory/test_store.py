@@ -219,7 +219,7 @@ def test_the_directory_setting_names_the_user_store_the_sign_in_page_asks(clean_
     RecordingDirectory.calls = []
     monkeypatch.setitem(clean_app.config, "DIRECTORY", "tests.directory.test_store:RecordingDirectory")
     # None: the next request builds the directory the setting names; undone after the test.
-    monkeypatch.setitem(clean_app.extensions, "oidc_provider.directory.store", None)
+    monkeypatch.setitem(clean_app.extensions, "oidc_provider.directory", None)
     login_page = web.get("/login")
     csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', login_page.text).group(1)
 
