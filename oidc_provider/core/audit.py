@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import has_request_context, request
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
@@ -11,7 +13,7 @@ from oidc_provider.core.models import AuditEvent
 
 # A plain INSERT rather than an object for the unit of work: events are written on the hot
 # paths (every code exchange, every account-info call) and never read back by their writer.
-_INSERT_EVENT = insert(AuditEvent.__table__)
+_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
 
 
 def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None:

@@ -1,6 +1,7 @@
 """Flask extensions, unbound: the app factory binds them, so no module imports the app."""
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -18,6 +19,12 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    # Flask-SQLAlchemy makes db.Model at run time, a subclass of Base that a type checker
+    # cannot see; the models declare it through this name.
+    Model = Base
+else:
+    Model = db.Model
 # Batch mode lets SQLite, which cannot ALTER most things, run the same migrations.
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from oidc_provider.core import clock
 from oidc_provider.core.encryption import decrypt
-from oidc_provider.core.extensions import db
+from oidc_provider.core.extensions import Model, db
 from oidc_provider.core.hashing import digest_matches
 
 
@@ -59,7 +59,7 @@ def _new_subject() -> str:
     return str(uuid.uuid4())
 
 
-class Client(db.Model):
+class Client(Model):
     """A relying party: in practice ServiceTitan, once per environment."""
 
     __tablename__ = "clients"
@@ -154,7 +154,7 @@ user_accounts = Table(
 )
 
 
-class Account(db.Model):
+class Account(Model):
     """A partner-side business account that a tenant pairs with ServiceTitan."""
 
     __tablename__ = "accounts"
@@ -168,7 +168,7 @@ class Account(db.Model):
     )
 
 
-class Profile(db.Model):
+class Profile(Model):
     """A location, listing or brand of an account; bookings name it."""
 
     __tablename__ = "profiles"
@@ -181,7 +181,7 @@ class Profile(db.Model):
     account: Mapped[Account] = relationship(back_populates="profiles")
 
 
-class TenantUser(UserMixin, db.Model):
+class TenantUser(UserMixin, Model):
     """A person who signs in on our pages to pair one of their accounts."""
 
     __tablename__ = "tenant_users"
@@ -202,7 +202,7 @@ class TenantUser(UserMixin, db.Model):
 TENANT_USER_CLAIM_COLUMNS = tuple(TenantUser.__table__.c[name] for name in ("id", "subject", "email", "name"))
 
 
-class Admin(UserMixin, db.Model):
+class Admin(UserMixin, Model):
     """A partner admin. Never a tenant user: the two live in separate tables."""
 
     __tablename__ = "admins"
@@ -216,7 +216,7 @@ class Admin(UserMixin, db.Model):
         return f"admin:{self.id}"
 
 
-class Consent(db.Model):
+class Consent(Model):
     """A user's remembered consent to a client, with the account chosen last."""
 
     __tablename__ = "consents"
@@ -231,7 +231,7 @@ class Consent(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AuthorizationCode(db.Model):
+class AuthorizationCode(Model):
     """A single-use code, bound to everything the token request must repeat or prove."""
 
     __tablename__ = "authorization_codes"
@@ -274,7 +274,7 @@ class AuthorizationCode(db.Model):
         return ["pwd"]
 
 
-class AccessToken(db.Model):
+class AccessToken(Model):
     """An opaque bearer token, stored only as its SHA-256."""
 
     __tablename__ = "access_tokens"
@@ -321,7 +321,7 @@ class AccessToken(db.Model):
         return self.client
 
 
-class Pairing(db.Model):
+class Pairing(Model):
     """One account paired with one ServiceTitan tenant through one access token."""
 
     __tablename__ = "pairings"
@@ -349,7 +349,7 @@ class Pairing(db.Model):
     account: Mapped[Account] = relationship()
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """An asymmetric id_token signing key; the private half is encrypted at rest."""
 
     __tablename__ = "signing_keys"
@@ -363,7 +363,7 @@ class SigningKey(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """An admin action, a pairing or a security event: one log for all of them."""
 
     __tablename__ = "audit_events"
@@ -375,7 +375,7 @@ class AuditEvent(db.Model):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class ServiceTitanEnvironment(db.Model):
+class ServiceTitanEnvironment(Model):
     """ServiceTitan's side of one environment: where its Leads API is, and the API client
     credentials ServiceTitan issued to us there."""
 
@@ -389,7 +389,7 @@ class ServiceTitanEnvironment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-class JobType(db.Model):
+class JobType(Model):
     """A partner job type mapped to a ServiceTitan category; a category the partner does
     not serve is kept with an empty key, as ServiceTitan's CSV template has it."""
 
@@ -401,7 +401,7 @@ class JobType(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ExtraDetailParameter(db.Model):
+class ExtraDetailParameter(Model):
     """A key a booking's extraDetails may carry, with the name ServiceTitan displays."""
 
     __tablename__ = "extra_detail_parameters"
@@ -414,7 +414,7 @@ class ExtraDetailParameter(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class WebhookSigningKey(db.Model):
+class WebhookSigningKey(Model):
     """The "Webhook Message Signing Key" ServiceTitan sends verbatim with each delivery.
     Encrypted, because an admin must be able to copy it into ServiceTitan's screen; two
     are valid at once while one is rotated."""
@@ -428,7 +428,7 @@ class WebhookSigningKey(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A call to ServiceTitan's Leads API, written in the transaction that decided it and
     sent later by an outbox worker (``servicetitan/outbox.py``), so that nothing is lost
     while ServiceTitan or the network is down. Calls that share an ``ordering_key`` (one
@@ -463,7 +463,7 @@ class OutboxMessage(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Booking(db.Model):
+class Booking(Model):
     """A booking handed to ServiceTitan; its outbox message carries the payload, the
     idempotency token and the outcome."""
 
@@ -481,7 +481,7 @@ class Booking(db.Model):
     message: Mapped[OutboxMessage] = relationship()
 
 
-class CustomPairing(db.Model):
+class CustomPairing(Model):
     """A Custom ("ST Pairing") request id, used once: who answered it, with which account,
     and what we reported to ServiceTitan."""
 
@@ -500,7 +500,7 @@ class CustomPairing(db.Model):
     account: Mapped[Account | None] = relationship()
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One authenticated delivery from ServiceTitan, kept raw before it is judged:
     ServiceTitan does not retry, so whatever we answer 200 must be here. The body is
     bytes, not text: a JSON body may carry "\\u0000", which PostgreSQL text cannot hold."""
@@ -518,7 +518,7 @@ class WebhookDelivery(db.Model):
     problems: Mapped[list] = mapped_column(JSON, default=list)
 
 
-class LeadStatusUpdate(db.Model):
+class LeadStatusUpdate(Model):
     """A valid lead status update, once per statusUpdateId whatever ServiceTitan repeats."""
 
     __tablename__ = "lead_status_updates"
@@ -535,7 +535,7 @@ class LeadStatusUpdate(db.Model):
     event_data: Mapped[dict] = mapped_column(JSON)
 
 
-class AvailabilitySnapshot(db.Model):
+class AvailabilitySnapshot(Model):
     """Availability as ServiceTitan last pushed it for one account, profile and service.
     The payload is undocumented: kept as received, keyed by whatever ids it names."""
 

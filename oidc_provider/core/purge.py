@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import cast
 
 from flask import current_app
-from sqlalchemy import delete, or_
+from sqlalchemy import Delete, delete, or_
+from sqlalchemy.engine import CursorResult
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
@@ -38,10 +40,14 @@ def purge() -> PurgeReport:
     """
     now = clock.now()
     horizon = now - timedelta(seconds=current_app.config["PURGE_RETENTION"])
-    codes = db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now)).rowcount
-    tokens = db.session.execute(
+    codes = _deleted(delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now))
+    tokens = _deleted(
         delete(AccessToken).where(or_(AccessToken.expires_at <= horizon, AccessToken.revoked_at <= horizon))
-    ).rowcount
-    consents = db.session.execute(delete(Consent).where(Consent.expires_at <= now)).rowcount
+    )
+    consents = _deleted(delete(Consent).where(Consent.expires_at <= now))
     db.session.commit()
     return PurgeReport(codes, tokens, consents)
+
+
+def _deleted(statement: Delete) -> int:
+    return cast(CursorResult, db.session.execute(statement)).rowcount

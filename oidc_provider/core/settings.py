@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -194,7 +195,7 @@ def _require_production_settings(app: Flask) -> None:
         raise RuntimeError("production mode needs an https OIDC_PROVIDER_ISSUER")
 
 
-def _is_fernet_key(key: object) -> bool:
+def _is_fernet_key(key: Any) -> bool:
     try:
         Fernet(key)
     except (TypeError, ValueError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import bindparam, select
@@ -70,7 +70,7 @@ class DatabaseDirectory:
 
     def authenticate(self, email: str, password: str) -> TenantUser | None:
         user = db.session.scalar(select(TenantUser).where(TenantUser.email == normalize_email(email)))
-        if not verify_password(user.password_hash if user else None, password):
+        if not verify_password(user.password_hash if user else None, password) or user is None:
             return None
         if password_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
@@ -125,7 +125,7 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
 
 
-def import_directory(document: object, progress: Callable[[Iterable], Iterable] = iter) -> ImportReport:
+def import_directory(document: Any, progress: Callable[[Iterable], Iterable] = iter) -> ImportReport:
     """Upsert accounts, profiles and users from the ``directory import`` JSON shape.
 
     The whole document is checked first; a bad one is refused whole with every problem
@@ -189,7 +189,7 @@ def _validate_document(document: object) -> list[Problem]:
         return [*problems, Problem("users", "must be a list")]
 
     account_ids: set[str] = set()
-    profile_owner: dict[str, str] = {}
+    profile_owner: dict[str, Any] = {}  # an account id as the file gives it
     for index, account in enumerate(accounts):
         where = f"accounts[{index}]"
         if not isinstance(account, dict):
@@ -283,7 +283,7 @@ def _check_password(where: str, user: dict) -> list[Problem]:
     return []
 
 
-def _check_profiles_against_database(profile_owner: dict[str, str]) -> list[Problem]:
+def _check_profiles_against_database(profile_owner: dict[str, Any]) -> list[Problem]:
     # Only ids that can exist are looked up: PostgreSQL refuses to compare with a NUL.
     candidates = [profile_id for profile_id in profile_owner if ID_PATTERN.fullmatch(profile_id)]
     if not candidates:
@@ -344,7 +344,7 @@ def save_account(entry: dict, actor: str) -> Account:
     import_directory({"accounts": [entry]})
     record_event("account_saved", actor, {"account_id": entry["id"]})
     db.session.commit()
-    return db.session.get(Account, entry["id"])
+    return db.session.get_one(Account, entry["id"])
 
 
 def set_eligible(account: Account, eligible: bool, actor: str) -> None:
@@ -372,7 +372,7 @@ def save_user(entry: dict, actor: str, user: TenantUser | None = None) -> Tenant
     except DirectoryImportError:
         db.session.rollback()
         raise
-    saved = db.session.scalar(select(TenantUser).where(TenantUser.email == email))
+    saved = db.session.scalars(select(TenantUser).where(TenantUser.email == email)).one()
     record_event("tenant_user_saved", actor, {"user_id": saved.id, "email": saved.email})
     db.session.commit()
     return saved

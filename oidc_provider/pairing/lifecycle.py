@@ -7,7 +7,10 @@ answer PROCESSING until an admin decides.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core import clock
@@ -19,10 +22,10 @@ from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.outbox import enqueue_account_status
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 
-_pairings = Pairing.__table__
+_pairings = cast(Table, Pairing.__table__)
 # Both writes happen on every pairing, on the paths ServiceTitan waits on: prebuilt Core
 # statements, without the unit of work (see docs/performance.md).
-_INSERT_PAIRING = insert(_pairings)
+_INSERT_PAIRING = insert(_pairings).returning(_pairings.c.id)
 # Bound once: of two calls with different request ids at the same moment, one binds.
 _BIND_REQUEST_ID = (
     update(_pairings)
@@ -57,7 +60,7 @@ def record_pairing(client: Client, user: TenantUser, account: Account, access_to
         "created_at": now,
         "updated_at": now,
     }
-    pairing_id = db.session.execute(_INSERT_PAIRING, values).inserted_primary_key[0]
+    pairing_id = db.session.execute(_INSERT_PAIRING, values).scalar_one()
     pairing = Pairing(id=pairing_id, account=account, **values)
     record_event(
         "pairing_created",
@@ -88,8 +91,11 @@ def _bind(pairing: Pairing, tenant_email: str, request_id: str) -> None:
     if pairing.request_id is not None:
         raise PairingConflict("This access token is already bound to another request_id.")
     try:
-        bound = db.session.execute(
-            _BIND_REQUEST_ID, {"pairing_id": pairing.id, "request_id": request_id, "now": clock.now()}
+        bound = cast(
+            CursorResult,
+            db.session.execute(
+                _BIND_REQUEST_ID, {"pairing_id": pairing.id, "request_id": request_id, "now": clock.now()}
+            ),
         ).rowcount
     except IntegrityError:
         db.session.rollback()

@@ -9,6 +9,7 @@ values (``flask servicetitan configure``, or the console) win over the defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from flask import current_app
 
@@ -30,7 +31,7 @@ ENVIRONMENTS = (SANDBOX, PRODUCTION)
 SANDBOX_IDENTITY_URL = "https://leads-identity-demo.st.dev"
 SANDBOX_API_URL = "https://leads-booking-api-demo.st.dev"
 
-DEFAULT_URLS = {
+DEFAULT_URLS: dict[str, dict[str, str | None]] = {
     SANDBOX: {"identity_url": SANDBOX_IDENTITY_URL, "api_url": SANDBOX_API_URL},
     PRODUCTION: {"identity_url": None, "api_url": None},
 }
@@ -77,7 +78,7 @@ def resolve(name: str) -> Environment:
             f"the {name} environment lacks {', '.join(missing)}: run "
             f"`flask --app oidc_provider servicetitan configure {name}`"
         )
-    return Environment(name=name, **values)
+    return Environment(name=name, **cast(dict[str, str], values))  # every value is set: checked above
 
 
 def configure(

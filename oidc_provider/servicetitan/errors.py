@@ -242,14 +242,6 @@ def parse_error(status: int, body: bytes | str | None) -> LeadsApiError:
         message = _plain_text(body) or f"HTTP {status}"
     trace_id = document.get("stTraceId")
     errors = document.get("errors")
-    fields = {
-        "status": status,
-        "code": code,
-        "st_trace_id": trace_id if isinstance(trace_id, str) else None,
-        "errors": [item if isinstance(item, str) else json.dumps(item) for item in errors]
-        if isinstance(errors, list)
-        else [],
-    }
     # A documented code says more than the status: ServiceTitan may send IntegrationDisabled
     # as a 403, which is about the account, not about our token.
     if status >= 500:
@@ -262,7 +254,15 @@ def parse_error(status: int, body: bytes | str | None) -> LeadsApiError:
         cls = TooManyRequests
     else:
         cls = UndocumentedError
-    return cls(message[:_MESSAGE_MAX], **fields)
+    return cls(
+        message[:_MESSAGE_MAX],
+        status=status,
+        code=code,
+        st_trace_id=trace_id if isinstance(trace_id, str) else None,
+        errors=[item if isinstance(item, str) else json.dumps(item) for item in errors]
+        if isinstance(errors, list)
+        else [],
+    )
 
 
 def _json_object(body: bytes | str | None) -> dict:

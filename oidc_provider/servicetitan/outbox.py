@@ -34,11 +34,12 @@ import random
 import threading
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import requests
 from flask import Flask, current_app
 from sqlalchemy import event, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
 from oidc_provider.core import clock
@@ -160,12 +161,12 @@ def discard(message: OutboxMessage, actor: str) -> OutboxMessage:
 
 def pending_count() -> int:
     """Messages still to deliver, due or waiting for a retry: the outbox's depth."""
-    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == PENDING))
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == PENDING)) or 0
 
 
 def failed_count() -> int:
     """Messages ServiceTitan refused, waiting for an admin."""
-    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == FAILED))
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == FAILED)) or 0
 
 
 def summary(message: OutboxMessage) -> dict[str, Any]:
@@ -287,14 +288,17 @@ class OutboxWorker:
             # again, until a look finds nothing due, so that no worker idles beside work.
             while not ids and (candidates := db.session.scalars(due).all()):
                 for candidate in candidates:
-                    result = db.session.execute(
-                        update(OutboxMessage)
-                        .where(
-                            OutboxMessage.id == candidate,
-                            OutboxMessage.state == PENDING,
-                            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-                        )
-                        .values(**claim)
+                    result = cast(
+                        CursorResult,
+                        db.session.execute(
+                            update(OutboxMessage)
+                            .where(
+                                OutboxMessage.id == candidate,
+                                OutboxMessage.state == PENDING,
+                                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+                            )
+                            .values(**claim)
+                        ),
                     )
                     if result.rowcount == 1:
                         ids.append(candidate)
@@ -357,19 +361,22 @@ class OutboxWorker:
 
     def _finish(self, message: OutboxMessage, attempt: int, state: str, error: dict | None, **values) -> None:
         now = clock.now()
-        result = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
-            .values(
-                state=state,
-                attempts=attempt,
-                last_error=error,
-                last_attempt_at=now,
-                finished_at=now if state in (DELIVERED, FAILED) else None,
-                claimed_by=None,
-                claimed_until=None,
-                **values,
-            )
+        result = cast(
+            CursorResult,
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
+                .values(
+                    state=state,
+                    attempts=attempt,
+                    last_error=error,
+                    last_attempt_at=now,
+                    finished_at=now if state in (DELIVERED, FAILED) else None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    **values,
+                )
+            ),
         )
         db.session.commit()
         if result.rowcount != 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, NewType
+from typing import Any, NewType, TypeGuard
 from urllib.parse import urlsplit
 
 from oidc_provider.core.problems import Problem, ProblemError
@@ -324,7 +324,7 @@ def _text(value: Any, path: str) -> list[Problem]:
     return []
 
 
-def _is_integer(value: Any) -> bool:
+def _is_integer(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -154,12 +154,12 @@ def _parse(text: str) -> tuple[list[tuple[str, str | None]], list[Problem]]:
     # One row per category without a key, and none for a category that has keys.
     kept: list[tuple[str, str | None]] = []
     placeholders: set[str] = set()
-    for category, key in rows:
-        if key is None:
+    for category, mapped_key in rows:
+        if mapped_key is None:
             if category in with_keys or category in placeholders:
                 continue
             placeholders.add(category)
-        kept.append((category, key))
+        kept.append((category, mapped_key))
     return kept, problems
 
 
@@ -180,7 +180,7 @@ def _key_problems(key: str, required: bool) -> list[Problem]:
 
 
 def _key_taken(key: str) -> bool:
-    return db.session.scalar(select(func.count()).select_from(JobType).where(JobType.partner_key == key)) > 0
+    return (db.session.scalar(select(func.count()).select_from(JobType).where(JobType.partner_key == key)) or 0) > 0
 
 
 def _rows_of(category: str) -> list[JobType]:
