@@ -14,7 +14,7 @@ from oidc_provider.core.extensions import db
 from tests.conftest import ENCRYPTION_KEY
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_app(request, tmp_path):
     """The app over an empty database of its own."""
     if request.param == "sqlite":

@@ -76,7 +76,11 @@ def test_production_names_every_missing_secret(instance):
         production(RATELIMIT_STORAGE_URI=None)
 
 
-@pytest.mark.parametrize("keys", [KEY, [None], ["not-a-fernet-key"], [KEY, "not-a-fernet-key"], {"key": KEY}])
+@pytest.mark.parametrize(
+    "keys",
+    [KEY, [None], ["not-a-fernet-key"], [KEY, "not-a-fernet-key"], {"key": KEY}],
+    ids=["a-bare-key", "none", "not-a-key", "one-good-one-bad", "an-object"],
+)
 def test_production_needs_the_encryption_keys_as_a_list_of_fernet_keys(instance, keys):
     with pytest.raises(RuntimeError, match="OIDC_PROVIDER_ENCRYPTION_KEYS as a JSON list of Fernet keys"):
         production(SECRET_KEY="s" * 32, ENCRYPTION_KEYS=keys)
