@@ -75,3 +75,42 @@ def test_the_package_has_exactly_these_rooms():
 def test_each_room_says_what_it_owns_and_may_import(room):
     docstring = ast.get_docstring(ast.parse((PACKAGE / room / "__init__.py").read_text()))
     assert docstring and "May import:" in docstring
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The product's modules that a module imports (a name imported from a package counts
+    as its submodule when there is one)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("oidc_provider"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if module_path(candidate) else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("oidc_provider"))
+    return {name for name in found if module_path(name)}
+
+
+def module_path(name: str) -> Path | None:
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_two_modules_import_each_other():
+    """Within a room too: a cycle means two modules share one job, or one reaches into the
+    other's privates (the outbox learns its senders from a registry instead)."""
+    graph = {module_name(path): imported_modules(path) for path in modules()}
+    cycles = []
+    for module, imports in graph.items():
+        for other in imports:
+            if module in graph.get(other, set()) and module < other:
+                cycles.append((module, other))
+    assert cycles == []

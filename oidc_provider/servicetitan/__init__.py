@@ -14,6 +14,8 @@ import threading
 
 from flask import Flask
 
+# forwarding registers its sender with the outbox on import: every worker knows it.
+from oidc_provider.servicetitan import forwarding  # noqa: F401
 from oidc_provider.servicetitan.leads_api import TokenCache
 from oidc_provider.servicetitan.outbox import start_in_process
 

@@ -13,6 +13,7 @@ import requests
 from flask import current_app
 
 from oidc_provider.core.models import WebhookDelivery
+from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.errors import ServerError, TooManyRequests, TransportError, UndocumentedError
 
 FORWARD = "webhook_forward"
@@ -23,15 +24,13 @@ def enqueue(delivery: WebhookDelivery, document) -> None:
     """Queue ``delivery`` for forwarding, when a URL is set; the caller's commit makes it real."""
     if not current_app.config["WEBHOOK_FORWARD_URL"]:
         return
-    from oidc_provider.servicetitan.outbox import _enqueue  # the outbox imports this module to send
-
     payload = {
         "deliveryId": delivery.id,
         "topic": delivery.topic,
         "receivedAt": delivery.received_at.isoformat(),
         "event": document,
     }
-    _enqueue(FORWARD, ENVIRONMENT, f"forward:{delivery.id}", payload)
+    outbox.enqueue(FORWARD, ENVIRONMENT, f"forward:{delivery.id}", payload)
 
 
 def send(payload: dict, session: requests.Session) -> None:
@@ -60,3 +59,6 @@ def send(payload: dict, session: requests.Session) -> None:
     if response.status_code >= 500:
         raise ServerError(message, status=response.status_code)
     raise UndocumentedError(message, status=response.status_code)
+
+
+outbox.register_sender(FORWARD, send)

@@ -33,6 +33,7 @@ import os
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -46,7 +47,6 @@ from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, OutboxMessage
-from oidc_provider.servicetitan import forwarding
 from oidc_provider.servicetitan.environments import resolve
 from oidc_provider.servicetitan.errors import (
     DuplicateAccount,
@@ -75,6 +75,17 @@ DISCARDED = "discarded"
 OPEN_STATES = (PENDING, FAILED)
 
 
+Sender = Callable[[dict, requests.Session], None]
+"""Delivers one payload, or raises a LeadsApiError that says whether to retry."""
+_SENDERS: dict[str, Sender] = {}
+
+
+def register_sender(kind: str, send: Sender) -> None:
+    """Let the outbox deliver messages of ``kind``, which are not Leads API calls (the
+    forwarding of events registers itself here): the outbox need not know its senders."""
+    _SENDERS[kind] = send
+
+
 # -- writing messages (in the caller's transaction) ---------------------------------------
 
 
@@ -88,12 +99,12 @@ def enqueue_account_status(
     """Queue ``POST /api/integrations/accounts``, checked here, once; the caller's commit
     makes it real."""
     payload = check_account_status(account_status_payload(request_id, status, account))
-    return _enqueue(ACCOUNT_STATUS, environment, pairing_ordering_key(environment, request_id), payload)
+    return enqueue(ACCOUNT_STATUS, environment, pairing_ordering_key(environment, request_id), payload)
 
 
 def enqueue_booking(environment: str, payload: CheckedBooking) -> OutboxMessage:
     """Queue ``POST /api/integrations/bookings`` for a booking checked when it was accepted."""
-    return _enqueue(
+    return enqueue(
         BOOKING,
         environment,
         f"booking:{environment}:{payload['partnerBookingId']}",
@@ -102,7 +113,9 @@ def enqueue_booking(environment: str, payload: CheckedBooking) -> OutboxMessage:
     )
 
 
-def _enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> OutboxMessage:
+def enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> OutboxMessage:
+    """Queue a message of ``kind``, delivered in order with the others of ``ordering_key``;
+    the caller's commit makes it real."""
     message = OutboxMessage(
         kind=kind,
         environment=environment,
@@ -312,8 +325,8 @@ class OutboxWorker:
     def _send(self, message: OutboxMessage) -> None:
         attempt = message.attempts + 1
         try:
-            if message.kind == forwarding.FORWARD:
-                forwarding.send(message.payload, self.session)
+            if send := _SENDERS.get(message.kind):
+                send(message.payload, self.session)
                 self._finish(message, attempt, DELIVERED, None)
                 return
             client = LeadsApiClient(
