@@ -8,6 +8,7 @@ export documents; ``csv_format`` reads and writes the spreadsheet form of the sa
 May import: ``core``.
 """
 
-from oidc_provider.directory.store import AccountDirectory, DatabaseDirectory, account_directory
+from oidc_provider.directory.port import AccountDirectory, account_directory
+from oidc_provider.directory.store import DatabaseDirectory
 
 __all__ = ["AccountDirectory", "DatabaseDirectory", "account_directory"]

@@ -1,9 +1,8 @@
-"""The tenant directory: who may sign in, and which accounts each person may pair.
+"""The default directory, on the product's own tables, and the documents that fill them.
 
-Everything else reaches users and accounts through the ``AccountDirectory`` protocol, so a
-partner can put its own user store behind it (``OIDC_PROVIDER_DIRECTORY`` names the class;
-``docs/directory.md`` shows how). ``DatabaseDirectory`` is the default, fed by
-``flask directory import``.
+``DatabaseDirectory`` answers the ``AccountDirectory`` port (``port.py``); ``flask directory
+import`` and the console write its tables through ``import_directory``, whose rules check
+every account, profile and user, and ``export_directory`` writes the same document back.
 """
 
 from __future__ import annotations
@@ -11,12 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
-from werkzeug.utils import import_string
 
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
@@ -29,25 +26,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 NAME_MAX = 128
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PASSWORD_MIN = 8
-
-
-class AccountDirectory(Protocol):
-    """What the provider asks of a user store."""
-
-    def authenticate(self, email: str, password: str) -> TenantUser | None:
-        """The user with these credentials, or None. Must take the same time whether or
-        not the email exists."""
-
-    def find_user(self, user_id: int) -> TenantUser | None:
-        """The user with this primary key (the session remembers it)."""
-
-    def pairable_accounts(self, user: TenantUser) -> list[Account]:
-        """The accounts this user may pair, in the order the consent page lists them, each
-        with its profiles."""
-
-    def with_profiles(self, accounts: list[Account]) -> list[Account]:
-        """``accounts``, each given its profiles in their order: what ServiceTitan receives
-        at the code exchange (the accountInfo claim) and from account-info."""
 
 
 _users, _accounts, _profiles = TenantUser.__table__, Account.__table__, Profile.__table__
@@ -100,13 +78,6 @@ def _with_profiles(accounts: list[Account]) -> list[Account]:
         for row in db.session.execute(_SELECT_PROFILES, {"account_ids": list(by_id)}):
             by_id[row.account_id].profiles.append(detached(Profile, row))
     return accounts
-
-
-def account_directory() -> AccountDirectory:
-    directory = current_app.extensions.get("oidc_provider.directory")
-    if directory is None:
-        directory = current_app.extensions["oidc_provider.directory"] = import_string(current_app.config["DIRECTORY"])()
-    return directory
 
 
 def normalize_email(email: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, Consent, TenantUser, detached
-from oidc_provider.directory.store import account_directory
+from oidc_provider.directory import account_directory
 from oidc_provider.oidc.authorization_checks import id_token_hint_subject, max_age, prompt_values
 from oidc_provider.oidc.server import authorization_server
 

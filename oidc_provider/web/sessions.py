@@ -8,7 +8,7 @@ from flask import Flask
 
 from oidc_provider.core.extensions import db, login_manager
 from oidc_provider.core.models import Admin
-from oidc_provider.directory.store import account_directory
+from oidc_provider.directory import account_directory
 
 
 @login_manager.user_loader

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import password_needs_rehash
 from oidc_provider.core.models import Account, Profile, TenantUser
-from oidc_provider.directory.store import DatabaseDirectory, DirectoryImportError, account_directory, import_directory
+from oidc_provider.directory import account_directory
+from oidc_provider.directory.store import DatabaseDirectory, DirectoryImportError, import_directory
 from tests.factories import PASSWORD
 
 

@@ -8,7 +8,7 @@ inline, and a page this small needs none).
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from oidc_provider.directory.store import account_directory
+from oidc_provider.directory import account_directory
 from oidc_provider.oidc.interaction import suggested_account_id, tenant_user
 from oidc_provider.pairing import custom as custom_pairing
 

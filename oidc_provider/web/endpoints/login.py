@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_login import login_user, logout_user
 
 from oidc_provider.core import clock
-from oidc_provider.directory.store import account_directory
+from oidc_provider.directory import account_directory
 from oidc_provider.oidc.interaction import PENDING_KEY, login_hint, requests_kept_across_sign_in, tenant_user
 from oidc_provider.web import metrics
 from oidc_provider.web.throttling import throttle_sign_in
