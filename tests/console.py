@@ -45,10 +45,13 @@ class Console:
 
 def sign_in_as(web, session_user_id: str) -> None:
     """Put a Flask-Login session in the test client's cookie: "admin:<id>" or "tenant:<id>"."""
+    from oidc_provider.web.sessions import SEEN_KEY, STARTED_KEY, VERSION_KEY
+
     with web.session_transaction() as session:
         session["_user_id"] = session_user_id
         session["_fresh"] = True
-        session["admin_last_seen"] = clock.now().timestamp()
+        session[VERSION_KEY] = 0
+        session[STARTED_KEY] = session[SEEN_KEY] = clock.now().timestamp()
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

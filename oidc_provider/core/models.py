@@ -192,6 +192,9 @@ class TenantUser(UserMixin, Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Raised at sign-out and when the password changes: a session cookie holds the version
+    # it was made with, and any copy of it made before is refused (web/sessions.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     accounts: Mapped[list[Account]] = relationship(secondary=user_accounts, order_by="Account.name")
 
     def get_id(self) -> str:
@@ -211,6 +214,14 @@ class Admin(UserMixin, Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # A disabled admin cannot sign in, and their sessions end at once.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # As TenantUser.session_version: raised at sign-out, on disabling, on a new password.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
 
     def get_id(self) -> str:
         return f"admin:{self.id}"
@@ -462,6 +473,27 @@ class OutboxMessage(Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    attempt_log: Mapped[list[OutboxAttempt]] = relationship(
+        order_by="OutboxAttempt.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class OutboxAttempt(db.Model):
+    """One attempt to send an outbox message, and what came back: an admin reads each of
+    ServiceTitan's answers, not only the last."""
+
+    __tablename__ = "outbox_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bookings: the token this attempt carried (a resend changes it).
+    idempotency_token: Mapped[str | None] = mapped_column(String(128))
+    # The message's state after the attempt: "delivered", "failed" or "pending" (a retry).
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[dict | None] = mapped_column(JSON)
+
 
 class Booking(Model):
     """A booking handed to ServiceTitan; its outbox message carries the payload, the
@@ -475,7 +507,7 @@ class Booking(Model):
     account_id: Mapped[str] = mapped_column(String(128), index=True)
     profile_id: Mapped[str] = mapped_column(String(128))
     service_id: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), unique=True)
 
     message: Mapped[OutboxMessage] = relationship()

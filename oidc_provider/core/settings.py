@@ -34,7 +34,11 @@ DEFAULTS: dict[str, object] = {
     "AUTHORIZATION_CODE_LIFETIME": 60,
     "ACCESS_TOKEN_LIFETIME": 3600,
     "ID_TOKEN_LIFETIME": 3600,
+    # A tenant's session ends this long after sign-in however busy (absolute), or after
+    # TENANT_SESSION_IDLE_TIMEOUT without a page request (idle), whichever comes first.
+    # Signing out, or a new password, ends it at once, every copy of the cookie included.
     "TENANT_SESSION_LIFETIME": 8 * 3600,
+    "TENANT_SESSION_IDLE_TIMEOUT": 3600,
     "CONSENT_LIFETIME": 365 * 24 * 3600,
     # A rotated signing key is published in JWKS at once and signs only after this delay,
     # so that relying parties that cache the key set know it before they meet it.
@@ -61,6 +65,9 @@ DEFAULTS: dict[str, object] = {
     # The admin console (/admin). Seconds without a request after which an admin is signed
     # out: a console left open on a shared screen must not stay usable.
     "ADMIN_IDLE_TIMEOUT": 15 * 60,
+    # Seconds from sign-in after which an admin signs in again, however busy: a session
+    # cookie copied somewhere is worth nothing after this.
+    "ADMIN_SESSION_LIFETIME": 8 * 3600,
     # Largest upload to the console (directory files, logos), in bytes. Protocol requests
     # keep MAX_CONTENT_LENGTH.
     "ADMIN_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,

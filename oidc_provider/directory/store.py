@@ -20,6 +20,7 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password, password_needs_rehash, verify_password
 from oidc_provider.core.models import Account, Profile, TenantUser, detached, user_accounts
 from oidc_provider.core.problems import Problem, ProblemError
+from oidc_provider.directory.sessions import end_sessions
 
 #: Ids we hand to ServiceTitan: its documents' own ids use letters, digits, "_" and "-".
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -140,10 +141,13 @@ def _upsert_user(entry: dict) -> None:
     email = normalize_email(entry["email"])
     user = db.session.scalar(select(TenantUser).where(TenantUser.email == email)) or TenantUser(email=email)
     user.name = entry.get("name", user.name or "")
+    previous_hash = user.password_hash
     if "password" in entry:
         user.password_hash = hash_password(entry["password"])
     elif "password_hash" in entry:
         user.password_hash = entry["password_hash"]
+    if user.id is not None and user.password_hash != previous_hash:
+        end_sessions(user)  # a new password signs the user out everywhere
     user.accounts = [db.session.get(Account, account_id) for account_id in entry.get("accounts", [])]
     db.session.add(user)
 
@@ -354,5 +358,6 @@ def set_password(user: TenantUser, password: str, actor: str) -> None:
     if problems := _check_password("users[0]", {"password": password}):
         raise DirectoryImportError(problems)
     user.password_hash = hash_password(password)
+    end_sessions(user)
     record_event("tenant_password_reset", actor, {"user_id": user.id, "email": user.email})
     db.session.commit()

@@ -2,30 +2,31 @@
 
 Admins are a table of their own, never tenant users: a tenant's session is refused (403)
 and an anonymous visitor is sent to ``/admin/login``. An admin session ends after
-``ADMIN_IDLE_TIMEOUT`` seconds without a console request, and lives only as long as the
-browser (it is not a permanent session), since a console left open is a console anyone
-can use.
+``ADMIN_IDLE_TIMEOUT`` seconds without a console request or ``ADMIN_SESSION_LIFETIME``
+after sign-in, and lives only as long as the browser (it is not a permanent session),
+since a console left open is a console anyone can use. Signing out ends every copy of the
+session at once (``web/sessions.py``); so do disabling the admin and a new password.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import verify_password
 from oidc_provider.core.models import Admin, TenantUser
+from oidc_provider.directory.sessions import end_sessions
 from oidc_provider.directory.store import normalize_email
+from oidc_provider.web import sessions
 from oidc_provider.web.throttling import throttle_sign_in
 
 bp = Blueprint("auth", __name__)
 
-LAST_SEEN_KEY = "admin_last_seen"
 PUBLIC_ENDPOINTS = {"admin.auth.sign_in"}
 
 
@@ -42,7 +43,7 @@ def authenticate(email: str, password: str) -> Admin | None:
     """The admin with these credentials, or None; as slow for an unknown email as for a
     wrong password, so the time taken does not tell which emails are admins."""
     admin = db.session.scalar(select(Admin).where(Admin.email == normalize_email(email)))
-    if not verify_password(admin.password_hash if admin else None, password):
+    if not verify_password(admin.password_hash if admin else None, password) or not admin.active:
         return None
     return admin
 
@@ -55,14 +56,14 @@ def require_admin():
     if admin is None:
         if isinstance(current_user, TenantUser):
             abort(403, "This page is for partner admins. Tenant accounts cannot use the admin console.")
+        refused = sessions.refused()
+        if refused and refused.startswith("admin:"):
+            # Idle, too old, signed out elsewhere, disabled or given a new password.
+            record_event("admin_session_expired", "", {"admin_id": int(refused.partition(":")[2])})
+            db.session.commit()
+            session.clear()
+            return redirect(url_for("admin.auth.sign_in", expired=1, next=_next_path()))
         return redirect(url_for("admin.auth.sign_in", next=_next_path()))
-    now = clock.now().timestamp()
-    if now - session.get(LAST_SEEN_KEY, 0) > current_app.config["ADMIN_IDLE_TIMEOUT"]:
-        record_event("admin_session_expired", admin.email)
-        db.session.commit()
-        _end_session()
-        return redirect(url_for("admin.auth.sign_in", expired=1, next=_next_path()))
-    session[LAST_SEEN_KEY] = now
     return None
 
 
@@ -89,9 +90,12 @@ def sign_in():
 
 @bp.post("/logout")
 def sign_out():
-    record_event("admin_signed_out", actor())
+    admin = current_admin()
+    record_event("admin_signed_out", admin.email)
+    end_sessions(admin)  # a copy of this session's cookie is refused from now on
     db.session.commit()
-    _end_session()
+    logout_user()
+    session.clear()
     return redirect(url_for("admin.auth.sign_in"))
 
 
@@ -100,13 +104,7 @@ def _start_session(admin: Admin) -> None:
     worth nothing, and a tenant signed in on this browser is signed out."""
     session.clear()
     session.permanent = False
-    login_user(admin)
-    session[LAST_SEEN_KEY] = clock.now().timestamp()
-
-
-def _end_session() -> None:
-    logout_user()
-    session.clear()
+    sessions.begin(admin)
 
 
 def _next_path() -> str | None:

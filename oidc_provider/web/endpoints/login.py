@@ -3,12 +3,14 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import logout_user
 
 from oidc_provider.core import clock
+from oidc_provider.core.extensions import db
 from oidc_provider.directory import account_directory
+from oidc_provider.directory.sessions import end_sessions
 from oidc_provider.oidc.interaction import PENDING_KEY, login_hint, requests_kept_across_sign_in, tenant_user
-from oidc_provider.web import metrics
+from oidc_provider.web import metrics, sessions
 from oidc_provider.web.throttling import throttle_sign_in
 
 bp = Blueprint("login", __name__)
@@ -43,6 +45,10 @@ def signed_in():
 
 @bp.post("/logout")
 def sign_out():
+    user = tenant_user()
+    if user is not None:
+        end_sessions(user)  # a copy of this session's cookie is refused from now on
+        db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("login.sign_in"))
@@ -64,5 +70,5 @@ def _start_session(user) -> None:
     session.clear()
     session[PENDING_KEY] = pending
     session.permanent = True
-    login_user(user)
+    sessions.begin(user)
     session["auth_time"] = clock.now().timestamp()

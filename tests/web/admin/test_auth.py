@@ -132,7 +132,7 @@ def test_an_idle_admin_is_signed_out(clean_app, console, frozen_clock):
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/login?expired=1&next=/admin/clients"
-    assert "signed out after a while without activity" in console.get(response.headers["Location"]).text
+    assert "left without activity too long" in console.get(response.headers["Location"]).text
     assert console.get("/admin/").status_code == 302
     assert kinds(clean_app)[-1] == "admin_session_expired"
 
