@@ -55,6 +55,11 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A confirmation page starts on its safe choice, whatever the browser does with autofocus.
+    var safe = document.querySelector("[autofocus]");
+    if (safe && document.activeElement !== safe) {
+      safe.focus();
+    }
     var buttons = document.querySelectorAll("button[data-copy]");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].hidden = false;

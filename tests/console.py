@@ -92,6 +92,25 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nElectrical,\n", "test")
         older, _ = generate("test")
         generate("test")
+        from oidc_provider.core.models import Admin, Booking, WebhookDelivery
+        from oidc_provider.servicetitan import outbox
+
+        other = Admin(email="other@partner.example", password_hash="x", session_version=0)
+        disabled = Admin(email="disabled@partner.example", password_hash="x", session_version=0, disabled_at=now)
+        db.session.add_all([other, disabled])
+        message = outbox.enqueue_booking("sandbox", sample_booking("world-booking-1"))
+        message.state = outbox.FAILED
+        booking = Booking(
+            partner_booking_id="world-booking-1",
+            environment="sandbox",
+            account_id="acct-hvac",
+            profile_id="p-north",
+            service_id="hvac-repair",
+            message=message,
+        )
+        delivery = WebhookDelivery(topic="accounts", headers={}, body=b"not json", state="not_json", problems=["x"])
+        db.session.add_all([booking, delivery])
+        db.session.commit()
         kid = None
         if retirable_key:
             old = create_key("RS256", now - timedelta(days=30))
@@ -105,4 +124,26 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             "job_type_id": db.session.scalar(select(JobType.id).where(JobType.partner_key == "hvac-repair")),
             "older_webhook_key_id": older.id,
             "kid": kid,
+            "admin_id": other.id,
+            "disabled_admin_id": disabled.id,
+            "message_id": message.id,
+            "booking_id": booking.id,
+            "delivery_id": delivery.id,
         }
+
+
+def sample_booking(partner_booking_id: str, token: str | None = None, **overrides) -> dict:
+    """A valid booking for the standard directory and the job type hvac-repair."""
+    return {
+        "idempotencyToken": token or f"tok-{partner_booking_id}",
+        "partnerBookingId": partner_booking_id,
+        "slot": {"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "hvac-repair", **overrides},
+        "userInformation": {
+            "givenName": "Jane",
+            "familyName": "Customer",
+            "telephone": "+15550100",
+            "email": "jane@customer.example",
+            "address": {"streetAddress": "1 Main St"},
+        },
+        "description": "The furnace makes a noise",
+    }

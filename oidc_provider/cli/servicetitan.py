@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from oidc_provider.cli.output import fail, json_option, report
 from oidc_provider.core.extensions import db
+from oidc_provider.oidc import preflight
 from oidc_provider.servicetitan import environments
 from oidc_provider.servicetitan.errors import LeadsApiError
 from oidc_provider.servicetitan.leads_api import request_token
@@ -65,6 +66,26 @@ def check(environment, as_json):
         fail(str(error))
     data = {"environment": environment, "token_expires_at": token.expires_at.isoformat()}
     report(data, as_json, f"{environment}: token obtained, valid until {data['token_expires_at']}")
+
+
+@group.command("preflight")
+@_environment
+@json_option
+def preflight_command(environment, as_json):
+    """Check everything ServiceTitan's ENVIRONMENT will meet before going live: the issuer
+    and discovery, signing keys, the client and its Callback URL, the Leads API credentials,
+    webhooks, job types and extra details, the outbox, the Custom pairing URL. Exits 1 when
+    any check finds a problem, so a deploy pipeline can stop on it."""
+    checks = preflight.run(environment)
+    data = preflight.report(environment, checks)
+    lines = [f"{environment}: {'ready' if data['ok'] else 'NOT ready'}"]
+    for check in checks:
+        lines.append(f"  [{check.status}] {check.title}: {check.detail}")
+        if check.todo:
+            lines.append(f"         what to do: {check.todo}")
+    report(data, as_json, "\n".join(lines))
+    if not data["ok"]:
+        sys.exit(1)
 
 
 def _lines(data: dict) -> str:

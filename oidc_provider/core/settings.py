@@ -43,6 +43,9 @@ DEFAULTS: dict[str, object] = {
     # A rotated signing key is published in JWKS at once and signs only after this delay,
     # so that relying parties that cache the key set know it before they meet it.
     "KEY_ACTIVATION_DELAY": 24 * 3600,
+    # Seconds an active signing key may sign before `keys rotate` is due: the console's
+    # overview and the go-live check name a key older than this with no successor.
+    "KEY_ROTATION_PERIOD": 90 * 24 * 3600,
     # How often, in seconds, a worker re-reads the signing keys from the database: a
     # rotation done anywhere is followed by every worker within this time.
     "KEY_REFRESH_INTERVAL": 5,

@@ -136,6 +136,21 @@ def retire(kid: str, actor: str = "cli") -> SigningKey:
     return row
 
 
+def keys_due_for_rotation() -> list[SigningKey]:
+    """Active keys that have signed for longer than KEY_ROTATION_PERIOD with no successor
+    published yet: ``keys rotate`` is due."""
+    now = clock.now()
+    period = timedelta(seconds=current_app.config["KEY_ROTATION_PERIOD"])
+    rows = list(db.session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))))
+    due = []
+    for alg in sorted({row.alg for row in rows}):
+        active = _active_among(rows, alg, now)
+        successor = any(r.alg == alg and r.activates_at > now for r in rows)
+        if active is not None and not successor and now - active.activates_at > period:
+            due.append(active)
+    return due
+
+
 def _active_among(keys, alg: str, now: datetime):
     candidates = [k for k in keys if k.alg == alg and k.retired_at is None and k.activates_at <= now]
     return max(candidates, key=lambda k: (k.activates_at, k.created_at), default=None)

@@ -39,14 +39,14 @@ from typing import Any, cast
 
 import requests
 from flask import Flask, current_app
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, OutboxMessage
+from oidc_provider.core.models import Account, OutboxAttempt, OutboxMessage
 from oidc_provider.servicetitan.environments import resolve
 from oidc_provider.servicetitan.errors import (
     DuplicateAccount,
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_STATUS = "account_status"
 BOOKING = "booking"
+#: Every kind of message, with the name admins read.
+KINDS = {ACCOUNT_STATUS: "Account status", BOOKING: "Booking", forwarding.FORWARD: "Forwarded event"}
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -391,6 +393,18 @@ class OutboxWorker:
                 )
             ),
         )
+        if result.rowcount == 1:
+            db.session.execute(
+                insert(OutboxAttempt),
+                {
+                    "message_id": message.id,
+                    "number": attempt,
+                    "at": now,
+                    "idempotency_token": message.idempotency_token,
+                    "outcome": state,
+                    "error": error,
+                },
+            )
         db.session.commit()
         if result.rowcount != 1:
             log.warning("outbox message %s: claim lost before the outcome was recorded", message.id)

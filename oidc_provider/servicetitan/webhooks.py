@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core import clock
+from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.servicetitan import forwarding
@@ -159,6 +160,40 @@ def receive(topic: str, headers: dict, body: bytes) -> Outcome:
     )
     db.session.add(delivery)
     db.session.commit()
+    return _judge(delivery)
+
+
+#: What an admin may judge again once its cause is fixed (a duplicate stays one).
+FLAGGED = ("invalid", "not_json", "unknown_booking")
+
+
+class NotFlagged(Exception):
+    """Only a flagged delivery is judged again."""
+
+
+def judge_again(delivery: WebhookDelivery, actor: str) -> Outcome:
+    """Judge a flagged delivery again from its stored body, e.g. once the booking it names
+    exists: an update about an unknown booking is joined to it, and a body that a newer rule
+    accepts is recorded as if it had just arrived."""
+    if delivery.state not in FLAGGED:
+        raise NotFlagged(f"delivery {delivery.id} is {delivery.state}: only a flagged delivery is judged again")
+    before = delivery.state
+    record_event("webhook_judged_again", actor, {"delivery_id": delivery.id, "state": before})
+    db.session.commit()  # kept whatever the judgement does with its own transaction
+    if before == "unknown_booking":
+        update = db.session.scalar(select(LeadStatusUpdate).where(LeadStatusUpdate.delivery_id == delivery.id))
+        update.booking_id = db.session.scalar(
+            select(Booking.id).where(Booking.partner_booking_id == update.partner_booking_id)
+        )
+        if update.booking_id is not None:
+            delivery.state, delivery.problems = "stored", []
+        db.session.commit()
+        return Outcome(delivery, 200, list(delivery.problems))
+    return _judge(delivery)
+
+
+def _judge(delivery: WebhookDelivery) -> Outcome:
+    topic, body = delivery.topic, delivery.body
     try:
         document = parse_body(body)
     except NotJson as error:

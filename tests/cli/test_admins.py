@@ -107,3 +107,48 @@ def test_an_admin_cannot_sign_in_on_the_tenant_page(runner, clean_app, make, web
     home = web.get("/")
     assert home.status_code == 200
     assert "You are signed in" not in home.text
+
+
+def test_list_disable_enable_reset_password_and_remove(runner, clean_app, make):
+    make.admin("first@partner.example")
+    make.admin("second@partner.example")
+
+    listed = json.loads(runner.invoke(args=["admins", "list", "--json"]).stdout)
+    assert [(a["email"], a["active"]) for a in listed] == [
+        ("first@partner.example", True),
+        ("second@partner.example", True),
+    ]
+
+    disabled = runner.invoke(args=["admins", "disable", "second@partner.example", "--json"])
+    assert disabled.exit_code == 0, disabled.output
+    assert json.loads(disabled.stdout)["active"] is False
+    refused = runner.invoke(args=["admins", "disable", "first@partner.example"])
+    assert refused.exit_code == 1
+    assert "last active admin" in refused.output
+    refused_removal = runner.invoke(args=["admins", "remove", "first@partner.example", "--yes"])
+    assert refused_removal.exit_code == 1
+    assert "last active admin" in refused_removal.output
+
+    assert runner.invoke(args=["admins", "enable", "second@partner.example"]).exit_code == 0
+    reset = runner.invoke(
+        args=["admins", "reset-password", "second@partner.example", "--password", "new long password"]
+    )
+    assert reset.exit_code == 0, reset.output
+    with clean_app.app_context():
+        second = db.session.scalar(select(Admin).where(Admin.email == "second@partner.example"))
+        assert verify_password(second.password_hash, "new long password")
+        assert second.session_version == 2  # once disabled, once given a new password
+
+    cancelled = runner.invoke(args=["admins", "remove", "second@partner.example"], input="n\n")
+    assert cancelled.exit_code == 1
+    assert len(admins(clean_app)) == 2
+    removed = runner.invoke(args=["admins", "remove", "second@partner.example"], input="y\n")
+    assert removed.exit_code == 0, removed.output
+    assert [a.email for a in admins(clean_app)] == ["first@partner.example"]
+
+
+def test_an_unknown_admin_is_named(runner, clean_app):
+    result = runner.invoke(args=["admins", "disable", "nobody@partner.example"])
+
+    assert result.exit_code == 1
+    assert "no admin with email 'nobody@partner.example'" in result.output

@@ -11,20 +11,41 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Flask, current_app, request
 
 from oidc_provider.web.admin import (
+    admins,
     audit_log,
     auth,
+    bookings,
     clients,
+    deliveries,
     directory,
+    golive,
     home,
     job_types,
     keys,
     leads,
+    outbox,
     pairings,
     servicetitan,
 )
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-for child in (auth, home, clients, servicetitan, directory, pairings, keys, job_types, leads, audit_log):
+for child in (
+    auth,
+    home,
+    clients,
+    servicetitan,
+    directory,
+    pairings,
+    keys,
+    job_types,
+    leads,
+    bookings,
+    outbox,
+    deliveries,
+    golive,
+    audit_log,
+    admins,
+):
     bp.register_blueprint(child.bp)
 bp.before_request(auth.require_admin)
 
@@ -66,7 +87,11 @@ SECTIONS = (
     ("admin.job_types.index", "Job types", "job_types"),
     ("admin.servicetitan.extra_details", "Extra details", "extra_details"),
     ("admin.leads.index", "Leads", "leads"),
+    ("admin.bookings.index", "Bookings", "bookings"),
+    ("admin.outbox.index", "Outbox", "outbox"),
+    ("admin.deliveries.index", "Webhooks", "deliveries"),
     ("admin.audit_log.index", "Audit log", "audit"),
+    ("admin.admins.index", "Admins", "admins"),
 )
 
 

@@ -21,7 +21,7 @@ from oidc_provider.oidc.client_registry import (
     set_enabled,
     set_logo,
 )
-from oidc_provider.web.admin import forms, listings
+from oidc_provider.web.admin import confirmation, forms, listings
 from oidc_provider.web.admin.auth import actor
 from oidc_provider.web.admin.servicetitan import render_sheet
 
@@ -103,7 +103,16 @@ def enable(client_id):
 
 @bp.post("/clients/<client_id>/disable")
 def disable(client_id):
-    set_enabled(_client(client_id), False, actor())
+    client = _client(client_id)
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            f"Disable client {client.name}?",
+            f"Every request of client {client.client_id} is refused until it is enabled again: "
+            "ServiceTitan can neither pair nor exchange codes with it meanwhile.",
+            "Disable client",
+            url_for(".show", client_id=client_id),
+        )
+    set_enabled(client, False, actor())
     return redirect(url_for(".show", client_id=client_id))
 
 

@@ -7,6 +7,10 @@ from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, Client, Pairing, TenantUser
+from oidc_provider.oidc.keys import keys_due_for_rotation
+from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan.environments import ENVIRONMENTS
+from oidc_provider.web.admin import listings
 
 bp = Blueprint("home", __name__)
 
@@ -24,4 +28,9 @@ def index():
         "pairings": _count(select(func.count()).select_from(Pairing)),
         "processing": _count(select(func.count()).select_from(Pairing).where(Pairing.status == "PROCESSING")),
     }
-    return render_template("admin/home.html", counts=counts)
+    attention = {
+        "failed": outbox.failed_count(),
+        "flagged": listings.flagged_count(),
+        "due_keys": keys_due_for_rotation(),
+    }
+    return render_template("admin/home.html", counts=counts, attention=attention, environments=ENVIRONMENTS)

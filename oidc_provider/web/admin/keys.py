@@ -9,6 +9,7 @@ from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import SigningKey
 from oidc_provider.oidc.keys import KeyRingError, key_state, retire, retire_refusal, rotate
+from oidc_provider.web.admin import confirmation
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("keys", __name__)
@@ -44,6 +45,14 @@ def rotate_keys():
 
 @bp.post("/keys/<kid>/retire")
 def retire_key(kid):
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            f"Retire signing key {kid}?",
+            "The key leaves JWKS and never signs again: an id_token it signed can no longer be "
+            "verified by ServiceTitan. The key cannot be brought back.",
+            "Retire key",
+            url_for(".index"),
+        )
     try:
         retire(kid, actor=actor())
     except KeyRingError as error:

@@ -12,7 +12,18 @@ from sqlalchemy import Select, String, cast, func, or_, select, text, union
 from sqlalchemy.orm import selectinload
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, AuditEvent, Client, Pairing, TenantUser
+from oidc_provider.core.models import (
+    Account,
+    AuditEvent,
+    Booking,
+    Client,
+    OutboxMessage,
+    Pairing,
+    TenantUser,
+    WebhookDelivery,
+)
+from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan.webhooks import FLAGGED
 
 PAIRING_STATUSES = ("COMPLETED", "PROCESSING", "DECLINED")
 
@@ -138,6 +149,80 @@ def audit_events(q: str = "", kind: str = "", actor: str = "", since: str = "", 
     if end := parse_date(until):
         statement = statement.where(AuditEvent.at <= datetime.combine(end, time.max, UTC))
     return statement
+
+
+#: The outbox page's views of a message's state: what needs an admin, by default all three.
+OUTBOX_VIEWS = {
+    "queued": (OutboxMessage.state == outbox.PENDING, OutboxMessage.outcome_unknown.is_(False)),
+    "unknown": (OutboxMessage.state == outbox.PENDING, OutboxMessage.outcome_unknown.is_(True)),
+    "failed": (OutboxMessage.state == outbox.FAILED,),
+}
+
+
+def outbox_messages(view: str = "", kind: str = "") -> Select:
+    """Newest first: queued, unknown-outcome and failed messages, or one of those views."""
+    statement = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if view in OUTBOX_VIEWS:
+        statement = statement.where(*OUTBOX_VIEWS[view])
+    else:
+        statement = statement.where(OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED)))
+    if kind in outbox.KINDS:
+        statement = statement.where(OutboxMessage.kind == kind)
+    return statement
+
+
+def outbox_counts() -> dict[tuple[str, str], int]:
+    """(kind, view) -> how many messages: the outbox page's summary."""
+    unknown = OutboxMessage.outcome_unknown.is_(True)
+    rows = db.session.execute(
+        select(OutboxMessage.kind, OutboxMessage.state, unknown, func.count())
+        .where(OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED)))
+        .group_by(OutboxMessage.kind, OutboxMessage.state, unknown)
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for kind, state, is_unknown, number in rows:
+        view = "failed" if state == outbox.FAILED else ("unknown" if is_unknown else "queued")
+        counts[(kind, view)] = counts.get((kind, view), 0) + number
+    return counts
+
+
+BOOKING_STATES = (outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.DISCARDED)
+
+
+def bookings(q: str = "", state: str = "", since: str = "", until: str = "") -> Select:
+    """Newest first. ``q`` is a partnerBookingId or an account (its id, or part of its
+    name); ``since`` and ``until`` are dates (YYYY-MM-DD, UTC, both included)."""
+    statement = select(Booking).join(Booking.message).options(selectinload(Booking.message)).order_by(Booking.id.desc())
+    if state in BOOKING_STATES:
+        statement = statement.where(OutboxMessage.state == state)
+    if q:
+        # As for pairings: a union of indexed lookups, not an OR over every booking.
+        matching = union(
+            select(Booking.id).where(Booking.partner_booking_id == q),
+            select(Booking.id).where(Booking.account_id == q),
+            select(Booking.id).where(Booking.account_id.in_(select(Account.id).where(_contains(Account.name, q)))),
+        )
+        statement = statement.where(Booking.id.in_(matching))
+    if start := parse_date(since):
+        statement = statement.where(Booking.created_at >= datetime.combine(start, time.min, UTC))
+    if end := parse_date(until):
+        statement = statement.where(Booking.created_at <= datetime.combine(end, time.max, UTC))
+    return statement
+
+
+def flagged_deliveries(state: str = "", topic: str = "") -> Select:
+    """Newest first: the deliveries kept for an admin (invalid, not_json, unknown_booking)."""
+    statement = select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
+    statement = statement.where(WebhookDelivery.state.in_([state] if state in FLAGGED else FLAGGED))
+    if topic:
+        statement = statement.where(WebhookDelivery.topic == topic)
+    return statement
+
+
+def flagged_count() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.state.in_(FLAGGED))
+    )
 
 
 # The distinct kinds by hopping along the kind index, one lookup per kind: a plain

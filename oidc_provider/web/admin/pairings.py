@@ -12,7 +12,7 @@ from sqlalchemy import select
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, Pairing
 from oidc_provider.pairing.lifecycle import PairingConflict, decide
-from oidc_provider.web.admin import forms, listings
+from oidc_provider.web.admin import confirmation, forms, listings
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("pairings", __name__)
@@ -46,6 +46,14 @@ def decision(pairing_id):
     choice = request.form.get("decision")
     if choice not in ("approve", "decline"):
         return index(error="Choose Approve or Decline.", status=422)
+    if choice == "decline" and not confirmation.confirmed():
+        return confirmation.ask(
+            f"Decline the pairing of {pairing.account.name}?",
+            f"ServiceTitan is told DECLINED for request {pairing.request_id or pairing.id}: "
+            f"{pairing.user.email} must start the pairing again from ServiceTitan to pair this account.",
+            "Decline pairing",
+            url_for(".index", **{k: v for k, v in _filters().items() if v}),
+        )
     try:
         decide(pairing, choice == "approve", actor())
     except PairingConflict as conflict:

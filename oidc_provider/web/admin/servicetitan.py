@@ -28,7 +28,7 @@ from oidc_provider.servicetitan.catalog.extra_details import (
     save_parameters,
 )
 from oidc_provider.servicetitan.catalog.job_types import categories
-from oidc_provider.web.admin import forms, setup_sheet
+from oidc_provider.web.admin import confirmation, forms, setup_sheet
 from oidc_provider.web.admin.auth import actor
 
 _ROW = re.compile(r"rows\[(\d+)\]")  # where an Extra Details problem is: rows[INDEX].field
@@ -154,8 +154,17 @@ def paste_webhook_key(client_id):
 @bp.post("/clients/<client_id>/servicetitan/webhook-key/<int:key_id>/retire")
 def retire_webhook_key(client_id, key_id):
     client = _client(client_id)
+    key = forms.found(db.session.get(WebhookSigningKey, key_id))
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            "Retire this webhook signing key?",
+            f"Webhook deliveries that carry the key made {key.created_at:%Y-%m-%d %H:%M} UTC are refused "
+            "from now on: ServiceTitan must already send the newer key.",
+            "Retire webhook key",
+            url_for("admin.servicetitan.sheet", client_id=client_id) + "#webhooks",
+        )
     try:
-        webhook_keys.retire(forms.found(db.session.get(WebhookSigningKey, key_id)), actor())
+        webhook_keys.retire(key, actor())
     except webhook_keys.WebhookKeyError as error:
         return render_sheet(client, problems={"webhook_retire": str(error)}, status=422)
     return _back_to_sheet(client, "webhooks")

@@ -46,6 +46,11 @@ SAMPLE_VALUES = {
     "job_type_id": "1",
     "kid": "rs256-x",
     "key_id": "1",
+    "admin_id": "1",
+    "message_id": "1",
+    "booking_id": "1",
+    "delivery_id": "1",
+    "environment": "sandbox",
 }
 
 
@@ -144,14 +149,14 @@ def _form(endpoint: str, world: dict) -> dict:
         },
         "admin.clients.rotate": {"grace_seconds": "0"},
         "admin.clients.enable": {},
-        "admin.clients.disable": {},
+        "admin.clients.disable": {"confirmed": "yes"},
         "admin.clients.delete": {"confirm_name": "ServiceTitan"},
         "admin.clients.upload_logo": {"logo": (io.BytesIO(PNG), "logo.png")},
         "admin.servicetitan.general": {"callback_url": "https://st.example/cb", "servicetitan_environment": "sandbox"},
         "admin.servicetitan.credentials": {"api_client_id": "st-api", "api_client_secret": "st-secret"},
         "admin.servicetitan.generate_webhook_key": {},
         "admin.servicetitan.paste_webhook_key": {"webhook_key": "pasted-webhook-key-0001"},
-        "admin.servicetitan.retire_webhook_key": {},
+        "admin.servicetitan.retire_webhook_key": {"confirmed": "yes"},
         "admin.servicetitan.extra_details": {"key": "campaign", "display_name": "Campaign"},
         "admin.directory.new_account": {"id": "acct-new", "name": "New", "eligible": "on"},
         "admin.directory.edit_account": {"name": "MTech HVAC", "eligible": "on", "profiles": "p-north, North"},
@@ -162,11 +167,22 @@ def _form(endpoint: str, world: dict) -> dict:
         "admin.directory.import_file": {"file": (io.BytesIO(json.dumps({"accounts": []}).encode()), "d.json")},
         "admin.pairings.decision": {"decision": "approve"},
         "admin.keys.rotate_keys": {},
-        "admin.keys.retire_key": {},
+        "admin.keys.retire_key": {"confirmed": "yes"},
         "admin.job_types.add": {"category": "Plumbing", "partner_key": "plumb"},
         "admin.job_types.change": {"partner_key": "hvac-fix"},
         "admin.job_types.remove": {},
         "admin.job_types.import_csv": {"file": (io.BytesIO(b"Category,Partner Job Type Key\nHVAC,x\n"), "t.csv")},
+        "admin.admins.add": {"email": "third@partner.example", "password": "long enough password"},
+        "admin.admins.disable": {"confirmed": "yes"},
+        "admin.admins.enable": {},
+        "admin.admins.reset_password": {"new_password": "a new long password"},
+        "admin.admins.remove": {"confirmed": "yes"},
+        "admin.outbox.resend": {"confirmed": "yes"},
+        "admin.outbox.discard": {"confirmed": "yes"},
+        "admin.bookings.resend": {"confirmed": "yes"},
+        "admin.bookings.discard": {"confirmed": "yes"},
+        "admin.bookings.personal_data": {},
+        "admin.deliveries.judge": {},
     }[endpoint]
 
 
@@ -177,6 +193,8 @@ def test_every_form_needs_its_csrf_token(console, request, endpoint):
         request.getfixturevalue("fresh_signing_keys")  # what the test rotates or retires goes away after it
     world = seed_world(console.app, retirable_key=signing_keys)
     values = {**SAMPLE_VALUES, **world, "key_id": world["older_webhook_key_id"]}
+    if endpoint == "admin.admins.enable":
+        values["admin_id"] = world["disabled_admin_id"]
     [rule] = [r for e, r, m in CONSOLE_RULES if e == endpoint and m == "POST"]
     path = url(rule, values)
     before = audit_count(console.app)

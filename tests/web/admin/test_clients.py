@@ -283,7 +283,7 @@ def test_a_bad_grace_period_is_refused_and_the_secret_kept(clean_app, console, r
 
 
 def test_disable_and_enable(clean_app, console, registered):
-    response = console.post(f"/admin/clients/{registered.client_id}/disable")
+    response = console.post(f"/admin/clients/{registered.client_id}/disable", {"confirmed": "yes"})
     assert response.status_code == 302
     assert stored(clean_app, registered.client_id).enabled is False
     assert "Enable client" in console.get(f"/admin/clients/{registered.client_id}").text

@@ -67,7 +67,7 @@ def test_an_old_key_can_be_retired(keys_app, console):
     page = console.get("/admin/keys").text
     assert f'aria-label="Retire key {kid}">Retire</button>' in page
 
-    response = console.post(f"/admin/keys/{kid}/retire")
+    response = console.post(f"/admin/keys/{kid}/retire", {"confirmed": "yes"})
 
     assert response.status_code == 302
     assert next(r for r in rows(keys_app) if r.kid == kid).retired_at is not None
@@ -77,9 +77,9 @@ def test_an_old_key_can_be_retired(keys_app, console):
 def test_an_active_key_is_not_retired(keys_app, console):
     active = next(r for r in rows(keys_app) if r.alg == "RS256")
 
-    response = console.post(f"/admin/keys/{active.kid}/retire")
+    response = console.post(f"/admin/keys/{active.kid}/retire", {"confirmed": "yes"})
 
     assert response.status_code == 409
     assert f"key {active.kid} is the active RS256 key; rotate first" in response.text
     assert next(r for r in rows(keys_app) if r.kid == active.kid).retired_at is None
-    assert "no signing key with kid" in console.post("/admin/keys/nope/retire").text
+    assert "no signing key with kid" in console.post("/admin/keys/nope/retire", {"confirmed": "yes"}).text

@@ -124,7 +124,9 @@ def test_an_admin_decides_an_asynchronous_pairing(clean_app, console, pairings, 
     page = console.get("/admin/pairings?status=PROCESSING").text
     assert f'action="/admin/pairings/{pairing_id}/decision?status=PROCESSING"' in page
 
-    response = console.post(f"/admin/pairings/{pairing_id}/decision?status=PROCESSING", {"decision": decision})
+    response = console.post(
+        f"/admin/pairings/{pairing_id}/decision?status=PROCESSING", {"decision": decision, "confirmed": "yes"}
+    )
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/pairings?status=PROCESSING"
@@ -140,7 +142,9 @@ def test_an_admin_decides_an_asynchronous_pairing(clean_app, console, pairings, 
 
 
 def test_only_a_processing_pairing_can_be_decided(clean_app, console, pairings):
-    response = console.post(f"/admin/pairings/{pairings['req-100']}/decision", {"decision": "decline"})
+    response = console.post(
+        f"/admin/pairings/{pairings['req-100']}/decision", {"decision": "decline", "confirmed": "yes"}
+    )
 
     assert response.status_code == 409
     assert "Only a PROCESSING pairing can be decided; this one is COMPLETED." in response.text

@@ -290,10 +290,10 @@ def test_a_pasted_key_keeps_the_previous_one_until_it_is_retired(clean_app, cons
         older = db.session.scalar(select(WebhookSigningKey.id).where(WebhookSigningKey.source == "generated"))
         newest = db.session.scalar(select(WebhookSigningKey.id).where(WebhookSigningKey.source == "pasted"))
 
-    refused = console.post(sheet_path + f"/webhook-key/{newest}/retire")
+    refused = console.post(sheet_path + f"/webhook-key/{newest}/retire", {"confirmed": "yes"})
     assert refused.status_code == 422
     assert "this is the newest key" in refused.text
-    assert console.post(sheet_path + f"/webhook-key/{older}/retire").status_code == 302
+    assert console.post(sheet_path + f"/webhook-key/{older}/retire", {"confirmed": "yes"}).status_code == 302
     assert valid_keys(clean_app) == [("pasted", "st-generated-key-0001")]
 
 
