@@ -379,6 +379,7 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     press_button(page, "Save pasted key")
     open_page(page, sheet, "webhooks")
     press_button(page, "Retire the previous key")
+    press_button(page, "Retire webhook key")  # on the page that asks first
     open_page(page, sheet, "credentials")
     type_into(page, page.get_by_label("API client ID"), "st-api-client")
     type_into(page, page.get_by_label("API client secret"), "st-api-secret")
@@ -402,6 +403,7 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     page.get_by_text("Secret rotated.").wait_for()
     open_page(page, f"{url}/admin/clients/{client_id}", "h-status")
     press_button(page, "Disable client")
+    press_button(page, "Disable client")  # on the page that asks first
     press_button(page, "Enable client")
     tab_to(page, page.get_by_role("link", name="Delete client…"))
     with page.expect_navigation():
@@ -489,6 +491,7 @@ def test_every_console_form_by_keyboard_alone(postgres_app, provider, admin_page
     # Signing keys: retire the old one, rotate.
     open_page(page, url + "/admin/keys")
     press_button(page, f"Retire key {world['old_kid']}")
+    press_button(page, "Retire key")  # on the page that asks first
     toggle(page, "Activate now")
     press_button(page, "Rotate keys")
     with postgres_app.app_context():

@@ -29,6 +29,14 @@ def test_the_console_benchmark_requests_every_list_and_search(tmp_path):
 
     assert run.returncode == 0, run.stdout + run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "`/admin/" in line]
-    assert len(rows) == 19
-    for page in ("/admin/pairings?q=", "/admin/accounts?q=", "/admin/audit?q=", "/admin/users?q="):
+    assert len(rows) == 36
+    for page in (
+        "/admin/pairings?q=",
+        "/admin/accounts?q=",
+        "/admin/audit?q=",
+        "/admin/users?q=",
+        "/admin/bookings?q=",
+        "/admin/outbox?view=failed",
+        "/admin/webhooks?state=",
+    ):
         assert any(page in row for row in rows), page
