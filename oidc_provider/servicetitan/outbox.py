@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_STATUS = "account_status"
 BOOKING = "booking"
-#: Every kind of message, with the name admins read.
-KINDS = {ACCOUNT_STATUS: "Account status", BOOKING: "Booking", forwarding.FORWARD: "Forwarded event"}
 
 PENDING = "pending"
 DELIVERED = "delivered"

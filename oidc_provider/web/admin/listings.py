@@ -22,7 +22,7 @@ from oidc_provider.core.models import (
     TenantUser,
     WebhookDelivery,
 )
-from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan import forwarding, outbox
 from oidc_provider.servicetitan.webhooks import FLAGGED
 
 PAIRING_STATUSES = ("COMPLETED", "PROCESSING", "DECLINED")
@@ -151,6 +151,12 @@ def audit_events(q: str = "", kind: str = "", actor: str = "", since: str = "", 
     return statement
 
 
+#: Every kind of outbox message, with the name admins read.
+OUTBOX_KINDS = {
+    outbox.ACCOUNT_STATUS: "Account status",
+    outbox.BOOKING: "Booking",
+    forwarding.FORWARD: "Forwarded event",
+}
 #: The outbox page's views of a message's state: what needs an admin, by default all three.
 OUTBOX_VIEWS = {
     "queued": (OutboxMessage.state == outbox.PENDING, OutboxMessage.outcome_unknown.is_(False)),
@@ -166,7 +172,7 @@ def outbox_messages(view: str = "", kind: str = "") -> Select:
         statement = statement.where(*OUTBOX_VIEWS[view])
     else:
         statement = statement.where(OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED)))
-    if kind in outbox.KINDS:
+    if kind in OUTBOX_KINDS:
         statement = statement.where(OutboxMessage.kind == kind)
     return statement
 

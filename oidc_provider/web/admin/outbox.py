@@ -39,7 +39,12 @@ def view_of(message: OutboxMessage) -> str:
 
 @bp.app_context_processor
 def _outbox_words() -> dict:
-    return {"outbox_subject": subject, "outbox_view": view_of, "outbox_kinds": outbox.KINDS, "outbox_views": VIEWS}
+    return {
+        "outbox_subject": subject,
+        "outbox_view": view_of,
+        "outbox_kinds": listings.OUTBOX_KINDS,
+        "outbox_views": VIEWS,
+    }
 
 
 @bp.get("/outbox")
@@ -52,7 +57,7 @@ def index(error: str | None = None, status: int = 200):
         filters=filters,
         filters_set={k: v for k, v in filters.items() if v},
         view_options=[("", "Needs attention (all three)")] + list(VIEWS.items()),
-        kind_options=[("", "Any")] + list(outbox.KINDS.items()),
+        kind_options=[("", "Any")] + list(listings.OUTBOX_KINDS.items()),
         now=clock.now(),
         error=error,
     )
