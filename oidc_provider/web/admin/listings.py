@@ -198,9 +198,10 @@ BOOKING_STATES = (outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.DISCAR
 def bookings(q: str = "", state: str = "", since: str = "", until: str = "") -> Select:
     """Newest first. ``q`` is a partnerBookingId or an account (its id, or part of its
     name); ``since`` and ``until`` are dates (YYYY-MM-DD, UTC, both included)."""
-    statement = select(Booking).join(Booking.message).options(selectinload(Booking.message)).order_by(Booking.id.desc())
+    statement = select(Booking).options(selectinload(Booking.message)).order_by(Booking.id.desc())
     if state in BOOKING_STATES:
-        statement = statement.where(OutboxMessage.state == state)
+        # Joined only to filter: a page deep in the list skips bookings, not a join.
+        statement = statement.join(Booking.message).where(OutboxMessage.state == state)
     if q:
         # As for pairings: a union of indexed lookups, not an OR over every booking.
         matching = union(
