@@ -94,11 +94,12 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         generate("test")
         from oidc_provider.core.models import Admin, Booking, WebhookDelivery
         from oidc_provider.servicetitan import outbox
+        from oidc_provider.servicetitan.validation import check_booking
 
         other = Admin(email="other@partner.example", password_hash="x", session_version=0)
         disabled = Admin(email="disabled@partner.example", password_hash="x", session_version=0, disabled_at=now)
         db.session.add_all([other, disabled])
-        message = outbox.enqueue_booking("sandbox", sample_booking("world-booking-1"))
+        message = outbox.enqueue_booking("sandbox", check_booking(sample_booking("world-booking-1")))
         message.state = outbox.FAILED
         booking = Booking(
             partner_booking_id="world-booking-1",

@@ -478,7 +478,7 @@ class OutboxMessage(Model):
     )
 
 
-class OutboxAttempt(db.Model):
+class OutboxAttempt(Model):
     """One attempt to send an outbox message, and what came back: an admin reads each of
     ServiceTitan's answers, not only the last."""
 

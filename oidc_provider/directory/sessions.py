@@ -15,5 +15,8 @@ from oidc_provider.core.models import Admin, TenantUser
 
 def end_sessions(user: Admin | TenantUser) -> None:
     """The caller commits (which also refreshes ``user.session_version``)."""
-    table = Admin.__table__ if isinstance(user, Admin) else TenantUser.__table__
-    db.session.execute(update(table).where(table.c.id == user.id).values(session_version=table.c.session_version + 1))
+    model: type[Admin] | type[TenantUser] = Admin if isinstance(user, Admin) else TenantUser
+    db.session.execute(
+        update(model).where(model.id == user.id).values(session_version=model.session_version + 1),
+        execution_options={"synchronize_session": False},
+    )

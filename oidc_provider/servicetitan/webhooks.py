@@ -181,10 +181,10 @@ def judge_again(delivery: WebhookDelivery, actor: str) -> Outcome:
     record_event("webhook_judged_again", actor, {"delivery_id": delivery.id, "state": before})
     db.session.commit()  # kept whatever the judgement does with its own transaction
     if before == "unknown_booking":
-        update = db.session.scalar(select(LeadStatusUpdate).where(LeadStatusUpdate.delivery_id == delivery.id))
-        update.booking_id = db.session.scalar(
+        update = db.session.scalars(select(LeadStatusUpdate).where(LeadStatusUpdate.delivery_id == delivery.id)).one()
+        update.booking_id = db.session.scalars(
             select(Booking.id).where(Booking.partner_booking_id == update.partner_booking_id)
-        )
+        ).first()
         if update.booking_id is not None:
             delivery.state, delivery.problems = "stored", []
         db.session.commit()
