@@ -569,7 +569,10 @@ def test_prompt_none_when_the_last_choice_is_no_longer_pairable(client, flows, m
     assert make.count(AuthorizationCode) == 1
 
 
-def test_remembered_consent_expires(client, flows, make, frozen_clock, clean_app):
+def test_remembered_consent_expires(client, flows, make, frozen_clock, clean_app, monkeypatch):
+    # The tenant stays signed in for the year the consent lasts; only the consent expires.
+    for name in ("TENANT_SESSION_LIFETIME", "TENANT_SESSION_IDLE_TIMEOUT"):
+        monkeypatch.setitem(clean_app.config, name, clean_app.config["CONSENT_LIFETIME"] + 60)
     flows.code(client)
     frozen_clock.advance(clean_app.config["CONSENT_LIFETIME"] - 1)
     issued_code(flows.authorize(client, prompt="none"), client)
