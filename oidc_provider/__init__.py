@@ -15,6 +15,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         admin,
         endpoints,
         metrics,
+        partner_api,
         request_log,
         reverse_proxy,
         security_headers,
@@ -42,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     servicetitan.init_app(app)
     security_headers.init_app(app)
     endpoints.init_app(app)
+    partner_api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     return app

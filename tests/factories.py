@@ -94,6 +94,14 @@ class Factories:
             )
             return RegisteredClient(client.client_id, secret, redirect_uris[0], scope)
 
+    def api_client(self, scope: str = "bookings:write bookings:read leads:read", name: str = "Booking platform"):
+        """A partner API client; answers (client_id, client_secret)."""
+        from oidc_provider.oidc.api_clients import create_api_client
+
+        with self.app.app_context():
+            client, secret = create_api_client(name, scope)
+            return client.client_id, secret
+
     def admin(self, email: str = "admin@partner.example") -> int:
         """A partner admin whose password is PASSWORD; answers its id."""
         with self.app.app_context():

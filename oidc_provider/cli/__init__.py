@@ -7,6 +7,7 @@ from flask import Flask
 
 from oidc_provider.cli import (
     admins,
+    api_clients,
     bookings,
     clients,
     demo,
@@ -23,6 +24,7 @@ from oidc_provider.cli import (
 def init_app(app: Flask) -> None:
     for group in (
         clients.group,
+        api_clients.group,
         directory.group,
         keys.group,
         admins.group,

@@ -146,6 +146,72 @@ class Client(Model):
         return self.matching_secret(client_secret) is not None
 
 
+class ApiClient(db.Model):
+    """A partner API client: the partner's own systems (its booking platform), calling
+    ``/api/v1`` with OAuth 2.0 client credentials. Never a relying party: it has no redirect
+    URI and cannot use the authorization code grant."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the secret, which is 256 random bits (core/hashing.py).
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    # After a rotation with a grace period, the old secret works until this time.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # A revoked client authenticates no more, and its tokens stop working at once.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Authlib's ClientMixin, answered from our columns.
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        # The client credentials grant refuses scopes beyond the client's before this.
+        return scope or self.scope
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method == "client_secret_basic_or_post"
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        """The current secret, or the previous one within its grace period; constant time."""
+        if self.revoked_at is not None:
+            return False
+        current = digest_matches(self.secret_hash, client_secret)
+        in_grace = self.previous_secret_expires_at is not None and clock.now() < self.previous_secret_expires_at
+        previous = in_grace and digest_matches(self.previous_secret_hash, client_secret)
+        return current or previous
+
+
+class ApiAccessToken(db.Model):
+    """An opaque bearer token of a partner API client, stored only as its SHA-256."""
+
+    __tablename__ = "api_access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_client_pk: Mapped[int] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 user_accounts = Table(
     "user_accounts",
     db.metadata,

@@ -65,6 +65,10 @@ DEFAULTS: dict[str, object] = {
     # one process; redis://host:6379 lets every instance share the counts. Unset: memory in
     # development; production refuses to start without a shared store.
     "RATELIMIT_STORAGE_URI": None,
+    # Requests each partner API client may make to /api/v1, in the limits syntax; counted
+    # in RATELIMIT_STORAGE_URI, so every instance shares the count. Beyond it: 429 with
+    # Retry-After.
+    "API_RATE_LIMIT": "600/minute",
     # The admin console (/admin). Seconds without a request after which an admin is signed
     # out: a console left open on a shared screen must not stay usable.
     "ADMIN_IDLE_TIMEOUT": 15 * 60,

@@ -49,6 +49,7 @@ TOKEN_PARAMETER_LIMITS = {
     "client_id": PARAMETER_LIMITS["client_id"],
     "client_secret": 255,
     "code_verifier": 128,
+    "scope": PARAMETER_LIMITS["scope"],  # client credentials
 }
 
 

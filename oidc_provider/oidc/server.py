@@ -31,7 +31,7 @@ from oidc_provider.core.models import (
     TenantUser,
     detached,
 )
-from oidc_provider.oidc import authorization_checks, claims, client_auth, response_modes
+from oidc_provider.oidc import authorization_checks, claims, client_auth, client_credentials, response_modes
 from oidc_provider.oidc.grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 
 _clients, _tokens, _pairings = Client.__table__, AccessToken.__table__, Pairing.__table__
@@ -87,7 +87,10 @@ class AuthorizationServer(FlaskAuthorizationServer):
         return known[client_id]
 
     def save_token(self, token: dict, request) -> None:
-        save_token(token, request)
+        if request.payload.grant_type == client_credentials.ClientCredentialsGrant.GRANT_TYPE:
+            client_credentials.save_token(token, request)
+        else:
+            save_token(token, request)
 
     def get_authorization_grant(self, request):
         """Authlib hands an unsupported response_type to its error as the description (the
@@ -213,13 +216,20 @@ def init_app(app: Flask) -> None:
     """Build this app's server and protector (each app its own: lifetimes are settings)."""
     if not any(isinstance(f, IssuedTokenFilter) for f in _AUTHLIB_CODE_GRANT_LOG.filters):
         _AUTHLIB_CODE_GRANT_LOG.addFilter(IssuedTokenFilter())
-    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_LIFETIME"]})
+    lifetime = app.config["ACCESS_TOKEN_LIFETIME"]
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": lifetime, "client_credentials": lifetime})
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", lambda **kwargs: secrets.token_urlsafe(32))
     app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", False)
     server = AuthorizationServer(app)
     protector = BearerProtector()
-    server.register_client_auth_method(client_auth.METHOD_NAME, client_auth.authenticate_client_secret_basic_or_post)
+    server.register_client_auth_method(
+        client_auth.METHOD_NAME,
+        lambda query_client, request: client_auth.authenticate_client_secret_basic_or_post(
+            client_credentials.query_token_client(query_client), request
+        ),
+    )
     server.register_grant(AuthorizationCodeGrant, [OpenIDConnect(), S256CodeChallenge(required=False)])
+    server.register_grant(client_credentials.ClientCredentialsGrant)
     protector.register_token_validator(Base64BearerTokenValidator())
     server.register_endpoint(UserInfoEndpoint(resource_protector=protector))
     app.extensions["oidc_provider.authorization_server"] = server

@@ -58,19 +58,23 @@ def timeline(partner_booking_id: str) -> dict | None:
     }
 
 
-def report() -> dict:
+def report(environment: str | None = None) -> dict:
     """The funnel, decline reasons, delivery-to-acceptance time and invoiced revenue per
-    day, overall and per account and profile."""
+    day, overall and per account and profile; only of bookings sent to ``environment`` when
+    it is given."""
     groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
     total = _Group()
-    for account_id, profile_id, partner_booking_id in db.session.execute(
-        select(Booking.account_id, Booking.profile_id, Booking.partner_booking_id)
-    ):
+    sent = select(Booking.account_id, Booking.profile_id, Booking.partner_booking_id)
+    updates_query = (
+        select(LeadStatusUpdate).join(Booking, Booking.id == LeadStatusUpdate.booking_id).order_by(LeadStatusUpdate.id)
+    )
+    if environment is not None:
+        sent = sent.where(Booking.environment == environment)
+        updates_query = updates_query.where(Booking.environment == environment)
+    for account_id, profile_id, partner_booking_id in db.session.execute(sent):
         for group in (total, groups[(account_id, profile_id)]):
             group.stages["sent"].add(partner_booking_id)
-    updates = db.session.scalars(
-        select(LeadStatusUpdate).where(LeadStatusUpdate.booking_id.is_not(None)).order_by(LeadStatusUpdate.id)
-    )
+    updates = db.session.scalars(updates_query)
     for update in updates:
         for group in (total, groups[(update.account_id, update.profile_id)]):
             group.add(update)

@@ -6,7 +6,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from oidc_provider.core.extensions import db
+from oidc_provider.core.problems import Problem
 from oidc_provider.oidc.keys import KeyRingError
+from oidc_provider.web.partner_api.problem_json import PATH_PREFIX as API_PATH_PREFIX
+from oidc_provider.web.partner_api.problem_json import problem_response
 
 # Endpoints that speak JSON to machines (and the webhook receivers, whose prefix is a
 # setting); every other path answers errors with a page.
@@ -51,6 +54,8 @@ def handle_http_error(error: HTTPException):
         description = error.description
     # The error's own headers stay, e.g. the Allow that a 405 must carry (RFC 9110 15.5.6).
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    if request.path.startswith(API_PATH_PREFIX):
+        return problem_response(error.code, [Problem("", description)], headers=dict(headers))
     if _wants_json():
         response = jsonify(error=_oauth_error_code(error.code), error_description=description)
         response.status_code = error.code
@@ -86,6 +91,8 @@ def handle_no_signing_key(error: KeyRingError):
 
 def _unavailable(description: str):
     headers = {"Retry-After": "30", "Cache-Control": "no-store"}
+    if request.path.startswith(API_PATH_PREFIX):
+        return problem_response(503, [Problem("", description)], headers=headers)
     if _wants_json():
         response = jsonify(error="temporarily_unavailable", error_description=description)
         return response, 503, headers

@@ -79,7 +79,7 @@ def test_the_metadata_has_the_documented_values(web):
     assert metadata["account_info_endpoint"] == "http://localhost/account-info"
     assert metadata["response_types_supported"] == ["code"]
     assert metadata["response_modes_supported"] == ["form_post", "query"]
-    assert metadata["grant_types_supported"] == ["authorization_code"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "client_credentials"]
     assert metadata["subject_types_supported"] == ["public"]
     assert metadata["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "HS256"]
     assert metadata["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]

@@ -90,7 +90,7 @@ def test_get_is_method_not_allowed_with_json(web):
 # -- grant types ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("grant_type", ["client_credentials", "password", "refresh_token", "implicit"])
+@pytest.mark.parametrize("grant_type", ["password", "refresh_token", "implicit"])
 def test_other_grant_types_are_unsupported(flows, make, servicetitan, grant_type):
     code = flows.code(servicetitan)
 
@@ -99,6 +99,13 @@ def test_other_grant_types_are_unsupported(flows, make, servicetitan, grant_type
     )
 
     assert_refused(response, make, 400, "unsupported_grant_type")
+
+
+def test_a_relying_party_may_not_use_client_credentials(flows, make, servicetitan):
+    """The grant is for partner API clients (test_client_credentials.py)."""
+    code = flows.code(servicetitan)
+    response = flows.exchange(servicetitan, code, grant_type="client_credentials")
+    assert_refused(response, make, 400, "unauthorized_client")
 
 
 def test_missing_grant_type_is_refused(flows, make, servicetitan):

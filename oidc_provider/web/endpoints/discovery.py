@@ -31,7 +31,7 @@ def openid_configuration():
         **endpoint_urls(issuer),
         response_types_supported=["code"],
         response_modes_supported=list(RESPONSE_MODES),
-        grant_types_supported=["authorization_code"],
+        grant_types_supported=["authorization_code", "client_credentials"],
         subject_types_supported=["public"],
         id_token_signing_alg_values_supported=["RS256", "ES256", "HS256"],
         token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
