@@ -10,14 +10,20 @@ DuplicateBooking or DuplicateIdempotencyToken.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, not_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
+from oidc_provider.core import clock
+from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, OutboxMessage
-from oidc_provider.core.problems import Problem
+from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, LeadStatusUpdate, OutboxMessage
+from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.validation import (
@@ -120,18 +126,175 @@ def find_booking(partner_booking_id: str) -> Booking | None:
     return db.session.scalar(select(Booking).where(Booking.partner_booking_id == partner_booking_id))
 
 
-def describe(booking: Booking) -> dict[str, Any]:
-    """A booking's identifiers and outcome, without the customer's personal data."""
+# -- the partner API's booking: accepted once, then followed ---------------------------------
+
+
+class BookingConflict(ProblemError):
+    """The request contradicts a booking already accepted (409)."""
+
+
+def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) -> tuple[Booking, bool]:
+    """Accept one booking from the partner's systems: ``(booking, True)`` when it is new and
+    queued, ``(booking, False)`` when the same partnerBookingId came with the same body
+    before (compared without idempotencyToken): a safe retry, answered with the booking as
+    it stands, nothing queued twice. The product owns the idempotency token: one is minted
+    when the body has none, and a given one must never have been used.
+
+    ``route(account_id, profile_id)`` answers the environment the booking goes to, or
+    raises ``ProblemError`` (the pairing room knows which accounts may be booked).
+    Raises ``InvalidPayload`` for content ServiceTitan would refuse, ``BookingConflict``
+    for a partnerBookingId accepted with another body or a used idempotencyToken."""
+    booking = parse_json(document) if isinstance(document, (str, bytes)) else document
+    if not isinstance(booking, dict):
+        raise InvalidPayload([Problem("", "the booking must be a JSON object")])
+    booking_id = booking.get("partnerBookingId")
+    if isinstance(booking_id, str) and (earlier := find_booking(booking_id)) is not None:
+        return _replayed(earlier, booking), False
+    # In place: a JsonObject remembers the keys its text repeated.
+    booking.setdefault("idempotencyToken", uuid.uuid4().hex)
+    problems = booking_problems(booking, catalog())
+    if problems:
+        raise InvalidPayload(problems)
+    token = booking["idempotencyToken"]
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_token == token)):
+        raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
+    slot = booking["slot"]
+    environment = route(slot["accountId"], slot["profileId"])
+    message = outbox.enqueue_booking(environment, CheckedBooking(booking))
+    row = Booking(
+        partner_booking_id=booking_id,
+        environment=environment,
+        account_id=slot["accountId"],
+        profile_id=slot["profileId"],
+        service_id=slot["serviceId"],
+        created_at=clock.now(),
+        message=message,
+    )
+    db.session.add(row)
+    record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
+        db.session.rollback()
+        if (earlier := find_booking(booking_id)) is not None:
+            return _replayed(earlier, booking), False
+        raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
+    return row, True
+
+
+def _replayed(earlier: Booking, booking: dict) -> Booking:
+    if _without_token(earlier.message.payload) != _without_token(booking):
+        raise BookingConflict(
+            [Problem("partnerBookingId", f"{earlier.partner_booking_id!r} was accepted before with another body")]
+        )
+    return earlier
+
+
+def _without_token(booking: dict) -> dict:
+    return {key: value for key, value in booking.items() if key != "idempotencyToken"}
+
+
+#: What became of a booking, in one vocabulary for the API, the CLI and the console.
+STATES = ("queued", "sending", "delivered", "failed", "outcome_unknown", "discarded")
+
+
+def booking_state(message: OutboxMessage, now: datetime | None = None) -> str:
+    """``queued`` (waiting to be sent or retried), ``sending`` (claimed by a worker),
+    ``outcome_unknown`` (an attempt's answer never arrived and no later one settled it),
+    or the outbox's final states."""
+    if message.state != outbox.PENDING:
+        return message.state
+    if message.claimed_until is not None and message.claimed_until > (now or clock.now()):
+        return "sending"
+    return "outcome_unknown" if message.outcome_unknown else "queued"
+
+
+def _state_condition(state: str, now: datetime):
+    message = OutboxMessage
+    if state in (outbox.DELIVERED, outbox.FAILED, outbox.DISCARDED):
+        return message.state == state
+    claimed = and_(message.claimed_until.is_not(None), message.claimed_until > now)
+    if state == "sending":
+        return and_(message.state == outbox.PENDING, claimed)
+    unknown = message.outcome_unknown.is_(True) if state == "outcome_unknown" else message.outcome_unknown.is_(False)
+    return and_(message.state == outbox.PENDING, not_(claimed), unknown)
+
+
+def list_bookings(
+    state: str | None = None,
+    account_id: str | None = None,
+    environment: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> tuple[list[Booking], int | None]:
+    """Newest first: a page of bookings and the id to continue before (``None`` on the last
+    page). A cursor of ids stays correct while bookings are added."""
+    query = select(Booking).join(Booking.message).options(contains_eager(Booking.message))
+    if state is not None:
+        query = query.where(_state_condition(state, clock.now()))
+    if account_id is not None:
+        query = query.where(Booking.account_id == account_id)
+    if environment is not None:
+        query = query.where(Booking.environment == environment)
+    if since is not None:
+        query = query.where(Booking.created_at >= since)
+    if before_id is not None:
+        query = query.where(Booking.id < before_id)
+    rows = list(db.session.scalars(query.order_by(Booking.id.desc()).limit(limit + 1)))
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
+def timelines(partner_booking_ids: list[str]) -> dict[str, list[dict]]:
+    """Each booking's lead status updates, in event-time order, as ServiceTitan sent them."""
+    found: dict[str, list[dict]] = {booking_id: [] for booking_id in partner_booking_ids}
+    if not partner_booking_ids:
+        return found
+    updates = db.session.scalars(
+        select(LeadStatusUpdate)
+        .where(LeadStatusUpdate.partner_booking_id.in_(partner_booking_ids))
+        .order_by(LeadStatusUpdate.event_timestamp, LeadStatusUpdate.id)
+    )
+    for update in updates:
+        found[update.partner_booking_id].append(
+            {
+                "status": update.status,
+                "timestamp": update.event_timestamp,
+                "statusUpdateId": update.status_update_id,
+                "eventData": update.event_data,
+            }
+        )
+    return found
+
+
+def describe(booking: Booking, personal: bool = False, timeline: list[dict] | None = None) -> dict[str, Any]:
+    """A booking as the partner API and the CLI's --json show it. The customer's personal
+    data (``userInformation``) only when ``personal``; the timeline is read when not given."""
     message = booking.message
-    return {
+    slot = message.payload.get("slot", {})
+    described = {
         "partnerBookingId": booking.partner_booking_id,
-        "idempotencyToken": message.idempotency_token,
+        "state": booking_state(message),
         "environment": booking.environment,
         "accountId": booking.account_id,
         "profileId": booking.profile_id,
         "serviceId": booking.service_id,
-        "state": message.state,
+        "startSec": slot.get("startSec"),
+        "durationSec": slot.get("durationSec"),
+        "idempotencyToken": message.idempotency_token,
+        "createdAt": _iso(booking.created_at),
+        "lastAttemptAt": _iso(message.last_attempt_at),
+        "finishedAt": _iso(message.finished_at),
         "attempts": message.attempts,
-        "error": message.last_error,
-        "created_at": booking.created_at.isoformat(),
+        "error": message.last_error if message.state != outbox.DELIVERED else None,
+        "timeline": timeline
+        if timeline is not None
+        else timelines([booking.partner_booking_id])[booking.partner_booking_id],
     }
+    if personal:
+        described["userInformation"] = message.payload.get("userInformation")
+    return described
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -7,22 +7,16 @@ with client credentials tokens (``protection``); every error is problem+json
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
 from oidc_provider.core.extensions import csrf
-from oidc_provider.core.problems import ProblemError
-from oidc_provider.web.partner_api.problem_json import problem_response
+from oidc_provider.web.partner_api import bookings, leads
+from oidc_provider.web.partner_api.blueprint import bp
 
-bp = Blueprint("partner_api", __name__, url_prefix="/api/v1")
-
-
-@bp.errorhandler(ProblemError)
-def _refused(error: ProblemError):
-    return problem_response(422, error.problems)
+#: The modules whose views are registered on ``bp``.
+VIEW_MODULES = (bookings, leads)
 
 
 def init_app(app: Flask) -> None:
-    from oidc_provider.web.partner_api import leads  # noqa: F401 - registers its views
-
     csrf.exempt(bp)  # bearer tokens, not cookies: there is no cross-site request to forge
     app.register_blueprint(bp)

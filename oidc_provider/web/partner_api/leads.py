@@ -7,7 +7,7 @@ from flask import jsonify, request
 from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan import leads_report, webhooks
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
-from oidc_provider.web.partner_api import bp
+from oidc_provider.web.partner_api.blueprint import bp
 from oidc_provider.web.partner_api.protection import require_api_scope
 
 
