@@ -62,12 +62,14 @@ def _userinfo(method: str) -> dict:
 
 def _token_request_schema() -> dict:
     properties = {name: {"type": "string", "maxLength": limit} for name, limit in TOKEN_PARAMETER_LIMITS.items()}
-    properties["grant_type"]["enum"] = ["authorization_code"]
+    properties["grant_type"]["enum"] = ["authorization_code", "client_credentials"]
     return {
         "type": "object",
-        "required": ["grant_type", "code", "redirect_uri"],
+        "required": ["grant_type"],
         "properties": properties,
-        "description": "Client credentials go in the Basic header, the body, or both when they agree.",
+        "description": "Client credentials go in the Basic header, the body, or both when they agree. "
+        "`authorization_code` (relying parties) needs `code` and `redirect_uri`; `client_credentials` "
+        "(partner API clients) takes an optional `scope`.",
     }
 
 
@@ -92,7 +94,8 @@ def document(
         },
         "/token": {
             "post": {
-                "summary": "Exchange an authorization code (RFC 6749 4.1.3)",
+                "summary": "Exchange an authorization code (RFC 6749 4.1.3), or a partner API client's "
+                "credentials (RFC 6749 4.4)",
                 "operationId": "token",
                 "security": [{"client_secret_basic": []}, {}],
                 "requestBody": {
@@ -100,10 +103,11 @@ def document(
                     "content": {"application/x-www-form-urlencoded": {"schema": _token_request_schema()}},
                 },
                 "responses": {
-                    "200": _json("TokenResponse", "The access token and the id_token.", _NO_STORE),
+                    "200": _json("TokenResponse", "The access token (and, for a code, the id_token).", _NO_STORE),
                     "400": _json(
                         "OAuthError",
-                        "`invalid_request`, `invalid_grant`, `unsupported_grant_type` or `unauthorized_client`.",
+                        "`invalid_request`, `invalid_grant`, `invalid_scope`, `unsupported_grant_type` or "
+                        "`unauthorized_client`.",
                         _NO_STORE,
                     ),
                     "401": _json(
@@ -156,12 +160,14 @@ def document(
         },
     }
     paths.update(_webhook_paths(webhook_prefix.rstrip("/")))
+    paths.update(_partner_api_paths())
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Pairing provider: back channel",
             "version": _version(),
-            "description": "What ServiceTitan calls. Every status and body the provider answers is declared.",
+            "description": "What ServiceTitan calls, and the partner API (/api/v1, docs/partner-api.md) that the "
+            "partner's own systems call. Every status and body the provider answers is declared.",
         },
         "servers": [{"url": issuer}],
         "paths": paths,
@@ -172,6 +178,11 @@ def document(
                     "type": "http",
                     "scheme": "bearer",
                     "description": "The access token, raw or base64-encoded (standard alphabet, padded).",
+                },
+                "api_token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A partner API client's access token (client credentials grant at /token).",
                 },
                 "webhook_key": {
                     "type": "apiKey",
@@ -220,6 +231,106 @@ def _webhook_paths(prefix: str) -> dict:
     }
 
 
+def _problem(description: str, headers: dict | None = None) -> dict:
+    response = {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _partner_api_paths() -> dict:
+    """/api/v1: the partner's own systems, with a partner API client's token. Errors are
+    problem+json (RFC 9457) with the list of problems."""
+    from oidc_provider.servicetitan.bookings import STATES
+    from oidc_provider.servicetitan.environments import ENVIRONMENTS
+
+    def operation(operation_id: str, scope: str, summary: str, ok: dict, **more) -> dict:
+        return {
+            "summary": summary,
+            "operationId": operation_id,
+            "security": [{"api_token": [scope]}],
+            **more,
+            "responses": {
+                **ok,
+                "400": _problem("A parameter holds a NUL character."),
+                "401": _problem(
+                    "No access token of a partner API client, or an expired one (`invalid_token`).", _CHALLENGE
+                ),
+                "403": _problem(f"The token lacks the scope `{scope}` (`insufficient_scope`).", _CHALLENGE),
+                "422": _problem("A parameter or the body is refused; `problems` says where and why."),
+                "429": _problem("Over OIDC_PROVIDER_API_RATE_LIMIT for this API client.", _RETRY),
+                "503": _problem("The database or the rate limit store is unavailable for a moment.", _RETRY),
+            },
+        }
+
+    environment = {"name": "environment", "in": "query", "schema": {"enum": list(ENVIRONMENTS)}}
+    located = {"Location": {"required": True, "schema": {"type": "string"}}}
+    post_booking = operation(
+        "create_booking",
+        "bookings:write",
+        "Accept a booking for ServiceTitan (its booking JSON)",
+        {
+            "202": _json("Booking", "Accepted and queued for ServiceTitan.", located),
+            "200": _json("Booking", "The same partnerBookingId and body as before: the booking as it stands.", located),
+        },
+        parameters=[{**environment, "description": "Only when the account is paired in both environments."}],
+        requestBody={"required": True, "content": {"application/json": {"schema": _BOOKING_REQUEST}}},
+    )
+    post_booking["responses"]["409"] = _problem(
+        "The partnerBookingId was accepted with another body, or the idempotencyToken was used."
+    )
+    post_booking["responses"]["413"] = _problem("The body is larger than MAX_CONTENT_LENGTH.")
+    get_booking = operation(
+        "get_booking",
+        "bookings:read",
+        "One booking: its state, attempts, ServiceTitan's error and the lead status timeline",
+        {"200": _json("Booking", "The booking; userInformation only with the bookings:personal scope.")},
+        parameters=[{"name": "partnerBookingId", "in": "path", "required": True, "schema": _STRING}],
+    )
+    get_booking["responses"]["404"] = _problem("No booking with this partnerBookingId.")
+    list_parameters = [
+        {"name": "state", "in": "query", "schema": {"enum": list(STATES)}},
+        {"name": "accountId", "in": "query", "schema": _STRING},
+        environment,
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"name": "cursor", "in": "query", "schema": _STRING, "description": "The `next` of the previous page."},
+    ]
+    return {
+        "/api/v1/bookings": {
+            "post": post_booking,
+            "get": operation(
+                "list_bookings",
+                "bookings:read",
+                "Bookings, newest first, a page at a time",
+                {"200": _json("BookingPage", "A page of bookings and the cursor of the next, or null.")},
+                parameters=list_parameters,
+            ),
+        },
+        "/api/v1/bookings/{partnerBookingId}": {"get": get_booking},
+        "/api/v1/leads/report": {
+            "get": operation(
+                "leads_report",
+                "leads:read",
+                "The leads funnel, decline reasons and revenue, per account and profile",
+                {"200": _json("LeadsReport", "The report, of one environment or both.")},
+                parameters=[environment],
+            )
+        },
+        "/api/v1/availability": {
+            "get": operation(
+                "availability",
+                "leads:read",
+                "The availability ServiceTitan last pushed, per account, profile and service",
+                {"200": _json("AvailabilityPage", "Every latest snapshot.")},
+            )
+        },
+    }
+
+
 def _version() -> str:
     try:
         return version("oidc-provider")
@@ -236,7 +347,136 @@ _PROFILE = {
     "additionalProperties": False,
 }
 
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_BOOKING_REQUEST = {
+    "type": "object",
+    "description": "ServiceTitan's booking JSON (its document's example): idempotencyToken may be left out.",
+    "required": ["partnerBookingId", "slot", "userInformation"],
+    "properties": {
+        "idempotencyToken": _STRING,
+        "partnerBookingId": _STRING,
+        "slot": {
+            "type": "object",
+            "required": ["accountId", "profileId", "serviceId"],
+            "properties": {
+                "accountId": _STRING,
+                "profileId": _STRING,
+                "serviceId": _STRING,
+                "startSec": {"type": "integer"},
+                "durationSec": {"type": "integer"},
+            },
+        },
+        "userInformation": {
+            "type": "object",
+            "required": ["address"],
+            "properties": {
+                "givenName": _STRING,
+                "familyName": _STRING,
+                "telephone": _STRING,
+                "email": _STRING,
+                "address": {"type": "object", "required": ["streetAddress"], "properties": {"streetAddress": _STRING}},
+            },
+        },
+        "description": _STRING,
+        "externalBookingUrl": _STRING,
+        "extraDetails": {"type": "object", "additionalProperties": _STRING},
+    },
+}
+
 _SCHEMAS = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "problems"],
+        "properties": {
+            "type": _STRING,
+            "title": _STRING,
+            "status": {"type": "integer"},
+            "detail": _STRING,
+            "error": {"type": "string", "description": "The RFC 6750 error code of a refused token."},
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["where", "message"],
+                    "properties": {"where": _STRING, "message": _STRING},
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
+    "Booking": {
+        "type": "object",
+        "required": [
+            "partnerBookingId",
+            "state",
+            "environment",
+            "accountId",
+            "profileId",
+            "serviceId",
+            "idempotencyToken",
+            "createdAt",
+            "attempts",
+            "error",
+            "timeline",
+        ],
+        "properties": {
+            "partnerBookingId": _STRING,
+            "state": {"enum": ["queued", "sending", "delivered", "failed", "outcome_unknown", "discarded"]},
+            "environment": {"enum": ["sandbox", "production"]},
+            "accountId": _STRING,
+            "profileId": _STRING,
+            "serviceId": _STRING,
+            "startSec": {"type": ["integer", "null"]},
+            "durationSec": {"type": ["integer", "null"]},
+            "idempotencyToken": _STRING,
+            "createdAt": {"type": "string", "format": "date-time"},
+            "lastAttemptAt": _NULLABLE_STRING,
+            "finishedAt": _NULLABLE_STRING,
+            "attempts": {"type": "integer", "minimum": 0},
+            "error": {
+                "type": ["object", "null"],
+                "description": "ServiceTitan's refusal as it sent it (code, name, message, status, stTraceId, "
+                "errors), or a transport problem.",
+            },
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "timestamp", "statusUpdateId", "eventData"],
+                    "properties": {
+                        "status": _STRING,
+                        "timestamp": {"type": "integer"},
+                        "statusUpdateId": _STRING,
+                        "eventData": {"type": "object"},
+                    },
+                },
+            },
+            "userInformation": {"type": "object", "description": "Only with the bookings:personal scope."},
+        },
+        "additionalProperties": False,
+    },
+    "BookingPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
+            "next": _NULLABLE_STRING,
+        },
+        "additionalProperties": False,
+    },
+    "AvailabilityPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": {"type": "object"}}, "next": {"type": "null"}},
+        "additionalProperties": False,
+    },
+    "LeadsReport": {
+        "type": "object",
+        "required": ["total", "byProfile"],
+        "properties": {"total": {"type": "object"}, "byProfile": {"type": "array", "items": {"type": "object"}}},
+        "additionalProperties": False,
+    },
     "WebhookReceipt": {
         "type": "object",
         "required": ["deliveryId", "state"],
@@ -251,7 +491,7 @@ _SCHEMAS = {
     },
     "TokenResponse": {
         "type": "object",
-        "required": ["access_token", "token_type", "expires_in", "id_token"],
+        "required": ["access_token", "token_type", "expires_in"],
         "properties": {
             "access_token": _STRING,
             "token_type": {"const": "Bearer"},

@@ -147,6 +147,8 @@ def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) 
     booking = parse_json(document) if isinstance(document, (str, bytes)) else document
     if not isinstance(booking, dict):
         raise InvalidPayload([Problem("", "the booking must be a JSON object")])
+    if nul := _nul_problems(booking, ""):
+        raise InvalidPayload(nul)
     booking_id = booking.get("partnerBookingId")
     if isinstance(booking_id, str) and (earlier := find_booking(booking_id)) is not None:
         return _replayed(earlier, booking), False
@@ -180,6 +182,22 @@ def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) 
             return _replayed(earlier, booking), False
         raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
     return row, True
+
+
+def _nul_problems(value: Any, where: str) -> list[Problem]:
+    """A NUL character anywhere: nothing ServiceTitan takes holds one, and PostgreSQL cannot
+    even compare text with one."""
+    if isinstance(value, str):
+        return [Problem(where, "must not contain a NUL character")] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [
+            problem
+            for key, child in value.items()
+            for problem in _nul_problems(key, where) + _nul_problems(child, f"{where}.{key}" if where else key)
+        ]
+    if isinstance(value, list):
+        return [problem for index, child in enumerate(value) for problem in _nul_problems(child, f"{where}[{index}]")]
+    return []
 
 
 def _replayed(earlier: Booking, booking: dict) -> Booking:

@@ -45,6 +45,12 @@ BACK_CHANNEL = {
     "/userinfo": {"get", "post"},
     "/account-info": {"get"},
 }
+PARTNER_API = {
+    "/api/v1/bookings": {"get", "post"},
+    "/api/v1/bookings/{partnerBookingId}": {"get"},
+    "/api/v1/leads/report": {"get"},
+    "/api/v1/availability": {"get"},
+}
 
 
 def test_the_document_is_served_and_names_every_back_channel_endpoint(web, clean_app):
@@ -54,9 +60,10 @@ def test_the_document_is_served_and_names_every_back_channel_endpoint(web, clean
     document = response.json
     assert document["openapi"] == "3.1.0"
     assert document["servers"] == [{"url": clean_app.config["ISSUER"]}]
-    for path, methods in BACK_CHANNEL.items():
+    for path, methods in {**BACK_CHANNEL, **PARTNER_API}.items():
         assert set(document["paths"][path]) == methods, path
-        served = {m.lower() for r in clean_app.url_map.iter_rules() if r.rule == path for m in r.methods}
+        rule = path.replace("{partnerBookingId}", "<partner_booking_id>")
+        served = {m.lower() for r in clean_app.url_map.iter_rules() if r.rule == rule for m in r.methods}
         assert methods <= served, path
 
 
@@ -67,32 +74,43 @@ def test_every_operation_declares_its_statuses_with_a_body_schema(web):
         for method, operation in operations.items():
             assert "200" in operation["responses"], (method, path)
             for status, response in operation["responses"].items():
-                assert response["content"]["application/json"]["schema"], (method, path, status)
+                # The partner API's errors are problem+json (RFC 9457).
+                media_type = "application/problem+json" if path.startswith("/api/") and status >= "400" else None
+                assert response["content"][media_type or "application/json"]["schema"], (method, path, status)
 
 
 @pytest.fixture
 def credentials(postgres_app):
-    """A paired access token and the client that got it."""
+    """A paired access token and the client that got it, and a partner API client's token
+    with every scope of the API, out of reach of its rate limit."""
     _empty_tables(postgres_app)
     make = Factories(postgres_app)
     make.directory()
     client = make.client()
-    tokens = Flows(postgres_app.test_client()).tokens(client)
-    return client, tokens["access_token"]
+    web = postgres_app.test_client()
+    tokens = Flows(web).tokens(client)
+    api_client = make.api_client("bookings:write bookings:read bookings:personal leads:read")
+    api_token = web.post(
+        "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic(*api_client)}
+    ).json["access_token"]
+    postgres_app.config["API_RATE_LIMIT"] = "100000/minute"
+    yield client, tokens["access_token"], api_token
+    postgres_app.config["API_RATE_LIMIT"] = "600/minute"
 
 
 def test_the_live_server_answers_as_its_document_says(postgres_app, credentials):
-    client, access_token = credentials
+    client, access_token, api_token = credentials
     valid_auth = {
         "/token": basic(client.client_id, client.client_secret),
         "/userinfo": f"Bearer {access_token}",
         "/account-info": "Bearer " + base64.b64encode(access_token.encode()).decode(),
+        **dict.fromkeys(PARTNER_API, f"Bearer {api_token}"),
     }
     answered: Counter = Counter()
     with LiveServer(postgres_app) as server, requests.Session() as session:
         schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert {op.path for op in operations} >= set(BACK_CHANNEL)
+        assert {op.path for op in operations} >= set(BACK_CHANNEL) | set(PARTNER_API)
         for operation in operations:
             # An operation that takes no input has no invalid input to send.
             takes_input = {"parameters", "requestBody"} & set(operation.definition.raw)
@@ -106,6 +124,9 @@ def test_the_live_server_answers_as_its_document_says(postgres_app, credentials)
     assert sum(n for (label, _), n in answered.items() if label == "POST /token") >= 3 * EXAMPLES
     assert 200 in statuses["GET /account-info"] and 200 in statuses["GET /userinfo"], statuses
     assert 400 in statuses["POST /token"] and 401 in statuses["POST /token"], statuses
+    # The partner API was reached with the token: content refused as content, not as a caller.
+    assert 422 in statuses["POST /api/v1/bookings"] and 200 in statuses["GET /api/v1/bookings"], statuses
+    assert 200 in statuses["GET /api/v1/leads/report"] and 404 in statuses["GET /api/v1/bookings/{partnerBookingId}"]
 
 
 def _fuzz(operation, mode, base_url, session, authorization, answered: Counter):

@@ -60,7 +60,7 @@ def list_bookings():
         problems.append(Problem("state", f"choose one of {', '.join(bookings.STATES)}"))
     since = _since(problems)
     limit = _integer("limit", LIMIT_DEFAULT, 1, LIMIT_MAX, problems)
-    cursor = _integer("cursor", None, 1, 2**62, problems)
+    cursor = _integer("cursor", None, 1, 2**31 - 1, problems)
     environment = environment_filter()
     if problems:
         raise ProblemError(problems)
@@ -93,7 +93,7 @@ def _since(problems: list[Problem]) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a time zone that takes it out of years 1 to 9999
         problems.append(Problem("since", "an ISO 8601 date and time, e.g. 2026-12-01T00:00:00Z"))
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
