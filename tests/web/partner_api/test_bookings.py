@@ -112,6 +112,8 @@ def _slot(**changes):
         ({"slot": _slot(profileId="p-main")}, "slot.profileId"),  # another account's profile
         ({"extraDetails": {"gate_code": "1", "GATE_CODE": "2"}}, "extraDetails"),
         ({"partnerBookingId": "has a space"}, "partnerBookingId"),
+        ({"partnerBookingId": "nul\u0000"}, "partnerBookingId"),
+        ({"description": "nul\u0000"}, "description"),
     ],
 )
 def test_refused_content_is_422_with_where_and_nothing_queued(web, make, bookable, token, changes, where):
