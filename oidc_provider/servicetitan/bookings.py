@@ -133,7 +133,9 @@ class BookingConflict(ProblemError):
     """The request contradicts a booking already accepted (409)."""
 
 
-def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) -> tuple[Booking, bool]:
+def accept_booking(
+    document: Any, route: Callable[[str, str], str], actor: str, personal: bool = False
+) -> tuple[dict[str, Any], bool]:
     """Accept one booking from the partner's systems: ``(booking, True)`` when it is new and
     queued, ``(booking, False)`` when the same partnerBookingId came with the same body
     before (compared without idempotencyToken): a safe retry, answered with the booking as
@@ -143,7 +145,8 @@ def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) 
     ``route(account_id, profile_id)`` answers the environment the booking goes to, or
     raises ``ProblemError`` (the pairing room knows which accounts may be booked).
     Raises ``InvalidPayload`` for content ServiceTitan would refuse, ``BookingConflict``
-    for a partnerBookingId accepted with another body or a used idempotencyToken."""
+    for a partnerBookingId accepted with another body or a used idempotencyToken. The
+    booking comes back described (``describe``), a new one as it was committed."""
     booking = parse_json(document) if isinstance(document, (str, bytes)) else document
     if not isinstance(booking, dict):
         raise InvalidPayload([Problem("", "the booking must be a JSON object")])
@@ -151,14 +154,15 @@ def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) 
         raise InvalidPayload(nul)
     booking_id = booking.get("partnerBookingId")
     if isinstance(booking_id, str) and (earlier := find_booking(booking_id)) is not None:
-        return _replayed(earlier, booking), False
+        return describe(_replayed(earlier, booking), personal), False
+    given = "idempotencyToken" in booking
     # In place: a JsonObject remembers the keys its text repeated.
     booking.setdefault("idempotencyToken", uuid.uuid4().hex)
     problems = booking_problems(booking, catalog())
     if problems:
         raise InvalidPayload(problems)
     token = booking["idempotencyToken"]
-    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_token == token)):
+    if given and db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_token == token)):
         raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
     slot = booking["slot"]
     environment = route(slot["accountId"], slot["profileId"])
@@ -175,13 +179,16 @@ def accept_booking(document: Any, route: Callable[[str, str], str], actor: str) 
     db.session.add(row)
     record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
     try:
+        db.session.flush()
+        # Described before the commit, which would expire every attribute and read them back.
+        described = describe(row, personal)
         db.session.commit()
     except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
         db.session.rollback()
         if (earlier := find_booking(booking_id)) is not None:
-            return _replayed(earlier, booking), False
+            return describe(_replayed(earlier, booking), personal), False
         raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
-    return row, True
+    return described, True
 
 
 def _nul_problems(value: Any, where: str) -> list[Problem]:

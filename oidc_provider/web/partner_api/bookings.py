@@ -34,10 +34,11 @@ def post_booking():
         request.get_data(),
         lambda account_id, profile_id: route_booking(account_id, profile_id, environment),
         current_caller().actor,
+        personal=_personal(),
     )
-    response = jsonify(bookings.describe(booking, personal=_personal()))
+    response = jsonify(booking)
     response.status_code = 202 if created else 200
-    response.headers["Location"] = url_for(".get_booking", partner_booking_id=booking.partner_booking_id)
+    response.headers["Location"] = url_for(".get_booking", partner_booking_id=booking["partnerBookingId"])
     return response
 
 
