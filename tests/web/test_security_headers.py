@@ -31,7 +31,10 @@ def routes(app, method: str) -> list[str]:
 
 
 def is_back_channel(app, path: str) -> bool:
-    return path in BACK_CHANNEL_POSTS or path.startswith(app.config["WEBHOOK_PREFIX"] + "/")
+    # The partner API (/api/v1) takes bearer tokens, never cookies: nothing to forge.
+    return (
+        path in BACK_CHANNEL_POSTS or path.startswith(app.config["WEBHOOK_PREFIX"] + "/") or path.startswith("/api/v1/")
+    )
 
 
 def test_every_get_route_and_error_page_carries_the_browser_defences(clean_app, web):
@@ -82,6 +85,8 @@ def test_the_back_channel_posts_are_the_only_ones_without_csrf(clean_app, web):
     token = web.post("/token", data={"grant_type": "authorization_code"})
     assert token.status_code == 401  # client authentication, not CSRF, refuses it
     assert token.json["error"] == "invalid_client"
+    booking = web.post("/api/v1/bookings", json={})
+    assert booking.status_code == 401  # the bearer token, not CSRF, refuses it
 
 
 def test_every_form_in_the_templates_carries_a_csrf_token():
