@@ -1,6 +1,6 @@
 """Partner API clients and their access tokens.
 
-Revision ID: 0006_partner_api_clients
+Revision ID: 0007_partner_api_clients
 Revises: 0006_operations_console
 Create Date: 2026-12-03 11:25:00.000000
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0006_partner_api_clients"
+revision = "0007_partner_api_clients"
 down_revision = "0006_operations_console"
 branch_labels = None
 depends_on = None
