@@ -146,7 +146,7 @@ class Client(Model):
         return self.matching_secret(client_secret) is not None
 
 
-class ApiClient(db.Model):
+class ApiClient(Model):
     """A partner API client: the partner's own systems (its booking platform), calling
     ``/api/v1`` with OAuth 2.0 client credentials. Never a relying party: it has no redirect
     URI and cannot use the authorization code grant."""
@@ -199,7 +199,7 @@ class ApiClient(db.Model):
         return current or previous
 
 
-class ApiAccessToken(db.Model):
+class ApiAccessToken(Model):
     """An opaque bearer token of a partner API client, stored only as its SHA-256."""
 
     __tablename__ = "api_access_tokens"

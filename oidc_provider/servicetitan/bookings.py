@@ -185,7 +185,7 @@ def accept_booking(
         db.session.commit()
     except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
         db.session.rollback()
-        if (earlier := find_booking(booking_id)) is not None:
+        if (earlier := find_booking(str(booking_id))) is not None:  # checked above: a string
             return describe(_replayed(earlier, booking), personal), False
         raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
     return described, True
