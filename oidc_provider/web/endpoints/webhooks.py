@@ -56,7 +56,7 @@ def receive(topic: str):
 def _refuse_unauthenticated(topic: str):
     header = current_app.config["WEBHOOK_HEADER"]
     presented = request.headers.get(header)
-    keys = webhook_keys.valid_keys()
+    keys = webhook_keys.valid_values()
     if not keys:
         if current_app.config["WEBHOOK_ALLOW_UNSIGNED"]:
             return None
