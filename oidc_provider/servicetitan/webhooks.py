@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oidc_provider.core import clock, json_limits
@@ -69,14 +69,14 @@ RECEIVED, STORED, INVALID, NOT_JSON, DUPLICATE, UNKNOWN_BOOKING = (
 JUDGING_FAILED = "judging failed; the delivery is kept and will be judged again"
 JUDGING_FAILED_TWICE = "judging failed twice; see the log"
 
-_DELIVERIES = WebhookDelivery.__table__
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
 _INSERT_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
 _RECORD_STATE = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("delivery"))
     .values(state=bindparam("state"), problems=bindparam("problems"))
 )
-_UPDATES = LeadStatusUpdate.__table__
+_UPDATES = cast(Table, LeadStatusUpdate.__table__)
 # A new lead update, on SQLite (False) and PostgreSQL (True), with the booking it is about;
 # nothing when its statusUpdateId is recorded already.
 _INSERT_NEW_UPDATE = {
@@ -306,7 +306,7 @@ def _judge(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> 
         return _record(delivery_id, INVALID, [UNSTORABLE])
     if topic == "availabilities":
         db.session.execute(
-            insert(AvailabilitySnapshot.__table__),
+            insert(cast(Table, AvailabilitySnapshot.__table__)),
             [
                 {"delivery_id": delivery_id, "received_at": received_at, "payload": item, **_availability_keys(item)}
                 for item in (document if isinstance(document, list) else [document])
