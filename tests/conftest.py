@@ -89,6 +89,8 @@ def build_app(database_url: str, instance_path, **overrides):
         "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
         # Long enough that a key rotated in one test never activates in another.
         "KEY_ACTIVATION_DELAY": 3600,
+        # No sweeper thread judging behind a test's back; tests sweep by hand.
+        "WEBHOOK_SWEEP_INTERVAL": 0,
         **overrides,
     }
     app = create_app(settings)

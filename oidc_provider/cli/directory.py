@@ -7,6 +7,8 @@ import click
 from flask.cli import AppGroup
 
 from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.core import json_limits
+from oidc_provider.core.problems import ProblemError
 from oidc_provider.directory.store import DirectoryImportError, import_directory
 
 group = AppGroup("directory", help="Manage the tenant directory.")
@@ -24,9 +26,11 @@ def import_file(file, as_json):
     A bad file is refused whole, with every problem listed; nothing is half-written.
     """
     try:
-        document = json.load(file)
+        document = json_limits.loads(file.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         fail(f"{file.name} is not valid JSON: {error}")
+    except ProblemError as error:
+        fail(f"{file.name} was not imported: " + "; ".join(map(str, error.problems)))
     users = document.get("users", []) if isinstance(document, dict) else []
 
     def progress(items):

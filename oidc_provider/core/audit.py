@@ -6,6 +6,7 @@ from typing import cast
 
 from flask import has_request_context, request
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
@@ -26,3 +27,24 @@ def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None
     # break must fail where the caller expects it, not here.
     with db.session.no_autoflush:
         db.session.execute(_INSERT_EVENT, {"at": clock.now(), "kind": kind, "actor": actor, "detail": detail})
+
+
+def record_repeated_event(kind: str, source: str, detail: dict, interval: int) -> None:
+    """Count an event that may repeat without limit (a flood of refused requests) on one
+    row per ``kind`` and ``source`` for each ``interval`` seconds: the first occurrence
+    writes the row with its ``detail``, the next ones add to its ``count``. Written in the
+    caller's transaction, like ``record_event``; concurrent writers add to the same row."""
+    now = clock.now()
+    started = int(now.timestamp()) // interval * interval
+    detail = dict(detail)
+    if has_request_context():
+        detail.setdefault("remote_addr", request.remote_addr)
+    table = cast(Table, AuditEvent.__table__)
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(at=now, kind=kind, actor="", detail=detail, count=1, repeat_key=f"{kind} {source} {started}"[:255])
+        .on_conflict_do_update(index_elements=["repeat_key"], set_={"count": table.c.count + 1})
+    )
+    with db.session.no_autoflush:
+        db.session.execute(statement)

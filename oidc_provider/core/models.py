@@ -450,6 +450,10 @@ class AuditEvent(Model):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(254), default="")
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    # An event that repeats (a refused webhook delivery) is one row per ``repeat_key`` (kind,
+    # source, reason and interval) counting its occurrences; every other event is one row.
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    repeat_key: Mapped[str | None] = mapped_column(String(255), unique=True)
 
 
 class ServiceTitanEnvironment(Model):

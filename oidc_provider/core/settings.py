@@ -118,6 +118,10 @@ DEFAULTS: dict[str, object] = {
     # true: accept webhooks without a key while none is set (a sandbox only). false: until
     # a signing key is set, every delivery is refused.
     "WEBHOOK_ALLOW_UNSIGNED": False,
+    # Seconds between two sweeps that judge again the webhook deliveries left unjudged (a
+    # judge that failed, a process that died); each web process sweeps once at its start,
+    # then at this interval. 0: never (tests that judge by hand).
+    "WEBHOOK_SWEEP_INTERVAL": 60,
     # Optional: the partner's own URL that receives each stored webhook event as JSON,
     # through the outbox (retried while it is down). None: nothing is forwarded.
     "WEBHOOK_FORWARD_URL": None,

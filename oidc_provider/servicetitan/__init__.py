@@ -15,13 +15,23 @@ import threading
 from flask import Flask
 
 # forwarding registers its sender with the outbox on import: every worker knows it.
-from oidc_provider.servicetitan import forwarding  # noqa: F401
+from oidc_provider.servicetitan import (
+    forwarding,  # noqa: F401
+    webhook_sweeper,
+)
 from oidc_provider.servicetitan.leads_api import TokenCache
 from oidc_provider.servicetitan.outbox import start_in_process
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["oidc_provider.servicetitan"] = {"tokens": TokenCache(), "worker_stop": threading.Event()}
+    app.extensions["oidc_provider.servicetitan"] = {
+        "tokens": TokenCache(),
+        "worker_stop": threading.Event(),
+        "sweeper_stop": threading.Event(),
+    }
+    if app.config["WEBHOOK_SWEEP_INTERVAL"]:
+        # At the first request too, for the same reason as the outbox worker below.
+        app.before_request(lambda: _start_sweeper(app))
     if app.config["OUTBOX_IN_PROCESS"]:
         # At the first request, not here: gunicorn forks its workers after the app is
         # built, and a thread started before the fork would not exist in them.
@@ -30,3 +40,7 @@ def init_app(app: Flask) -> None:
 
 def _start_worker(app: Flask) -> None:
     start_in_process(app)
+
+
+def _start_sweeper(app: Flask) -> None:
+    webhook_sweeper.start(app)

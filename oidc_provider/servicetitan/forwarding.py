@@ -9,10 +9,11 @@ Duplicates, invalid and non-JSON deliveries are not forwarded: they stay for an 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import requests
 from flask import current_app
 
-from oidc_provider.core.models import WebhookDelivery
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.errors import ServerError, TooManyRequests, TransportError, UndocumentedError
 
@@ -20,17 +21,13 @@ FORWARD = "webhook_forward"
 ENVIRONMENT = "partner"  # not a ServiceTitan environment: the partner's own system
 
 
-def enqueue(delivery: WebhookDelivery, document) -> None:
-    """Queue ``delivery`` for forwarding, when a URL is set; the caller's commit makes it real."""
+def enqueue(delivery_id: int, topic: str, received_at: datetime, document) -> None:
+    """Queue a delivery's event for forwarding, when a URL is set; the caller's commit makes
+    it real."""
     if not current_app.config["WEBHOOK_FORWARD_URL"]:
         return
-    payload = {
-        "deliveryId": delivery.id,
-        "topic": delivery.topic,
-        "receivedAt": delivery.received_at.isoformat(),
-        "event": document,
-    }
-    outbox.enqueue(FORWARD, ENVIRONMENT, f"forward:{delivery.id}", payload)
+    payload = {"deliveryId": delivery_id, "topic": topic, "receivedAt": received_at.isoformat(), "event": document}
+    outbox.enqueue(FORWARD, ENVIRONMENT, f"forward:{delivery_id}", payload)
 
 
 def send(payload: dict, session: requests.Session) -> None:

@@ -319,11 +319,19 @@ class OutboxWorker:
         db.session.commit()
         if not ids:
             return []
-        claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
-        return list(db.session.scalars(claimed))
+        claimed = list(
+            db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+        )
+        # Detached, each keeps what it was when claimed (``outcome_unknown`` above all)
+        # through the commits of its attempt, without being read again.
+        for message in claimed:
+            db.session.expunge(message)
+        return claimed
 
     def _send(self, message: OutboxMessage) -> None:
         attempt = message.attempts + 1
+        if not self._begin_attempt(message, attempt):
+            return
         try:
             if send := _SENDERS.get(message.kind):
                 send(message.payload, self.session)
@@ -372,7 +380,29 @@ class OutboxWorker:
         else:
             self._finish(message, attempt, FAILED, error.as_dict())
 
+    def _begin_attempt(self, message: OutboxMessage, attempt: int) -> bool:
+        """Record the attempt before the call leaves: should this worker die before it
+        records the answer, the worker that takes the message over after the lease knows
+        that this attempt may have landed, and reads a "duplicate" refusal as delivery.
+        False when the claim was lost meanwhile."""
+        result = cast(
+            CursorResult,
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
+                .values(attempts=attempt, last_attempt_at=clock.now(), outcome_unknown=True)
+            ),
+        )
+        db.session.commit()
+        if result.rowcount != 1:
+            log.warning("outbox message %s: claim lost before attempt %s", message.id, attempt)
+            return False
+        return True
+
     def _finish(self, message: OutboxMessage, attempt: int, state: str, error: dict | None, **values) -> None:
+        # An attempt whose answer was heard did not land unseen: the flag is what it was
+        # before this attempt, unless the caller says the attempt may have landed.
+        values.setdefault("outcome_unknown", message.outcome_unknown)
         now = clock.now()
         result = cast(
             CursorResult,

@@ -1,28 +1,37 @@
 """Webhooks from ServiceTitan: keep first, judge after.
 
 ServiceTitan does not retry a failed delivery ("HTTP failures retry mechanism will be
-supported in the later stages"), so an authenticated body is committed raw before it is
-parsed; one that does not validate stays, flagged for an admin. Lead status updates are
-validated against the document's examples, not its table (which calls decimals, strings
-and lists "integer"), and recorded once per ``statusUpdateId``: the unique constraint
-decides between two copies arriving at once on two workers.
+supported in the later stages"), so an authenticated body is kept raw whatever it holds;
+one that does not validate stays, flagged for an admin. The raw row and its judgment are
+written in one transaction, committed before the answer; the judging runs in a savepoint,
+so that when it fails the raw row commits all the same, in state ``received``, and a sweep
+(``judge_waiting``, every WEBHOOK_SWEEP_INTERVAL seconds in each web process) judges it
+again. Lead status updates are validated against the document's examples, not its table
+(which calls decimals, strings and lists "integer"), and recorded once per
+``statusUpdateId``: the unique constraint decides between two copies arriving at once on
+two workers.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from oidc_provider.core import clock
+from oidc_provider.core import clock, json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
+from oidc_provider.core.problems import ProblemError
 from oidc_provider.servicetitan import forwarding
+
+log = logging.getLogger(__name__)
 
 #: ``{prefix}/leads/<event>`` and the status its body must carry.
 LEAD_EVENTS = {
@@ -44,6 +53,41 @@ _EVENT_FIELDS = {
 _ID_FIELDS = ("partnerBookingId", "accountId", "profileId", "statusUpdateId", "status")
 _ID_MAX = 200
 UNSTORABLE = "a value holds a NUL character or a lone surrogate"
+#: The largest amount (a price, a total, a quantity) taken as real: far above any invoice,
+#: far below where a sum stops being exact money.
+AMOUNT_MAX = 10**12
+
+# A delivery's states: "received" until judged.
+RECEIVED, STORED, INVALID, NOT_JSON, DUPLICATE, UNKNOWN_BOOKING = (
+    "received",
+    "stored",
+    "invalid",
+    "not_json",
+    "duplicate",
+    "unknown_booking",
+)
+JUDGING_FAILED = "judging failed; the delivery is kept and will be judged again"
+JUDGING_FAILED_TWICE = "judging failed twice; see the log"
+
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_INSERT_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
+_RECORD_STATE = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery"))
+    .values(state=bindparam("state"), problems=bindparam("problems"))
+)
+_UPDATES = cast(Table, LeadStatusUpdate.__table__)
+# A new lead update, on SQLite (False) and PostgreSQL (True), with the booking it is about;
+# nothing when its statusUpdateId is recorded already.
+_INSERT_NEW_UPDATE = {
+    on_postgresql: dialect.insert(_UPDATES)
+    .values(
+        booking_id=select(Booking.id).where(Booking.partner_booking_id == bindparam("booking_ref")).scalar_subquery()
+    )
+    .on_conflict_do_nothing(index_elements=["status_update_id"])
+    .returning(_UPDATES.c.booking_id)
+    for on_postgresql, dialect in ((False, sqlite), (True, postgresql))
+}
 
 
 class NotJson(ValueError):
@@ -54,15 +98,21 @@ class NotJson(ValueError):
 class Outcome:
     """What became of one delivery; every outcome is stored."""
 
-    delivery: WebhookDelivery
-    status: int = 200
+    delivery_id: int
+    state: str
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the answer: 400 for a body that is not JSON, else 200."""
+        return 400 if self.state == NOT_JSON else 200
 
 
 def parse_body(body: bytes) -> Any:
-    """The JSON document in ``body``; ``NotJson`` when it is not JSON (or not UTF-8)."""
+    """The JSON document in ``body``; ``NotJson`` when it is not JSON (or not UTF-8), a
+    ``ProblemError`` when it nests too deep or holds a number too large for a float."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        return json_limits.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as error:
         raise NotJson(str(error)) from None
 
@@ -103,8 +153,7 @@ def lead_update_problems(document: Any, expected_status: str) -> list[str]:
 
 def _invoice_problems(data: dict) -> list[str]:
     problems = []
-    if not _is_number(data.get("totalPrice")):
-        problems.append("eventData.totalPrice must be a number")
+    problems += _amount_problems(data.get("totalPrice"), "eventData.totalPrice")
     skus = data.get("skus")
     if not isinstance(skus, list):
         return problems + ["eventData.skus must be a list"]
@@ -117,8 +166,7 @@ def _invoice_problems(data: dict) -> list[str]:
             if not isinstance(sku.get(name), str):
                 problems.append(f"{where}.{name} must be a string")
         for name in ("price", "quantity"):
-            if not _is_number(sku.get(name)):
-                problems.append(f"{where}.{name} must be a number")
+            problems += _amount_problems(sku.get(name), f"{where}.{name}")
         for name in ("serialNumber", "model"):  # equipment only
             if name in sku and not isinstance(sku[name], str):
                 problems.append(f"{where}.{name} must be a string")
@@ -127,6 +175,15 @@ def _invoice_problems(data: dict) -> list[str]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _amount_problems(value: Any, where: str) -> list[str]:
+    if not _is_number(value):
+        return [f"{where} must be a number"]
+    # Compared as it is: an integer of 400 digits is no float (and no real amount).
+    if abs(value) > AMOUNT_MAX or (isinstance(value, float) and not math.isfinite(value)):
+        return [f"{where} must be at most {AMOUNT_MAX:,} in size"]
+    return []
 
 
 def _is_timestamp(value: Any) -> bool:
@@ -154,13 +211,24 @@ def _unstorable(value: Any) -> bool:
 
 
 def receive(topic: str, headers: dict, body: bytes) -> Outcome:
-    """Store ``body`` raw and committed, then judge it."""
-    delivery = WebhookDelivery(
-        topic=topic, received_at=clock.now(), headers=headers, body=body, state="received", problems=[]
-    )
-    db.session.add(delivery)
+    """Keep ``body`` raw and judge it, in one transaction that the caller commits before it
+    answers. The judging runs inside a savepoint: when it fails, the raw row still commits,
+    in state ``received``, and ``judge_waiting`` judges it again."""
+    received_at = clock.now()
+    delivery_id = db.session.execute(
+        _INSERT_DELIVERY,
+        {
+            "topic": topic,
+            "received_at": received_at,
+            "headers": headers,
+            "body": body,
+            "state": RECEIVED,
+            "problems": [],
+        },
+    ).scalar_one()
+    outcome = _judge_in_savepoint(delivery_id, topic, received_at, body)
     db.session.commit()
-    return _judge(delivery)
+    return outcome
 
 
 #: What an admin may judge again once its cause is fixed (a duplicate stays one).
@@ -180,45 +248,78 @@ def judge_again(delivery: WebhookDelivery, actor: str) -> Outcome:
     before = delivery.state
     record_event("webhook_judged_again", actor, {"delivery_id": delivery.id, "state": before})
     db.session.commit()  # kept whatever the judgement does with its own transaction
-    if before == "unknown_booking":
+    if before == UNKNOWN_BOOKING:
         update = db.session.scalars(select(LeadStatusUpdate).where(LeadStatusUpdate.delivery_id == delivery.id)).one()
         update.booking_id = db.session.scalars(
             select(Booking.id).where(Booking.partner_booking_id == update.partner_booking_id)
         ).first()
         if update.booking_id is not None:
-            delivery.state, delivery.problems = "stored", []
+            delivery.state, delivery.problems = STORED, []
         db.session.commit()
-        return Outcome(delivery, 200, list(delivery.problems))
-    return _judge(delivery)
+        return Outcome(delivery.id, delivery.state, list(delivery.problems))
+    outcome = _judge_in_savepoint(delivery.id, delivery.topic, delivery.received_at, delivery.body)
+    db.session.commit()
+    return outcome
 
 
-def _judge(delivery: WebhookDelivery) -> Outcome:
-    topic, body = delivery.topic, delivery.body
+def judge_waiting(batch: int = 100) -> int:
+    """Judge the deliveries left in ``received`` (their judging failed, or the process died
+    before it was written); the number judged. One that fails a second time is flagged
+    ``invalid`` for an admin rather than retried for ever. Several processes may sweep at
+    once: on PostgreSQL each takes rows the others have not locked."""
+    waiting = (
+        select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.received_at, WebhookDelivery.body)
+        .where(WebhookDelivery.state == RECEIVED)
+        .order_by(WebhookDelivery.id)
+        .limit(batch)
+    )
+    if db.engine.dialect.name == "postgresql":
+        waiting = waiting.with_for_update(skip_locked=True)
+    rows = db.session.execute(waiting).all()
+    for row in rows:
+        outcome = _judge_in_savepoint(row.id, row.topic, row.received_at, row.body)
+        if outcome.state == RECEIVED:
+            _record(row.id, INVALID, [JUDGING_FAILED_TWICE])
+    db.session.commit()
+    return len(rows)
+
+
+def _judge_in_savepoint(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> Outcome:
+    try:
+        with db.session.begin_nested():
+            return _judge(delivery_id, topic, received_at, body)
+    except Exception:  # noqa: BLE001 - whatever went wrong, the raw delivery is kept
+        log.exception("webhook delivery %s (%s): judging failed; it stays received", delivery_id, topic)
+        return Outcome(delivery_id, RECEIVED, [JUDGING_FAILED])
+
+
+def _judge(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> Outcome:
     try:
         document = parse_body(body)
     except NotJson as error:
-        return _flag(delivery, "not_json", [f"the body is not JSON: {error}"], 400)
+        return _record(delivery_id, NOT_JSON, [f"the body is not JSON: {error}"])
+    except ProblemError as error:
+        return _record(delivery_id, INVALID, [str(problem) for problem in error.problems])
     if topic.startswith("leads/"):
-        return _record_lead_update(delivery, document, LEAD_EVENTS[topic.removeprefix("leads/")])
+        return _record_lead_update(delivery_id, topic, received_at, document, LEAD_EVENTS[topic.removeprefix("leads/")])
     if _unstorable(document):
-        return _flag(delivery, "invalid", [UNSTORABLE])
+        return _record(delivery_id, INVALID, [UNSTORABLE])
     if topic == "availabilities":
-        for item in document if isinstance(document, list) else [document]:
-            db.session.add(
-                AvailabilitySnapshot(
-                    delivery_id=delivery.id, received_at=delivery.received_at, payload=item, **_availability_keys(item)
-                )
-            )
-    delivery.state = "stored"
-    forwarding.enqueue(delivery, document)
-    db.session.commit()
-    return Outcome(delivery)
+        db.session.execute(
+            insert(cast(Table, AvailabilitySnapshot.__table__)),
+            [
+                {"delivery_id": delivery_id, "received_at": received_at, "payload": item, **_availability_keys(item)}
+                for item in (document if isinstance(document, list) else [document])
+            ],
+        )
+    forwarding.enqueue(delivery_id, topic, received_at, document)
+    return _record(delivery_id, STORED, [])
 
 
 def _availability_keys(item: Any) -> dict:
     """The ids an undocumented availability item names, under the Leads API's spellings."""
     if not isinstance(item, dict):
-        return {}
+        return {"account_id": "", "profile_id": "", "service_id": ""}
     keys = {}
     for column, names in (
         ("account_id", ("accountId", "tenantId")),
@@ -232,42 +333,37 @@ def _availability_keys(item: Any) -> dict:
     return keys
 
 
-def _record_lead_update(delivery: WebhookDelivery, document: Any, status: str) -> Outcome:
+def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, document: Any, status: str) -> Outcome:
     problems = lead_update_problems(document, status)
     if problems:
-        return _flag(delivery, "invalid", problems)
-    booking_id = db.session.scalar(select(Booking.id).where(Booking.partner_booking_id == document["partnerBookingId"]))
-    data = document["eventData"]
-    update = LeadStatusUpdate(
-        status_update_id=document["statusUpdateId"],
-        delivery_id=delivery.id,
-        partner_booking_id=document["partnerBookingId"],
-        booking_id=booking_id,
-        account_id=document["accountId"],
-        profile_id=document["profileId"],
-        status=status,
-        event_timestamp=int(document["timestamp"]),
-        event_data=data,
-    )
-    db.session.add(update)
-    if booking_id is None:
-        delivery.state, delivery.problems = "unknown_booking", ["no booking we sent has this partnerBookingId"]
-    else:
-        delivery.state = "stored"
-    forwarding.enqueue(delivery, document)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # The same statusUpdateId was recorded before, or a moment ago on another worker.
-        db.session.rollback()
-        return _flag(delivery, "duplicate", [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
-    return Outcome(delivery, 200, list(delivery.problems))
+        return _record(delivery_id, INVALID, problems)
+    # One statement: the booking looked up, and nothing written when the statusUpdateId was
+    # recorded before, or a moment ago by another worker (whose commit this one waits for).
+    recorded = db.session.execute(
+        _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
+        {
+            "status_update_id": document["statusUpdateId"],
+            "delivery_id": delivery_id,
+            "partner_booking_id": document["partnerBookingId"],
+            "booking_ref": document["partnerBookingId"],
+            "account_id": document["accountId"],
+            "profile_id": document["profileId"],
+            "status": status,
+            "event_timestamp": int(document["timestamp"]),
+            "event_data": document["eventData"],
+        },
+    ).first()
+    if recorded is None:
+        return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
+    forwarding.enqueue(delivery_id, topic, received_at, document)
+    if recorded.booking_id is None:
+        return _record(delivery_id, UNKNOWN_BOOKING, ["no booking we sent has this partnerBookingId"])
+    return _record(delivery_id, STORED, [])
 
 
-def _flag(delivery: WebhookDelivery, state: str, problems: list[str], status: int = 200) -> Outcome:
-    delivery.state, delivery.problems = state, problems
-    db.session.commit()
-    return Outcome(delivery, status, problems)
+def _record(delivery_id: int, state: str, problems: list[str]) -> Outcome:
+    db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+    return Outcome(delivery_id, state, problems)
 
 
 def invoice_total(update: LeadStatusUpdate) -> Decimal:

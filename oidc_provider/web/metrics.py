@@ -44,6 +44,11 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 TOKENS_ISSUED = Counter("oidc_provider_tokens_issued_total", "Access tokens and id_tokens issued at /token.")
+WEBHOOKS_REFUSED = Counter(
+    "oidc_provider_webhooks_refused_total",
+    "Webhook deliveries refused for their key (missing, wrong, or none set), by topic and reason.",
+    ["topic", "reason"],
+)
 SIGN_IN_FAILURES = Counter("oidc_provider_sign_in_failures_total", "Tenant sign-ins refused: wrong email or password.")
 
 #: Gauges read from the database at scrape time: functions answering a metric family.

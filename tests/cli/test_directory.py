@@ -285,6 +285,9 @@ def test_a_password_hash_must_be_argon2(runner, clean_app, write):
         ("[1, 2]", "must hold a JSON object"),
         ('{"accounts": {}}', "accounts: must be a list"),
         ('{"users": "owner"}', "users: must be a list"),
+        ('{"accounts": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper than 32 levels"),
+        ('{"accounts": [' + '{"a": ' * 500 + "1" + "}" * 500 + "]}", "nested deeper than 32 levels"),
+        ('{"accounts": [{"id": "a", "name": "A", "profiles": [], "eligible": 1e999}]}', "the number is too large"),
     ],
 )
 def test_a_file_that_is_not_a_directory_document_is_refused(runner, clean_app, tmp_path, content, named):

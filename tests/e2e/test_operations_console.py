@@ -144,7 +144,7 @@ def test_a_flagged_delivery_is_judged_again_once_its_booking_exists(postgres_app
         b' "eventData": {"acceptedTimestamp": 1764700000, "leadDeliveredTimestamp": 1764690000}}'
     )
     with postgres_app.app_context():
-        delivery_id = webhooks.receive("leads/accepted", {"Content-Type": "application/json"}, body).delivery.id
+        delivery_id = webhooks.receive("leads/accepted", {"Content-Type": "application/json"}, body).delivery_id
 
     keyboard_sign_in(page, url)
     follow_link(page, "1 flagged webhook delivery")

@@ -255,6 +255,48 @@ def test_after_a_lost_response_a_duplicate_answer_means_delivered(clean_app, san
     assert len(applied(sandbox, path)) == 1
 
 
+class WorkerDied(BaseException):
+    """The process ended (SIGKILL, a crash) between the call and the record of its answer."""
+
+
+class DyingWorker(OutboxWorker):
+    def _finish(self, *args, **kwargs):
+        raise WorkerDied
+
+
+@pytest.mark.parametrize("scenario", [lost_processing, lost_completed, lost_declined, lost_booking])
+def test_after_a_worker_died_mid_call_the_takeover_reads_a_duplicate_as_delivered(
+    clean_app, sandbox, frozen_clock, scenario
+):
+    message_id, path, code = scenario(clean_app, sandbox)
+    with pytest.raises(WorkerDied):
+        DyingWorker(clean_app, name="dead", rng=random.Random(1)).run_once()
+    assert len(applied(sandbox, path)) == 1  # it landed; nobody recorded it
+    in_flight = message(clean_app, message_id)
+    assert (in_flight["state"], in_flight["attempts"], in_flight["outcome_unknown"]) == ("pending", 1, True)
+
+    frozen_clock.advance(clean_app.config["OUTBOX_LEASE"])
+    worker(clean_app, "w2").run_once()
+
+    delivered = message(clean_app, message_id)
+    assert (delivered["state"], delivered["attempts"], delivered["last_error"]["code"]) == ("delivered", 2, code)
+    assert delivered["last_error"]["proves"] == "an earlier attempt landed"
+    assert len(applied(sandbox, path)) == 1
+
+
+def test_an_attempt_whose_answer_was_heard_leaves_the_outcome_known(clean_app, sandbox, frozen_clock):
+    """The mark set before the call is taken back once the answer is recorded: a later real
+    duplicate is still reported plainly."""
+    sandbox.state.pair_account(dict(ACCOUNT))
+    sandbox.state.inject(BOOKINGS_PATH, "error", status=429)
+    message_id = queue_booking(clean_app, booking())
+    worker(clean_app).run_once()
+    assert (message(clean_app, message_id)["state"], message(clean_app, message_id)["outcome_unknown"]) == (
+        "pending",
+        False,
+    )
+
+
 def test_a_real_duplicate_booking_is_reported_plainly(clean_app, sandbox, frozen_clock):
     sandbox.state.pair_account(dict(ACCOUNT))
     sandbox.state.apply_booking({**booking(), "idempotencyToken": "sent-by-someone-else"})

@@ -5,12 +5,16 @@ receiver: authentication and rotation, keep-first storage, validation, de-duplic
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from prometheus_client import REGISTRY
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import func, select, update
 
+from oidc_provider.core import clock, json_limits
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import (
     AuditEvent,
@@ -20,8 +24,9 @@ from oidc_provider.core.models import (
     OutboxMessage,
     WebhookDelivery,
 )
-from oidc_provider.servicetitan import leads_report, webhooks
+from oidc_provider.servicetitan import leads_report, webhook_sweeper, webhooks
 from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
+from oidc_provider.web.endpoints import webhooks as webhooks_endpoint
 from st_sandbox import webhooks as sender
 from tests.conftest import LiveServer
 
@@ -395,3 +400,242 @@ def test_parse_body_refuses_what_is_not_json():
     for raw in (b"{", b"\xff", b"Infinity"):
         with pytest.raises(webhooks.NotJson):
             webhooks.parse_body(raw)
+
+
+# -- one transaction: kept and judged together, the raw row kept when judging fails ---------
+
+
+def test_a_delivery_is_kept_and_judged_in_one_commit(clean_app, keyed):
+    add_booking(clean_app)
+    with clean_app.app_context():
+        engine = db.engine
+    commits = []
+
+    def count_commit(connection):
+        commits.append(connection)
+
+    sqlalchemy_event.listen(engine, "commit", count_commit)
+    try:
+        answer = sender.send(keyed, "accepted", body("accepted"), KEY)
+    finally:
+        sqlalchemy_event.remove(engine, "commit", count_commit)
+    assert answer.json()["state"] == "stored"
+    assert len(commits) == 1
+    [delivery] = deliveries(clean_app)
+    assert delivery.state == "stored" and count(clean_app, LeadStatusUpdate) == 1
+
+
+def test_when_judging_fails_the_raw_delivery_commits_and_the_sweep_judges_it(clean_app, keyed, monkeypatch):
+    add_booking(clean_app)
+    judge = webhooks.lead_update_problems
+
+    def broken(*args):
+        raise RuntimeError("a bug in the judge")
+
+    monkeypatch.setattr(webhooks, "lead_update_problems", broken)
+    document = body("accepted")
+    answer = sender.send(keyed, "accepted", document, KEY)
+    assert answer.status_code == 200
+    assert answer.json()["state"] == "received" and answer.json()["problems"] == [webhooks.JUDGING_FAILED]
+    [delivery] = deliveries(clean_app)
+    assert delivery.state == "received" and json.loads(delivery.body) == document
+    assert count(clean_app, LeadStatusUpdate) == 0
+
+    monkeypatch.setattr(webhooks, "lead_update_problems", judge)  # the bug fixed, or a passing fault
+    with clean_app.app_context():
+        assert webhooks.judge_waiting() == 1
+    assert deliveries(clean_app)[0].state == "stored"
+    assert count(clean_app, LeadStatusUpdate) == 1
+
+
+def test_a_delivery_that_fails_judging_twice_is_flagged_not_retried_for_ever(clean_app, keyed, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("a bug in the judge")
+
+    monkeypatch.setattr(webhooks, "lead_update_problems", broken)
+    sender.send(keyed, "accepted", body("accepted"), KEY)
+    with clean_app.app_context():
+        assert webhooks.judge_waiting() == 1
+        assert webhooks.judge_waiting() == 0
+    [delivery] = deliveries(clean_app)
+    assert (delivery.state, delivery.problems) == ("invalid", [webhooks.JUDGING_FAILED_TWICE])
+
+
+def test_each_process_sweeps_as_it_starts_and_then_periodically(clean_app, keyed, monkeypatch):
+    """Rows left ``received`` (a crash between keeping and judging in an earlier version, a
+    failed judge) are judged by the sweeper thread that the first request starts."""
+    add_booking(clean_app)
+    with clean_app.app_context():
+        for number in range(3):
+            db.session.add(
+                WebhookDelivery(
+                    topic="leads/accepted",
+                    received_at=clock.now(),
+                    headers={},
+                    body=json.dumps(body("accepted", statusUpdateId=f"left-{number}")).encode(),
+                    state="received",
+                    problems=[],
+                )
+            )
+        db.session.commit()
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_SWEEP_INTERVAL", 0.05)
+    stop = clean_app.extensions["oidc_provider.servicetitan"]["sweeper_stop"]
+    stop.clear()
+    thread = webhook_sweeper.start(clean_app)
+    try:
+        assert thread is not None
+        assert webhook_sweeper.start(clean_app) is None  # once per process
+        deadline = time.monotonic() + 30
+        while count(clean_app, WebhookDelivery, WebhookDelivery.state == "received") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert {d.state for d in deliveries(clean_app)} == {"stored"}
+        # ... and again later: a row left now is judged by the next sweep.
+        with clean_app.app_context():
+            db.session.execute(update(WebhookDelivery).values(state="received"))
+            db.session.execute(LeadStatusUpdate.__table__.delete())
+            db.session.commit()
+        deadline = time.monotonic() + 30
+        while count(clean_app, WebhookDelivery, WebhookDelivery.state == "received") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert {d.state for d in deliveries(clean_app)} == {"stored"}
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        webhook_sweeper._started.clear()
+
+
+# -- hostile bodies -------------------------------------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a": ' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("depth", [500, 5_000, 100_000])
+@pytest.mark.parametrize("topic", ["accounts", "availabilities", "leads/invoiced"])
+def test_deep_nesting_is_judged_invalid_and_kept(clean_app, keyed, topic, depth):
+    for raw in (nested(depth), b"[" * depth + b"]" * depth):
+        answer = requests.post(f"{keyed}/{topic}", data=raw, headers={"X-STLeads-Token": KEY}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["state"] == "invalid"
+        assert answer.json()["problems"] == [f"the document is nested deeper than {json_limits.MAX_DEPTH} levels"]
+    assert [d.body for d in deliveries(clean_app)] == [nested(depth), b"[" * depth + b"]" * depth]
+    assert count(clean_app, AvailabilitySnapshot) == 0
+
+
+@pytest.mark.parametrize(
+    "topic, raw, problem",
+    [
+        ("accounts", b'{"total": 1e999999}', "total: the number is too large (beyond ±1.8e308)"),
+        ("availabilities", b'[{"accountId": "a", "slots": [-1e400]}]', "[0].slots[0]: the number is too large"),
+        (
+            "leads/invoiced",
+            json.dumps(body("invoiced")).replace('"totalPrice": 400.0', '"totalPrice": 1e999999').encode(),
+            "eventData.totalPrice: the number is too large",
+        ),
+    ],
+)
+def test_numbers_that_overflow_are_judged_invalid(clean_app, keyed, topic, raw, problem):
+    add_booking(clean_app)
+    answer = requests.post(f"{keyed}/{topic}", data=raw, headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "invalid"
+    assert any(p.startswith(problem) for p in answer.json()["problems"]), answer.json()
+    assert deliveries(clean_app)[0].body == raw
+    assert count(clean_app, LeadStatusUpdate) == 0 and count(clean_app, AvailabilitySnapshot) == 0
+
+
+@pytest.mark.parametrize(
+    "where, amount",
+    [("totalPrice", "1" + "0" * 400), ("totalPrice", "-1e300"), ("price", "1e13"), ("quantity", "10" * 30)],
+)
+def test_absurd_amounts_are_invalid_and_left_out_of_the_report(clean_app, keyed, where, amount):
+    add_booking(clean_app)
+    document = body("invoiced")
+    raw = json.dumps(document)
+    if where == "totalPrice":
+        raw = raw.replace('"totalPrice": 400.0', f'"totalPrice": {amount}')
+        expected = "eventData.totalPrice must be at most 1,000,000,000,000 in size"
+    else:
+        raw = raw.replace({"price": '"price": 20.0', "quantity": '"quantity": 2.0'}[where], f'"{where}": {amount}', 1)
+        expected = f"eventData.skus[0].{where} must be at most 1,000,000,000,000 in size"
+    answer = requests.post(f"{keyed}/leads/invoiced", data=raw.encode(), headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "invalid"
+    assert expected in answer.json()["problems"]
+    with clean_app.app_context():
+        assert leads_report.report()["total"]["revenue"] == "0"
+
+
+@pytest.mark.parametrize(
+    "content_type, raw",
+    [
+        ("application/x-www-form-urlencoded", b"partnerBookingId=b-1&note=a%00b&x=%FF"),
+        ("application/x-www-form-urlencoded", json.dumps({"accountId": "a-1"}).encode()),
+        (
+            "multipart/form-data; boundary=XyZ",
+            b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--XyZ--\r\n',
+        ),
+        ("multipart/form-data", b"no boundary at all"),
+        ("text/plain; charset=latin-1", '{"name": "Café"}'.encode("latin-1")),
+        ("application/octet-stream", bytes(range(256))),
+    ],
+)
+def test_the_body_is_kept_byte_for_byte_whatever_the_content_type(clean_app, keyed, content_type, raw):
+    answer = requests.post(
+        f"{keyed}/accounts", data=raw, headers={"X-STLeads-Token": KEY, "Content-Type": content_type}, timeout=10
+    )
+    assert answer.status_code in (200, 400) and "deliveryId" in answer.json(), answer.text
+    [delivery] = deliveries(clean_app)
+    assert delivery.body == raw
+    assert delivery.state == ("stored" if raw.startswith(b'{"accountId"') else delivery.state)
+    assert delivery.state != "received"
+
+
+def chunked(raw: bytes):
+    """A request body sent without Content-Length, in chunks."""
+    for start in range(0, len(raw), 4096):
+        yield raw[start : start + 4096]
+
+
+@pytest.mark.parametrize("extra, stored", [(-1, True), (0, True), (1, False), (100_000, False)])
+def test_a_chunked_body_is_held_to_the_limit_like_any_other(clean_app, keyed, monkeypatch, extra, stored):
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_MAX_BYTES", 10_000)
+    raw = json.dumps({"pad": "x" * (10_000 + extra - 11)}).encode()
+    assert len(raw) == 10_000 + extra
+    answer = requests.post(f"{keyed}/profiles", data=chunked(raw), headers={"X-STLeads-Token": KEY}, timeout=10)
+    assert "Content-Length" not in answer.request.headers
+    if stored:
+        assert answer.status_code == 200 and answer.json()["state"] == "stored"
+        assert deliveries(clean_app)[0].body == raw
+    else:
+        assert answer.status_code == 413
+        assert count(clean_app, WebhookDelivery) == 0
+
+
+# -- refused deliveries: counted, and one audit row per source and reason per interval -----
+
+
+def test_refusals_are_counted_by_topic_and_reason_and_their_audit_rows_coalesced(clean_app, keyed, frozen_clock):
+    def refused(topic, reason):
+        return (
+            REGISTRY.get_sample_value("oidc_provider_webhooks_refused_total", {"topic": topic, "reason": reason}) or 0
+        )
+
+    before = refused("leads/accepted", "wrong key"), refused("accounts", "missing key")
+    with requests.Session() as session:
+        for _ in range(40):
+            session.post(f"{keyed}/leads/accepted", json={}, headers={"X-STLeads-Token": "guess"}, timeout=10)
+        for _ in range(5):
+            session.post(f"{keyed}/accounts", json={}, timeout=10)
+        frozen_clock.advance(webhooks_endpoint.REFUSALS_INTERVAL)
+        session.post(f"{keyed}/leads/accepted", json={}, headers={"X-STLeads-Token": "guess"}, timeout=10)
+    assert refused("leads/accepted", "wrong key") - before[0] == 41
+    assert refused("accounts", "missing key") - before[1] == 5
+    with clean_app.app_context():
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "webhook_refused").order_by(AuditEvent.id)
+        ).all()
+        assert [(r.detail["reason"], r.detail["remote_addr"], r.count) for r in rows] == [
+            ("wrong key", "127.0.0.1", 40),
+            ("missing key", "127.0.0.1", 5),
+            ("wrong key", "127.0.0.1", 1),
+        ]

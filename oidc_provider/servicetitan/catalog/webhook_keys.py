@@ -12,6 +12,7 @@ the admin must be able to copy them again.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -49,13 +50,28 @@ def reveal(key: WebhookSigningKey) -> str:
     return decrypt(key.key_encrypted)
 
 
-def matches(presented: str, keys: list[WebhookSigningKey] | None = None) -> bool:
-    """Whether ``presented`` is one of the valid keys (``keys`` when the caller already
-    read them), compared in constant time."""
+def valid_values() -> list[bytes]:
+    """The valid keys' values, for the check on every delivery: one small query, and each
+    key decrypted once per process (a key's ciphertext never changes; re-encryption makes a
+    new one). A key retired a moment ago is not among them."""
+    return [_revealed(ciphertext) for ciphertext in db.session.scalars(_VALID_CIPHERTEXTS)]
+
+
+def matches(presented: str, values: list[bytes] | None = None) -> bool:
+    """Whether ``presented`` is one of the valid keys (``values``, from ``valid_values``,
+    when the caller already read them), compared in constant time with each."""
     found = False
-    for key in valid_keys() if keys is None else keys:
-        found |= hmac.compare_digest(reveal(key).encode(), presented.encode())
+    for value in valid_values() if values is None else values:
+        found |= hmac.compare_digest(value, presented.encode())
     return found
+
+
+_VALID_CIPHERTEXTS = select(WebhookSigningKey.key_encrypted).where(WebhookSigningKey.retired_at.is_(None))
+
+
+@functools.lru_cache(maxsize=2 * VALID_AT_ONCE)
+def _revealed(ciphertext: str) -> bytes:
+    return decrypt(ciphertext).encode()
 
 
 def generate(actor: str) -> tuple[WebhookSigningKey, str]:

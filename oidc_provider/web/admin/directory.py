@@ -12,11 +12,12 @@ import re
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
+from oidc_provider.core import json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, TenantUser
-from oidc_provider.core.problems import Problem
-from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, document_from_csv, users_csv
+from oidc_provider.core.problems import Problem, ProblemError
+from oidc_provider.directory.csv_format import accounts_csv, document_from_csv, users_csv
 from oidc_provider.directory.store import (
     DirectoryImportError,
     export_directory,
@@ -212,11 +213,11 @@ def import_file():
     else:
         filename, text = uploaded
         try:
-            document = document_from_csv(text) if filename.lower().endswith(".csv") else json.loads(text)
+            document = document_from_csv(text) if filename.lower().endswith(".csv") else json_limits.loads(text)
             report = import_directory(document)
         except json.JSONDecodeError as error:
             problems = [f"{filename} is not valid JSON: {error}"]
-        except (DirectoryImportError, DirectoryCsvError) as error:
+        except ProblemError as error:  # the import's, the CSV's, or JSON nested too deep
             problems = error.problems
     if problems:
         body = render_template(

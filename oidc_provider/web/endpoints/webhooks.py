@@ -7,11 +7,16 @@ WEBHOOK_ALLOW_UNSIGNED says this is a sandbox.
 """
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from oidc_provider.core.audit import record_event
+from oidc_provider.core.audit import record_repeated_event
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.servicetitan import webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
+from oidc_provider.web.metrics import WEBHOOKS_REFUSED
+
+#: Seconds over which refused deliveries from one address, for one reason, share an audit row.
+REFUSALS_INTERVAL = 60
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # machine-to-machine; the signing key is the proof
@@ -28,17 +33,21 @@ def _add_rules(state) -> None:
 
 @bp.url_value_preprocessor
 def _webhook_body_limit(endpoint, values) -> None:
-    # Runs before the application's before_request functions, which may read a form body.
-    request.max_content_length = current_app.config["WEBHOOK_MAX_BYTES"]
+    # Runs before the application's before_request functions. One byte more than the limit
+    # is let through so that a body without Content-Length (chunked), which the stream
+    # would otherwise cut silently at the limit, shows that it was longer.
+    request.max_content_length = current_app.config["WEBHOOK_MAX_BYTES"] + 1
 
 
 def receive(topic: str):
     refusal = _refuse_unauthenticated(topic)
     if refusal is not None:
         return refusal
-    body = request.get_data(cache=False)  # 413 past WEBHOOK_MAX_BYTES, before anything is stored
-    outcome = webhooks.receive(topic, _kept_headers(), body)
-    answer = {"deliveryId": outcome.delivery.id, "state": outcome.delivery.state}
+    body = request.get_data(cache=False)
+    if len(body) > current_app.config["WEBHOOK_MAX_BYTES"]:
+        raise RequestEntityTooLarge()  # before anything is stored
+    outcome = webhooks.receive(topic, _kept_headers(), body)  # committed before the answer
+    answer = {"deliveryId": outcome.delivery_id, "state": outcome.state}
     if outcome.problems:
         answer["problems"] = outcome.problems
     return jsonify(answer), outcome.status
@@ -47,7 +56,7 @@ def receive(topic: str):
 def _refuse_unauthenticated(topic: str):
     header = current_app.config["WEBHOOK_HEADER"]
     presented = request.headers.get(header)
-    keys = webhook_keys.valid_keys()
+    keys = webhook_keys.valid_values()
     if not keys:
         if current_app.config["WEBHOOK_ALLOW_UNSIGNED"]:
             return None
@@ -58,7 +67,12 @@ def _refuse_unauthenticated(topic: str):
         return None
     else:
         reason = "wrong key"
-    record_event("webhook_refused", detail={"topic": topic, "reason": reason})
+    WEBHOOKS_REFUSED.labels(topic, reason).inc()
+    # One row per client address and reason per interval, however many requests: a flood of
+    # wrong keys must not become a flood of rows.
+    record_repeated_event(
+        "webhook_refused", f"{request.remote_addr} {reason}", {"topic": topic, "reason": reason}, REFUSALS_INTERVAL
+    )
     db.session.commit()
     return jsonify(error="invalid_token", error_description=f"{header}: {reason}"), 401
 

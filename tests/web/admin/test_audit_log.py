@@ -78,3 +78,21 @@ def test_the_log_is_paged_without_counting_it(clean_app, console, events, monkey
     assert "<p>1–3</p>" in first and 'href="/admin/audit?page=2" rel="next"' in first
     assert kinds_listed(second) == ["client_created"]
     assert 'rel="next"' not in second
+
+
+def test_a_coalesced_event_shows_how_many_times_it_happened(clean_app, console):
+    with clean_app.app_context():
+        db.session.add(
+            AuditEvent(
+                kind="webhook_refused",
+                actor="",
+                detail={"topic": "accounts", "reason": "wrong key", "remote_addr": "203.0.113.9"},
+                count=40,
+                repeat_key="webhook_refused 203.0.113.9 wrong key 1764759600",
+            )
+        )
+        db.session.commit()
+
+    page = console.get("/admin/audit").text
+
+    assert '<code>webhook_refused</code> <span class="muted">× 40</span>' in page

@@ -389,3 +389,11 @@ def test_import_without_a_file(console):
 
     assert response.status_code == 422
     assert "choose a .json or .csv file" in response.text
+
+
+@pytest.mark.parametrize("depth", [500, 5_000, 100_000])
+def test_an_import_nested_too_deep_is_refused_with_a_message(clean_app, console, depth):
+    response = upload(console, "directory.json", '{"accounts": ' + "[" * depth + "]" * depth + "}")
+
+    assert response.status_code == 422
+    assert "the document is nested deeper than 32 levels" in response.text
