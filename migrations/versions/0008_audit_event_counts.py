@@ -1,7 +1,7 @@
 """Audit events that repeat are one row per source, reason and interval, with a count.
 
-Revision ID: 0007_audit_event_counts
-Revises: 0006_operations_console
+Revision ID: 0008_audit_event_counts
+Revises: 0007_partner_api_clients
 Create Date: 2026-12-03 11:30:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0007_audit_event_counts"
-down_revision = "0006_operations_console"
+revision = "0008_audit_event_counts"
+down_revision = "0007_partner_api_clients"
 branch_labels = None
 depends_on = None
 
