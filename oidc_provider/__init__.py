@@ -4,6 +4,10 @@ from importlib.resources import files
 
 from flask import Flask
 
+from oidc_provider.core.release import VERSION as __version__
+
+__all__ = ["__version__", "create_app"]
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The application: settings, extensions, the authorization server, pages, commands."""

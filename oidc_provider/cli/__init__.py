@@ -18,6 +18,7 @@ from oidc_provider.cli import (
     pairings,
     purge,
     servicetitan,
+    version,
 )
 
 
@@ -36,5 +37,6 @@ def init_app(app: Flask) -> None:
         servicetitan.group,
         leads.group,
         leads.availability_group,
+        version.version_command,
     ):
         app.cli.add_command(group)

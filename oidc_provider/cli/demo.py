@@ -45,7 +45,14 @@ def seed(redirect_uri: str) -> tuple[Client, str]:
 @click.option("--sandbox-port", default=5001, show_default=True, help="The ServiceTitan sandbox's port.")
 def run(host, port, sandbox_port):
     """Seed the demo tenant and client, start the sandbox, and serve the provider."""
-    from st_sandbox import create_app as create_sandbox
+    try:
+        from st_sandbox import create_app as create_sandbox
+    except ImportError:
+        # The sandbox is a distribution of its own, which a production install leaves out.
+        raise click.ClickException(
+            "the demo needs the ServiceTitan sandbox: run ./scripts/demo from a checkout, "
+            "or pip install ./st_sandbox beside the provider"
+        ) from None
 
     sandbox_url = f"http://{host}:{sandbox_port}"
     client, secret = seed(f"{sandbox_url}/callback")

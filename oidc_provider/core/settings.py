@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 from cryptography.fernet import Fernet
 from flask import Flask
 
@@ -63,7 +64,8 @@ DEFAULTS: dict[str, object] = {
     "SIGN_IN_ADDRESS_LIMIT": "100 per hour",
     # Where the throttling counts live (Flask-Limiter's own setting): "memory://" counts in
     # one process; redis://host:6379 lets every instance share the counts. Unset: memory in
-    # development; production refuses to start without a shared store.
+    # development; in production the web server refuses to start without a shared store
+    # (commands that serve no request, such as `db upgrade`, do not need it).
     "RATELIMIT_STORAGE_URI": None,
     # Requests each partner API client may make to /api/v1, in the limits syntax; counted
     # in RATELIMIT_STORAGE_URI, so every instance shares the count. Beyond it: 429 with
@@ -191,8 +193,10 @@ def _engine_options(app: Flask) -> dict:
 
 def _require_production_settings(app: Flask) -> None:
     """Refuse to start with anything that one instance would make up on its own: several
-    instances must share the secret key, the encryption keys and the throttling counts."""
-    missing = [name for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "RATELIMIT_STORAGE_URI") if not app.config.get(name)]
+    instances must share the secret key, the encryption keys and, when they serve requests,
+    the throttling counts."""
+    required = ("SECRET_KEY", "ENCRYPTION_KEYS") + (("RATELIMIT_STORAGE_URI",) if _serves_requests() else ())
+    missing = [name for name in required if not app.config.get(name)]
     if missing:
         names = ", ".join(f"OIDC_PROVIDER_{name}" for name in missing)
         raise RuntimeError(f"production mode needs {names}: every instance must share them")
@@ -202,7 +206,7 @@ def _require_production_settings(app: Flask) -> None:
         raise RuntimeError(
             'production mode needs OIDC_PROVIDER_ENCRYPTION_KEYS as a JSON list of Fernet keys, e.g. ["<key>"]'
         )
-    if urlsplit(app.config["RATELIMIT_STORAGE_URI"]).scheme in ("", "memory"):
+    if "RATELIMIT_STORAGE_URI" in required and urlsplit(app.config["RATELIMIT_STORAGE_URI"]).scheme in ("", "memory"):
         raise RuntimeError(
             "production mode needs OIDC_PROVIDER_RATELIMIT_STORAGE_URI to name a shared store, "
             "e.g. redis://127.0.0.1:6379: counts kept in one process's memory let a client "
@@ -211,6 +215,15 @@ def _require_production_settings(app: Flask) -> None:
     issuer = urlsplit(app.config["ISSUER"])
     if issuer.scheme != "https" and issuer.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise RuntimeError("production mode needs an https OIDC_PROVIDER_ISSUER")
+
+
+def _serves_requests() -> bool:
+    """Whether this process will answer requests, and so throttle sign-ins. A WSGI server
+    calls the factory outside any command line; ``flask run`` calls it inside its own
+    command. Every other command (``db upgrade``, ``purge``, ``outbox run``, ...) loads the
+    app within the ``flask`` command line and never answers a sign-in."""
+    context = click.get_current_context(silent=True)
+    return context is None or context.command.name == "run"
 
 
 def _is_fernet_key(key: Any) -> bool:

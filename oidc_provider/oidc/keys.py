@@ -189,7 +189,7 @@ class KeyRing:
             active = _active_among(self._load(), alg, clock.now())
         if active is None:
             raise KeyRingError(
-                f"no active {alg} key: every one is retired or not yet active; run flask keys rotate --activate-now"
+                f"no active {alg} key: every one is retired or not yet active; run flask --app oidc_provider keys rotate --activate-now"
             )
         return active
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -239,3 +242,46 @@ def test_every_setting_is_documented():
     undocumented = [name for name in DEFAULTS if not re.search(rf"\bOIDC_PROVIDER_{name}\b", text)]
     assert undocumented == []
     assert "DATABASE_URL" in text
+
+
+# -- commands that serve no request ------------------------------------------------------------
+
+
+def flask_command(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "oidc_provider", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def production_environment(tmp_path) -> dict[str, str]:
+    """Production settings without a throttling store, on a SQLite file of the test's own."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OIDC_PROVIDER_")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'provider.sqlite'}",
+        OIDC_PROVIDER_MODE="production",
+        OIDC_PROVIDER_ISSUER="https://op.partner.example",
+        OIDC_PROVIDER_SECRET_KEY="s" * 32,
+        OIDC_PROVIDER_ENCRYPTION_KEYS=json.dumps([KEY]),
+    )
+    return env
+
+
+def test_commands_that_serve_no_request_run_without_a_throttling_store(production_environment):
+    upgrade = flask_command("db", "upgrade", env=production_environment)
+    clients = flask_command("clients", "list", "--json", env=production_environment)
+
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert clients.returncode == 0, clients.stderr
+    assert json.loads(clients.stdout) == []
+
+
+def test_the_development_server_still_needs_a_throttling_store_in_production(production_environment):
+    served = flask_command("run", "--port", "0", env=production_environment)
+
+    assert served.returncode != 0
+    assert "OIDC_PROVIDER_RATELIMIT_STORAGE_URI" in served.stderr

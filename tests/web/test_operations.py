@@ -8,6 +8,7 @@ from sqlalchemy import update
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage, SigningKey
+from oidc_provider.core.release import VERSION
 from oidc_provider.oidc.keys import key_ring
 from tests.conftest import ENCRYPTION_KEY
 
@@ -32,11 +33,11 @@ def requests_counted(values, endpoint, status="200", method="GET") -> float:
 # -- liveness and readiness -------------------------------------------------------------------
 
 
-def test_healthz_answers_without_asking_anything(web):
+def test_healthz_answers_without_asking_anything_and_names_the_release(web):
     response = web.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json == {"status": "ok"}
+    assert response.json == {"status": "ok", "version": VERSION}
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from oidc_provider.core.extensions import db
+from oidc_provider.core.release import VERSION
 from oidc_provider.oidc.keys import KeyRingError, key_ring
 from oidc_provider.web import metrics
 
@@ -17,9 +18,9 @@ bp = Blueprint("operations", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    """The process answers. Touches nothing else, so a slow database never gets a
-    healthy worker restarted."""
-    return _no_store(jsonify(status="ok"))
+    """The process answers, and which release it runs. Touches nothing else, so a slow
+    database never gets a healthy worker restarted."""
+    return _no_store(jsonify(status="ok", version=VERSION))
 
 
 @bp.get("/readyz")
@@ -30,7 +31,9 @@ def readyz():
     try:
         db.session.execute(text("SELECT 1"))
         if not key_ring().has_active_keys():
-            checks["signing_keys"] = "no active key for some algorithm: run flask keys rotate --activate-now"
+            checks["signing_keys"] = (
+                "no active key for some algorithm: run flask --app oidc_provider keys rotate --activate-now"
+            )
     except KeyRingError as error:
         checks["signing_keys"] = str(error)
     except SQLAlchemyError as error:
