@@ -5,15 +5,14 @@ import threading
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage
 from oidc_provider.servicetitan import outbox
 
-group = AppGroup("outbox", help="Send queued calls to ServiceTitan; list, resend or discard them.")
+group = CommandGroup("outbox", help="Send queued calls to ServiceTitan; list, resend or discard them.")
 
 
 @group.command("run")

@@ -1,10 +1,27 @@
-"""How every command reports: plain lines for people, ``--json`` for scripts."""
+"""How every command reports: plain lines for people, ``--json`` for scripts.
+
+With ``--json`` a command prints its result as one JSON document on stdout and, when it
+fails, one JSON object on stderr with a non-zero exit status::
+
+    {"error": "the file was not imported", "problems": [{"where": "line 3", "message": "..."}]}
+
+whether the command refused its input or click refused the command line (a missing
+argument, an unknown option). Groups made with ``CommandGroup`` arrange the latter.
+"""
 
 import json
+import re
+from collections.abc import Iterable
 
 import click
+from flask.cli import AppGroup
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+from oidc_provider.core.problems import Problem
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result (or the error) as JSON.")
+
+_JSON_REQUESTED = "oidc_provider.cli.json"
+_PLACE = re.compile(r"line \d+|[\w.\[\]]+")
 
 
 def report(data, as_json: bool, text: str | None = None) -> None:
@@ -14,6 +31,62 @@ def report(data, as_json: bool, text: str | None = None) -> None:
         click.echo(text if text is not None else json.dumps(data, indent=2, default=str))
 
 
-def fail(message: str) -> None:
-    """Exit non-zero with a message that names the problem."""
-    raise click.ClickException(message)
+class CommandError(click.ClickException):
+    """A refusal: the message, and every problem found with its place."""
+
+    def __init__(self, message: str, problems: Iterable[Problem] = (), as_json: bool = False, exit_code: int = 1):
+        super().__init__(message)
+        self.problems = list(problems)
+        self.as_json = as_json
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        if self.as_json:
+            document = {"error": self.message, "problems": [problem.as_dict() for problem in self.problems]}
+            click.echo(json.dumps(document, sort_keys=True), err=True)
+            return
+        lines = [self.message, *(f"  {problem}" for problem in self.problems)]
+        click.echo("Error: " + "\n".join(lines), err=True)
+
+
+def fail(message: str, problems: Iterable[Problem] = ()) -> None:
+    """Exit non-zero with a message that names the problem, and the problems one by one."""
+    context = click.get_current_context(silent=True)
+    as_json = bool(context and (context.params.get("as_json") or context.meta.get(_JSON_REQUESTED)))
+    raise CommandError(message, problems, as_json)
+
+
+def problems_from_paths(problems: Iterable[str]) -> list[Problem]:
+    """Problems written as ``"where: message"`` (the directory import's), as ``Problem``\\ s."""
+    found = []
+    for text in problems:
+        where, separator, message = text.partition(": ")
+        found.append(Problem(where, message) if separator and _PLACE.fullmatch(where) else Problem("", text))
+    return found
+
+
+def problems_from_fields(problems: dict) -> list[Problem]:
+    """Problems keyed by field (a client's settings, a job-type sheet), as ``Problem``\\ s."""
+    return [Problem(str(where), message) for where, message in problems.items()]
+
+
+class CommandGroup(AppGroup):
+    """A command group whose commands, given ``--json``, also report click's own refusals
+    of the command line as JSON. Its subgroups are ``CommandGroup``\\ s too."""
+
+    group_class = type
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Everything after the group's name, the command's options included.
+        ctx.meta[_JSON_REQUESTED] = ctx.meta.get(_JSON_REQUESTED) or "--json" in args
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CommandError:
+            raise
+        except click.ClickException as error:
+            if not ctx.meta.get(_JSON_REQUESTED):
+                raise
+            raise CommandError(error.format_message(), as_json=True, exit_code=error.exit_code) from error

@@ -3,16 +3,15 @@
 import getpass
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, Pairing
 from oidc_provider.pairing.lifecycle import PairingConflict, decide
 from oidc_provider.servicetitan.statuses import PROCESSING
 
-group = AppGroup("pairings", help="List pairings; approve or decline asynchronous ones.")
+group = CommandGroup("pairings", help="List pairings; approve or decline asynchronous ones.")
 
 
 def _describe(pairing: Pairing) -> dict:
