@@ -29,8 +29,11 @@ def run(once, as_json):
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    click.echo(f"outbox worker {worker.name} running; Ctrl-C stops it", err=True)
+    outbox.log.info(
+        "outbox worker %s running; Ctrl-C or SIGTERM stops it", worker.name, extra={"data": {"worker": worker.name}}
+    )
     worker.run(stop)
+    outbox.log.info("outbox worker %s stopped", worker.name, extra={"data": {"worker": worker.name}})
 
 
 @group.command("list")
