@@ -5,6 +5,7 @@ import threading
 
 import click
 from flask import current_app
+from prometheus_client import start_http_server
 from sqlalchemy import select
 
 from oidc_provider.cli.output import CommandGroup, fail, json_option, report
@@ -17,11 +18,22 @@ group = CommandGroup("outbox", help="Send queued calls to ServiceTitan; list, re
 
 @group.command("run")
 @click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron or a test).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's counts (outbox sends by kind and outcome) to Prometheus on this port, at /metrics.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port listens on.")
 @json_option
-def run(once, as_json):
+def run(once, metrics_port, metrics_host, as_json):
     """Run a worker until stopped (Ctrl-C or SIGTERM). Run as many as you like: they
     never send one message twice at once, and keep each pairing's calls in order."""
     worker = outbox.OutboxWorker(current_app._get_current_object())
+    if metrics_port and not once:
+        try:
+            start_http_server(metrics_port, metrics_host)
+        except OSError as error:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {error}")
     if once:
         attempts = worker.run_once()
         report({"attempts": attempts}, as_json, f"{attempts} attempt(s) made")

@@ -34,7 +34,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import requests
@@ -73,6 +73,12 @@ FAILED = "failed"
 DISCARDED = "discarded"
 # A message in one of these states holds back the later messages of its ordering key.
 OPEN_STATES = (PENDING, FAILED)
+
+#: Called after each attempt's outcome is recorded, with the message's kind and the
+#: outcome: "delivered", "retry" (to be sent again) or "failed" (refused, for an admin).
+#: The metrics listen here, so that the outbox needs to know nothing of them.
+attempt_listeners: list[Callable[[str, str], None]] = []
+_OUTCOMES = {DELIVERED: "delivered", PENDING: "retry", FAILED: "failed"}
 
 
 Sender = Callable[[dict, requests.Session], None]
@@ -170,6 +176,11 @@ def discard(message: OutboxMessage, actor: str) -> OutboxMessage:
     record_event("outbox_discarded", actor, {"message_id": message.id, "kind": message.kind})
     db.session.commit()
     return message
+
+
+def oldest_pending_created_at() -> datetime | None:
+    """When the oldest message still to deliver was written; None when there is none."""
+    return db.session.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state == PENDING))
 
 
 def pending_count() -> int:
@@ -409,6 +420,8 @@ class OutboxWorker:
             return
         code = f" {error.get('name')} {error.get('code')}" if error else ""
         log.info("outbox message %s (%s): attempt %s, %s%s", message.id, message.kind, attempt, state, code)
+        for listener in attempt_listeners:
+            listener(message.kind, _OUTCOMES[state])
 
 
 # -- process-wide pieces ------------------------------------------------------------------

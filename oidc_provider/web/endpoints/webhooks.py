@@ -12,6 +12,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.servicetitan import webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
+from oidc_provider.web.metrics import WEBHOOK_DELIVERIES
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # machine-to-machine; the signing key is the proof
@@ -38,6 +39,7 @@ def receive(topic: str):
         return refusal
     body = request.get_data(cache=False)  # 413 past WEBHOOK_MAX_BYTES, before anything is stored
     outcome = webhooks.receive(topic, _kept_headers(), body)
+    WEBHOOK_DELIVERIES.labels(topic, outcome.delivery.state).inc()
     answer = {"deliveryId": outcome.delivery.id, "state": outcome.delivery.state}
     if outcome.problems:
         answer["problems"] = outcome.problems
