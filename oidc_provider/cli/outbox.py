@@ -65,7 +65,7 @@ def list_messages(state, limit, as_json):
     lines = [
         f"#{m['id']}  {m['kind']:14} {m['state']:9} attempts {m['attempts']}  "
         f"{m.get('requestId') or m.get('partnerBookingId')}"
-        + (f"  {m['last_error']['name']} {m['last_error'].get('code') or ''}".rstrip() if m["last_error"] else "")
+        + (f"  {m['lastError']['name']} {m['lastError'].get('code') or ''}".rstrip() if m["lastError"] else "")
         for m in rows
     ]
     report(rows, as_json, "\n".join(lines) or "the outbox is empty")

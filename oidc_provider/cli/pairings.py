@@ -15,15 +15,16 @@ group = CommandGroup("pairings", help="List pairings; approve or decline asynchr
 
 
 def _describe(pairing: Pairing) -> dict:
+    """A pairing in ServiceTitan's vocabulary (requestId, accountId, status)."""
     return {
-        "request_id": pairing.request_id,
-        "client_id": pairing.client.client_id,
+        "requestId": pairing.request_id,
+        "clientId": pairing.client.client_id,
         "user": pairing.user.email,
-        "account_id": pairing.account_id,
+        "accountId": pairing.account_id,
         "status": pairing.status,
-        "created_at": pairing.created_at.isoformat(),
-        "decided_at": pairing.decided_at.isoformat() if pairing.decided_at else None,
-        "decided_by": pairing.decided_by,
+        "createdAt": pairing.created_at.isoformat(),
+        "decidedAt": pairing.decided_at.isoformat() if pairing.decided_at else None,
+        "decidedBy": pairing.decided_by,
     }
 
 
@@ -36,7 +37,7 @@ def list_pairings(status, as_json):
     if status:
         query = query.where(Pairing.status == status)
     data = [_describe(p) for p in db.session.scalars(query)]
-    lines = [f"{d['request_id'] or '-'}  {d['status']:10} {d['account_id']}  {d['user']}" for d in data]
+    lines = [f"{d['requestId'] or '-'}  {d['status']:10} {d['accountId']}  {d['user']}" for d in data]
     report(data, as_json, "\n".join(lines) or "no pairings")
 
 

@@ -194,7 +194,8 @@ def failed_count() -> int:
 
 
 def summary(message: OutboxMessage) -> dict[str, Any]:
-    """What an admin sees of a message: never a booking's personal data."""
+    """What an admin sees of a message, in ServiceTitan's camelCase like the call it
+    carries: never a booking's personal data."""
     if message.kind == ACCOUNT_STATUS:
         subject = {"status": message.payload.get("status"), "requestId": message.payload.get("requestId")}
     else:
@@ -209,10 +210,10 @@ def summary(message: OutboxMessage) -> dict[str, Any]:
         **subject,
         "state": message.state,
         "attempts": message.attempts,
-        "next_attempt_at": message.next_attempt_at.isoformat() if message.state == PENDING else None,
-        "last_error": message.last_error,
-        "created_at": message.created_at.isoformat(),
-        "finished_at": message.finished_at.isoformat() if message.finished_at else None,
+        "nextAttemptAt": message.next_attempt_at.isoformat() if message.state == PENDING else None,
+        "lastError": message.last_error,
+        "createdAt": message.created_at.isoformat(),
+        "finishedAt": message.finished_at.isoformat() if message.finished_at else None,
     }
 
 

@@ -69,3 +69,38 @@ def test_without_json_a_refusal_is_a_sentence(runner, tmp_path):
     missing = runner.invoke(args=["clients", "show"])
     assert missing.exit_code == 2 and "Missing argument 'CLIENT_ID'" in missing.stderr
     assert not missing.stderr.lstrip().startswith("{")
+
+
+def keys_of(document) -> set[str]:
+    """Every key of every object in ``document``, nested ones too, but not inside
+    ServiceTitan's own error objects, which are kept as ServiceTitan sent them."""
+    if isinstance(document, list):
+        return set().union(*(keys_of(item) for item in document)) if document else set()
+    if isinstance(document, dict):
+        return set(document) | set().union(*(keys_of(v) for k, v in document.items() if k != "lastError"))
+    return set()
+
+
+def test_servicetitans_objects_are_camel_case_and_oauths_keep_the_rfcs_names(runner, clean_app):
+    from oidc_provider.core.extensions import db
+    from oidc_provider.servicetitan.outbox import enqueue_account_status
+    from tests.console import seed_world
+
+    world = seed_world(clean_app)
+    with clean_app.app_context():
+        enqueue_account_status("sandbox", "req-world", "PROCESSING")
+        db.session.commit()
+    runner.invoke(args=["servicetitan", "extra-details", "set", "--parameter", "ref", "Reference"])
+
+    servicetitan = {
+        "pairings list": ["pairings", "list", "--json"],
+        "outbox list": ["outbox", "list", "--json"],
+        "webhook-keys list": ["servicetitan", "webhook-keys", "list", "--json"],
+        "extra-details list": ["servicetitan", "extra-details", "list", "--json"],
+    }
+    for name, args in servicetitan.items():
+        document = json.loads(runner.invoke(args=args).stdout)
+        assert document, name
+        assert not [key for key in keys_of(document) if "_" in key], name
+    client = json.loads(runner.invoke(args=["clients", "show", world["client_id"], "--json"]).stdout)
+    assert {"client_id", "redirect_uris", "scope"} <= set(client)
