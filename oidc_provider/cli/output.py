@@ -5,8 +5,9 @@ fails, one JSON object on stderr with a non-zero exit status::
 
     {"error": "the file was not imported", "problems": [{"where": "line 3", "message": "..."}]}
 
-whether the command refused its input or click refused the command line (a missing
-argument, an unknown option). Groups made with ``CommandGroup`` arrange the latter.
+whether the command refused its input, click refused the command line (a missing
+argument, an unknown option) or the database could not be used. ``CommandGroup`` and
+``Command`` arrange the last two.
 """
 
 import json
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from oidc_provider.core.problems import Problem
 
@@ -70,9 +72,51 @@ def problems_from_fields(problems: dict) -> list[Problem]:
     return [Problem(str(where), message) for where, message in problems.items()]
 
 
+def _refusal(error: Exception, as_json: bool) -> CommandError | None:
+    """The ``CommandError`` that reports ``error`` (click's refusal of a command line, or a
+    database that cannot be used) the way the command was asked to; None for others."""
+    if isinstance(error, CommandError):
+        return None
+    if isinstance(error, click.ClickException):
+        if not as_json:
+            return None
+        return CommandError(error.format_message(), as_json=True, exit_code=error.exit_code)
+    if isinstance(error, OperationalError | ProgrammingError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        message = (
+            f"the database cannot be used ({reason}): is it reachable, "
+            "and has `flask --app oidc_provider db upgrade` been run?"
+        )
+        return CommandError(message, as_json=as_json)
+    return None
+
+
+class Command(click.Command):
+    """A command outside any group (``flask purge``) that reports click's refusals of its
+    command line, and an unusable database, like every other command."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        as_json = "--json" in args  # before parsing, which consumes the list
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as error:
+            if (refusal := _refusal(error, as_json)) is None:
+                raise
+            raise refusal from error
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if (refusal := _refusal(error, bool(ctx.params.get("as_json")))) is None:
+                raise
+            raise refusal from error
+
+
 class CommandGroup(AppGroup):
-    """A command group whose commands, given ``--json``, also report click's own refusals
-    of the command line as JSON. Its subgroups are ``CommandGroup``\\ s too."""
+    """A command group whose commands report click's refusals of their command line (as
+    JSON, given ``--json``), and an unusable database, as a refusal rather than a
+    traceback. Its subgroups are ``CommandGroup``\\ s too."""
 
     group_class = type
 
@@ -84,9 +128,7 @@ class CommandGroup(AppGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except CommandError:
-            raise
-        except click.ClickException as error:
-            if not ctx.meta.get(_JSON_REQUESTED):
+        except Exception as error:
+            if (refusal := _refusal(error, bool(ctx.meta.get(_JSON_REQUESTED)))) is None:
                 raise
-            raise CommandError(error.format_message(), as_json=True, exit_code=error.exit_code) from error
+            raise refusal from error

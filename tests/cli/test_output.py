@@ -37,6 +37,7 @@ def test_a_refusal_is_a_json_object_on_stderr(runner, args, message):
         (["clients", "list", "--json", "--colour"], "No such option '--colour'"),
         (["servicetitan", "webhook-keys", "retire", "seven", "--json"], "'seven' is not a valid integer."),
         (["directory", "import", "/no/such/file.json", "--json"], "No such file or directory"),
+        (["purge", "--json", "--older-than", "1"], "No such option '--older-than'"),
     ],
 )
 def test_a_command_line_click_refuses_is_json_too(runner, args, message):
@@ -104,3 +105,18 @@ def test_servicetitans_objects_are_camel_case_and_oauths_keep_the_rfcs_names(run
         assert not [key for key in keys_of(document) if "_" in key], name
     client = json.loads(runner.invoke(args=["clients", "show", world["client_id"], "--json"]).stdout)
     assert {"client_id", "redirect_uris", "scope"} <= set(client)
+
+
+@pytest.mark.parametrize("args", [["clients", "list"], ["purge"], ["servicetitan", "webhook-keys", "list"]])
+def test_a_database_without_its_tables_is_a_refusal_not_a_traceback(tmp_path, args):
+    from oidc_provider import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite'}", "SECRET_KEY": "x"})
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=[*args, "--json"])
+
+    assert result.exit_code == 1
+    error = json.loads(result.stderr)["error"]
+    assert "no such table" in error and "flask --app oidc_provider db upgrade" in error
+    assert "Error: the database cannot be used" in runner.invoke(args=args).stderr
