@@ -28,7 +28,7 @@ def send(file, environment, send_now, as_json):
     try:
         stored = bookings.submit_bookings(file.read(), environment)
     except InvalidPayload as error:
-        fail("the booking file was refused:\n  " + "\n  ".join(map(str, error.problems)))
+        fail("the booking file was refused", error.problems)
     if send_now:
         outbox.OutboxWorker(current_app._get_current_object()).run_once()
         db.session.expire_all()

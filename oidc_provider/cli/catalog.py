@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from oidc_provider.cli.output import CommandGroup, fail, json_option, problems_from_fields, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import WebhookSigningKey
 from oidc_provider.core.problems import Problem
@@ -40,7 +40,7 @@ def import_job_types(file, as_json):
     try:
         rows = job_types.import_csv(text, ACTOR)
     except job_types.JobTypeError as error:
-        fail(f"{_name(file)} was not imported", problems_from_fields(error.problems))
+        fail(f"{_name(file)} was not imported", error.problems)
     report({"rows": rows}, as_json, f"imported {rows} job type rows")
 
 
@@ -96,13 +96,12 @@ def set_extra_details(pairs, file, as_json):
     try:
         saved = extra_details.save_parameters(rows, ACTOR)
     except extra_details.ExtraDetailsError as error:
-        problems = [Problem(f"parameters[{i}].{_FIELDS[field]}", m) for (i, field), m in error.problems.items()]
-        fail(error.general or "the parameters were not saved", problems)
+        fail("the parameters were not saved", error.problems)
     data = [_parameter(p) for p in saved]
     report(data, as_json, f"saved {len(data)} parameters")
 
 
-_FIELDS = {"key": "parameter", "display_name": "displayName"}
+_FIELDS = ("parameter", "displayName")
 
 
 def _rows_from(file) -> list[tuple[str, str]]:
@@ -114,8 +113,8 @@ def _rows_from(file) -> list[tuple[str, str]]:
         fail(f"{_name(file)} must hold a JSON list")
     rows, problems = [], []
     for index, item in enumerate(document):
-        if not isinstance(item, dict) or not all(isinstance(item.get(f), str) for f in _FIELDS.values()):
-            problems.append(Problem(f"parameters[{index}]", 'give {"parameter": "...", "displayName": "..."}'))
+        if not isinstance(item, dict) or not all(isinstance(item.get(f), str) for f in _FIELDS):
+            problems.append(Problem(f"rows[{index}]", 'give {"parameter": "...", "displayName": "..."}'))
         else:
             rows.append((item["parameter"], item["displayName"]))
     if problems:
@@ -210,7 +209,7 @@ def set_client_logo(client_id, file, as_json):
     try:
         set_logo(client, file.name, file.read_bytes(), ACTOR)
     except ClientSettingsError as error:
-        fail(f"{file.name} was not taken", problems_from_fields(error.problems))
+        fail(f"{file.name} was not taken", error.problems)
     data = {"client_id": client_id, "logo_content_type": client.logo_content_type, "logo_bytes": len(client.logo)}
     report(data, as_json, f"logo of {client_id}: {data['logo_content_type']}, {data['logo_bytes']} bytes")
 

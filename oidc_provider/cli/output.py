@@ -11,7 +11,6 @@ argument, an unknown option) or the database could not be used. ``CommandGroup``
 """
 
 import json
-import re
 from collections.abc import Iterable
 
 import click
@@ -23,7 +22,6 @@ from oidc_provider.core.problems import Problem
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result (or the error) as JSON.")
 
 _JSON_REQUESTED = "oidc_provider.cli.json"
-_PLACE = re.compile(r"line \d+|[\w.\[\]]+")
 
 
 def report(data, as_json: bool, text: str | None = None) -> None:
@@ -47,8 +45,8 @@ class CommandError(click.ClickException):
             document = {"error": self.message, "problems": [problem.as_dict() for problem in self.problems]}
             click.echo(json.dumps(document, sort_keys=True), err=True)
             return
-        lines = [self.message, *(f"  {problem}" for problem in self.problems)]
-        click.echo("Error: " + "\n".join(lines), err=True)
+        heading = f"{self.message}:" if self.problems else self.message
+        click.echo("Error: " + "\n".join([heading, *(f"  {problem}" for problem in self.problems)]), err=True)
 
 
 def fail(message: str, problems: Iterable[Problem] = ()) -> None:
@@ -56,20 +54,6 @@ def fail(message: str, problems: Iterable[Problem] = ()) -> None:
     context = click.get_current_context(silent=True)
     as_json = bool(context and (context.params.get("as_json") or context.meta.get(_JSON_REQUESTED)))
     raise CommandError(message, problems, as_json)
-
-
-def problems_from_paths(problems: Iterable[str]) -> list[Problem]:
-    """Problems written as ``"where: message"`` (the directory import's), as ``Problem``\\ s."""
-    found = []
-    for text in problems:
-        where, separator, message = text.partition(": ")
-        found.append(Problem(where, message) if separator and _PLACE.fullmatch(where) else Problem("", text))
-    return found
-
-
-def problems_from_fields(problems: dict) -> list[Problem]:
-    """Problems keyed by field (a client's settings, a job-type sheet), as ``Problem``\\ s."""
-    return [Problem(str(where), message) for where, message in problems.items()]
 
 
 def _refusal(error: Exception, as_json: bool) -> CommandError | None:

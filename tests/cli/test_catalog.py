@@ -130,7 +130,7 @@ def test_extra_details_that_differ_only_in_case_are_refused(runner, clean_app):
 
     assert result.exit_code == 1
     error = json.loads(result.stderr)
-    assert error["problems"][0]["where"] == "parameters[1].parameter"
+    assert error["problems"][0]["where"] == "rows[1].key"
     assert "11304" in error["problems"][0]["message"]
     assert json.loads(invoke(runner, "extra-details", "list", "--json").stdout) == [
         {"parameter": "kept", "displayName": "Kept"}
@@ -141,7 +141,7 @@ def test_extra_details_set_needs_parameters(runner, clean_app, write):
     assert "give the parameters" in invoke(runner, "extra-details", "set").stderr
     result = invoke(runner, "extra-details", "set", "--file", write('[{"parameter": 1}]', "bad.json"), "--json")
     assert result.exit_code == 1
-    assert json.loads(result.stderr)["problems"][0]["where"] == "parameters[0]"
+    assert json.loads(result.stderr)["problems"][0]["where"] == "rows[0]"
 
 
 # -- webhook keys ---------------------------------------------------------------------------

@@ -294,7 +294,8 @@ def test_a_file_that_is_not_a_directory_document_is_refused(runner, clean_app, t
     result = import_file(runner, str(path), "--json")
 
     assert result.exit_code == 1
-    assert named in result.stderr
+    error = json.loads(result.stderr)
+    assert named in " ".join([error["error"], *(f"{p['where']}: {p['message']}" for p in error["problems"])])
     assert result.stdout == ""
     assert counts(clean_app)["accounts"] == 0
 

@@ -66,7 +66,7 @@ def test_without_json_a_refusal_is_a_sentence(runner, tmp_path):
     result = runner.invoke(args=["directory", "import", str(path)])
 
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {path} was not imported (1 problems)\n  accounts[0].id: ")
+    assert result.stderr.startswith(f"Error: {path} was not imported (1 problems):\n  accounts[0].id: ")
     missing = runner.invoke(args=["clients", "show"])
     assert missing.exit_code == 2 and "Missing argument 'CLIENT_ID'" in missing.stderr
     assert not missing.stderr.lstrip().startswith("{")
