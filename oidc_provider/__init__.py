@@ -33,8 +33,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(files("oidc_provider.static")),
         instance_relative_config=True,
     )
-    config.load_settings(app, test_config)
+    warnings = config.load_settings(app, test_config)
     request_log.init_app(app)
+    for warning in warnings:
+        app.logger.warning(warning)
     metrics.init_app(app)
     reverse_proxy.init_app(app)
     app.json.sort_keys = False  # keep documented key order, e.g. Status first in account-info

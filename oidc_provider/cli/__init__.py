@@ -9,6 +9,7 @@ from oidc_provider.cli import (
     admins,
     api_clients,
     bookings,
+    catalog,
     clients,
     demo,
     directory,
@@ -23,6 +24,13 @@ from oidc_provider.cli import (
 
 
 def init_app(app: Flask) -> None:
+    for subgroup in (
+        catalog.job_types_group,
+        catalog.extra_details_group,
+        catalog.webhook_keys_group,
+        catalog.logo_group,
+    ):
+        servicetitan.group.add_command(subgroup)
     for group in (
         clients.group,
         api_clients.group,

@@ -1,14 +1,13 @@
 """flask admins: partner admins, who are never tenant users."""
 
 import click
-from flask.cli import AppGroup
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.models import Admin
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.directory import admins
 
-group = AppGroup("admins", help="Manage partner admins: there is always one active admin at least.")
+group = CommandGroup("admins", help="Manage partner admins: there is always one active admin at least.")
 _admin_argument = click.argument("email")
 _actor_option = click.option("--actor", default="cli", show_default=True, help="Recorded in the audit log.")
 

@@ -1,9 +1,8 @@
 """flask api-clients: the partner's own systems that call /api/v1 (docs/partner-api.md)."""
 
 import click
-from flask.cli import AppGroup
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.models import ApiClient
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.oidc.api_clients import (
@@ -16,7 +15,7 @@ from oidc_provider.oidc.api_clients import (
     rotate_api_client_secret,
 )
 
-group = AppGroup("api-clients", help="Partner API clients: the partner's systems calling /api/v1.")
+group = CommandGroup("api-clients", help="Partner API clients: the partner's systems calling /api/v1.")
 
 
 def _api_client(client_id: str) -> ApiClient:

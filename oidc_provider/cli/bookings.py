@@ -2,17 +2,16 @@
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Booking
 from oidc_provider.servicetitan import bookings, outbox
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.servicetitan.validation import InvalidPayload
 
-group = AppGroup("bookings", help="Send bookings to ServiceTitan.")
+group = CommandGroup("bookings", help="Send bookings to ServiceTitan.")
 
 
 @group.command("send")
@@ -29,7 +28,7 @@ def send(file, environment, send_now, as_json):
     try:
         stored = bookings.submit_bookings(file.read(), environment)
     except InvalidPayload as error:
-        fail("the booking file was refused:\n  " + "\n  ".join(map(str, error.problems)))
+        fail("the booking file was refused", error.problems)
     if send_now:
         outbox.OutboxWorker(current_app._get_current_object()).run_once()
         db.session.expire_all()

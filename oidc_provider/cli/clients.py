@@ -1,10 +1,9 @@
 """flask clients: register ServiceTitan (or any relying party) and manage its secret."""
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client
 from oidc_provider.oidc.client_registry import (
@@ -19,7 +18,7 @@ from oidc_provider.oidc.client_registry import (
     set_enabled,
 )
 
-group = AppGroup("clients", help="Register relying parties such as ServiceTitan.")
+group = CommandGroup("clients", help="Register relying parties such as ServiceTitan.")
 
 
 def _client(client_id: str) -> Client:

@@ -7,11 +7,11 @@ from importlib.resources import files
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import make_server, run_simple
 
+from oidc_provider.cli.output import CommandGroup
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client
 from oidc_provider.directory.store import import_directory
@@ -20,7 +20,7 @@ from oidc_provider.servicetitan.environments import SANDBOX
 from oidc_provider.servicetitan.environments import configure as configure_environment
 from oidc_provider.servicetitan.outbox import start_in_process as start_outbox_worker
 
-group = AppGroup("demo", help="Run the product with a demo tenant and the ServiceTitan sandbox.")
+group = CommandGroup("demo", help="Run the product with a demo tenant and the ServiceTitan sandbox.")
 
 DEMO_CLIENT_NAME = "ServiceTitan sandbox (demo)"
 DEMO_PASSWORD = "pairing-demo"

@@ -1,17 +1,16 @@
 """flask keys: the id_token signing keys."""
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import SigningKey
 from oidc_provider.core.rekey import reencrypt_stored_secrets
 from oidc_provider.oidc.keys import KeyRingError, key_state, retire, rotate
 
-group = AppGroup("keys", help="Manage the id_token signing keys.")
+group = CommandGroup("keys", help="Manage the id_token signing keys.")
 
 
 def _describe(row: SigningKey, siblings: list[SigningKey]) -> dict:

@@ -1,13 +1,12 @@
 """flask leads / flask availability: what ServiceTitan's webhooks told us."""
 
 import click
-from flask.cli import AppGroup
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.servicetitan import leads_report, webhooks
 
-group = AppGroup("leads", help="Lead status updates from ServiceTitan's webhooks.")
-availability_group = AppGroup("availability", help="Availability pushed by ServiceTitan's webhooks.")
+group = CommandGroup("leads", help="Lead status updates from ServiceTitan's webhooks.")
+availability_group = CommandGroup("availability", help="Availability pushed by ServiceTitan's webhooks.")
 
 
 @group.command("report")

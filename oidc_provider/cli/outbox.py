@@ -5,24 +5,35 @@ import threading
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from prometheus_client import start_http_server
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage
 from oidc_provider.servicetitan import outbox
 
-group = AppGroup("outbox", help="Send queued calls to ServiceTitan; list, resend or discard them.")
+group = CommandGroup("outbox", help="Send queued calls to ServiceTitan; list, resend or discard them.")
 
 
 @group.command("run")
 @click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron or a test).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's counts (outbox sends by kind and outcome) to Prometheus on this port, at /metrics.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port listens on.")
 @json_option
-def run(once, as_json):
+def run(once, metrics_port, metrics_host, as_json):
     """Run a worker until stopped (Ctrl-C or SIGTERM). Run as many as you like: they
     never send one message twice at once, and keep each pairing's calls in order."""
     worker = outbox.OutboxWorker(current_app._get_current_object())
+    if metrics_port and not once:
+        try:
+            start_http_server(metrics_port, metrics_host)
+        except OSError as error:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {error}")
     if once:
         attempts = worker.run_once()
         report({"attempts": attempts}, as_json, f"{attempts} attempt(s) made")
@@ -30,8 +41,11 @@ def run(once, as_json):
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    click.echo(f"outbox worker {worker.name} running; Ctrl-C stops it", err=True)
+    outbox.log.info(
+        "outbox worker %s running; Ctrl-C or SIGTERM stops it", worker.name, extra={"data": {"worker": worker.name}}
+    )
     worker.run(stop)
+    outbox.log.info("outbox worker %s stopped", worker.name, extra={"data": {"worker": worker.name}})
 
 
 @group.command("list")
@@ -51,7 +65,7 @@ def list_messages(state, limit, as_json):
     lines = [
         f"#{m['id']}  {m['kind']:14} {m['state']:9} attempts {m['attempts']}  "
         f"{m.get('requestId') or m.get('partnerBookingId')}"
-        + (f"  {m['last_error']['name']} {m['last_error'].get('code') or ''}".rstrip() if m["last_error"] else "")
+        + (f"  {m['lastError']['name']} {m['lastError'].get('code') or ''}".rstrip() if m["lastError"] else "")
         for m in rows
     ]
     report(rows, as_json, "\n".join(lines) or "the outbox is empty")

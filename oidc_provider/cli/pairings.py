@@ -3,28 +3,28 @@
 import getpass
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, Pairing
 from oidc_provider.pairing.lifecycle import PairingConflict, decide
 from oidc_provider.servicetitan.statuses import PROCESSING
 
-group = AppGroup("pairings", help="List pairings; approve or decline asynchronous ones.")
+group = CommandGroup("pairings", help="List pairings; approve or decline asynchronous ones.")
 
 
 def _describe(pairing: Pairing) -> dict:
+    """A pairing in ServiceTitan's vocabulary (requestId, accountId, status)."""
     return {
-        "request_id": pairing.request_id,
-        "client_id": pairing.client.client_id,
+        "requestId": pairing.request_id,
+        "clientId": pairing.client.client_id,
         "user": pairing.user.email,
-        "account_id": pairing.account_id,
+        "accountId": pairing.account_id,
         "status": pairing.status,
-        "created_at": pairing.created_at.isoformat(),
-        "decided_at": pairing.decided_at.isoformat() if pairing.decided_at else None,
-        "decided_by": pairing.decided_by,
+        "createdAt": pairing.created_at.isoformat(),
+        "decidedAt": pairing.decided_at.isoformat() if pairing.decided_at else None,
+        "decidedBy": pairing.decided_by,
     }
 
 
@@ -37,7 +37,7 @@ def list_pairings(status, as_json):
     if status:
         query = query.where(Pairing.status == status)
     data = [_describe(p) for p in db.session.scalars(query)]
-    lines = [f"{d['request_id'] or '-'}  {d['status']:10} {d['account_id']}  {d['user']}" for d in data]
+    lines = [f"{d['requestId'] or '-'}  {d['status']:10} {d['accountId']}  {d['user']}" for d in data]
     report(data, as_json, "\n".join(lines) or "no pairings")
 
 

@@ -3,11 +3,11 @@
 import click
 from flask.cli import with_appcontext
 
-from oidc_provider.cli.output import json_option, report
+from oidc_provider.cli.output import Command, json_option, report
 from oidc_provider.core.purge import purge
 
 
-@click.command("purge")
+@click.command("purge", cls=Command)
 @json_option
 @with_appcontext
 def purge_command(as_json):

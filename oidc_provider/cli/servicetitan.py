@@ -5,16 +5,15 @@ import sys
 import click
 import requests
 from flask import current_app
-from flask.cli import AppGroup
 
-from oidc_provider.cli.output import fail, json_option, report
+from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.oidc import preflight
 from oidc_provider.servicetitan import environments
 from oidc_provider.servicetitan.errors import LeadsApiError
 from oidc_provider.servicetitan.leads_api import request_token
 
-group = AppGroup("servicetitan", help="Configure the ServiceTitan environments the partner calls.")
+group = CommandGroup("servicetitan", help="Configure the ServiceTitan environments the partner calls.")
 _environment = click.argument("environment", type=click.Choice(environments.ENVIRONMENTS))
 
 

@@ -142,9 +142,10 @@ DEFAULTS: dict[str, object] = {
 }
 
 
-def load_settings(app: Flask, overrides: dict | None = None) -> None:
+def load_settings(app: Flask, overrides: dict | None = None) -> list[str]:
     """Fill ``app.config`` from the defaults, the environment, ``overrides`` (tests) and
-    the instance folder."""
+    the instance folder. Answers the warnings to log once logging is set up in the chosen
+    ``LOG_FORMAT``, so that they too are JSON lines when the logs are."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("OIDC_PROVIDER")
     app.config.from_mapping(overrides or {})
@@ -173,10 +174,11 @@ def load_settings(app: Flask, overrides: dict | None = None) -> None:
 
     if app.config["MODE"] == "production":
         _require_production_settings(app)
-    else:
-        _generate_development_secrets(app)
-        if isinstance(app.config["ENCRYPTION_KEYS"], str):
-            app.config["ENCRYPTION_KEYS"] = [app.config["ENCRYPTION_KEYS"]]
+        return []
+    warnings = _generate_development_secrets(app)
+    if isinstance(app.config["ENCRYPTION_KEYS"], str):
+        app.config["ENCRYPTION_KEYS"] = [app.config["ENCRYPTION_KEYS"]]
+    return warnings
 
 
 def _default_database_url(app: Flask) -> str:
@@ -234,8 +236,10 @@ def _is_fernet_key(key: Any) -> bool:
     return True
 
 
-def _generate_development_secrets(app: Flask) -> None:
-    """Create the secrets a laptop needs once, and keep them in the instance folder."""
+def _generate_development_secrets(app: Flask) -> list[str]:
+    """Create the secrets a laptop needs once, and keep them in the instance folder;
+    answers what was made up."""
+    warnings = []
     folder = Path(app.instance_path)
     folder.mkdir(parents=True, exist_ok=True)
     generated = {
@@ -249,11 +253,12 @@ def _generate_development_secrets(app: Flask) -> None:
         if not path.exists():
             path.write_text(generate())
             path.chmod(0o600)
-            app.logger.warning("development mode: generated %s into %s", name, path)
+            warnings.append(f"development mode: generated {name} into {path}")
         app.config[name] = path.read_text().strip()
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
-        app.logger.warning(
+        warnings.append(
             "development mode: throttling counts are kept in this process's memory; "
             "production needs OIDC_PROVIDER_RATELIMIT_STORAGE_URI, e.g. redis://127.0.0.1:6379"
         )
+    return warnings

@@ -34,7 +34,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import requests
@@ -73,6 +73,12 @@ FAILED = "failed"
 DISCARDED = "discarded"
 # A message in one of these states holds back the later messages of its ordering key.
 OPEN_STATES = (PENDING, FAILED)
+
+#: Called after each attempt's outcome is recorded, with the message's kind and the
+#: outcome: "delivered", "retry" (to be sent again) or "failed" (refused, for an admin).
+#: The metrics listen here, so that the outbox needs to know nothing of them.
+attempt_listeners: list[Callable[[str, str], None]] = []
+_OUTCOMES = {DELIVERED: "delivered", PENDING: "retry", FAILED: "failed"}
 
 
 Sender = Callable[[dict, requests.Session], None]
@@ -172,6 +178,11 @@ def discard(message: OutboxMessage, actor: str) -> OutboxMessage:
     return message
 
 
+def oldest_pending_created_at() -> datetime | None:
+    """When the oldest message still to deliver was written; None when there is none."""
+    return db.session.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state == PENDING))
+
+
 def pending_count() -> int:
     """Messages still to deliver, due or waiting for a retry: the outbox's depth."""
     return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == PENDING)) or 0
@@ -183,7 +194,8 @@ def failed_count() -> int:
 
 
 def summary(message: OutboxMessage) -> dict[str, Any]:
-    """What an admin sees of a message: never a booking's personal data."""
+    """What an admin sees of a message, in ServiceTitan's camelCase like the call it
+    carries: never a booking's personal data."""
     if message.kind == ACCOUNT_STATUS:
         subject = {"status": message.payload.get("status"), "requestId": message.payload.get("requestId")}
     else:
@@ -198,10 +210,10 @@ def summary(message: OutboxMessage) -> dict[str, Any]:
         **subject,
         "state": message.state,
         "attempts": message.attempts,
-        "next_attempt_at": message.next_attempt_at.isoformat() if message.state == PENDING else None,
-        "last_error": message.last_error,
-        "created_at": message.created_at.isoformat(),
-        "finished_at": message.finished_at.isoformat() if message.finished_at else None,
+        "nextAttemptAt": message.next_attempt_at.isoformat() if message.state == PENDING else None,
+        "lastError": message.last_error,
+        "createdAt": message.created_at.isoformat(),
+        "finishedAt": message.finished_at.isoformat() if message.finished_at else None,
     }
 
 
@@ -439,6 +451,8 @@ class OutboxWorker:
             return
         code = f" {error.get('name')} {error.get('code')}" if error else ""
         log.info("outbox message %s (%s): attempt %s, %s%s", message.id, message.kind, attempt, state, code)
+        for listener in attempt_listeners:
+            listener(message.kind, _OUTCOMES[state])
 
 
 # -- process-wide pieces ------------------------------------------------------------------

@@ -6,8 +6,11 @@ files in that folder, and a scrape of any worker adds up every worker's files: o
 whichever worker answers. Without it (a single process, the tests) the counts are this
 process's.
 
-Figures that live in the database — pairings by status, the outbox's depth — are read at
-scrape time, not counted, so every instance reports the same truth.
+Figures that live in the database — pairings by status, the outbox's depth and the age of
+its oldest message — are read at scrape time, not counted, so every instance reports the
+same truth. Outbox sends are counted by the process that sends them: a web worker with
+``OUTBOX_IN_PROCESS``, or ``flask outbox run``, which serves its own counts with
+``--metrics-port``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
+from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage, Pairing
+from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.outbox import OPEN_STATES
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 
@@ -50,6 +55,19 @@ WEBHOOKS_REFUSED = Counter(
     ["topic", "reason"],
 )
 SIGN_IN_FAILURES = Counter("oidc_provider_sign_in_failures_total", "Tenant sign-ins refused: wrong email or password.")
+OUTBOX_SENDS = Counter(
+    "oidc_provider_outbox_sends_total",
+    "Attempts to send an outbox message, by kind (account_status, booking, forward) and outcome "
+    "(delivered; retry: to be sent again; failed: refused, an admin must act).",
+    ["kind", "outcome"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "oidc_provider_webhook_deliveries_total",
+    "Authenticated webhook deliveries from ServiceTitan, by topic and the state they were kept in "
+    "(stored, duplicate, invalid, not_json, unknown_booking).",
+    ["topic", "state"],
+)
+outbox.attempt_listeners.append(lambda kind, outcome: OUTBOX_SENDS.labels(kind, outcome).inc())
 
 #: Gauges read from the database at scrape time: functions answering a metric family.
 DATABASE_GAUGES: list[Callable[[], GaugeMetricFamily]] = []
@@ -87,6 +105,17 @@ def outbox_depth() -> GaugeMetricFamily:
     )
     for state in OPEN_STATES:
         family.add_metric([state], counts.get(state, 0))
+    return family
+
+
+@database_gauge
+def outbox_oldest_pending_age() -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "oidc_provider_outbox_oldest_pending_age_seconds",
+        "Seconds since the oldest message still to deliver was written; 0 when none waits.",
+    )
+    oldest = outbox.oldest_pending_created_at()
+    family.add_metric([], max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0)
     return family
 
 

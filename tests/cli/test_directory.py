@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import hash_password
-from oidc_provider.core.models import Account, Profile, TenantUser, user_accounts
+from oidc_provider.core.models import Account, AuditEvent, Profile, TenantUser, user_accounts
 from oidc_provider.directory.store import DatabaseDirectory
 
 PASSWORD = "owner-password-1"
@@ -297,7 +297,8 @@ def test_a_file_that_is_not_a_directory_document_is_refused(runner, clean_app, t
     result = import_file(runner, str(path), "--json")
 
     assert result.exit_code == 1
-    assert named in result.stderr
+    error = json.loads(result.stderr)
+    assert named in " ".join([error["error"], *(f"{p['where']}: {p['message']}" for p in error["problems"])])
     assert result.stdout == ""
     assert counts(clean_app)["accounts"] == 0
 
@@ -343,3 +344,91 @@ def test_with_json_a_large_file_prints_only_the_json(runner, clean_app, write, l
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert json.loads(result.stdout) == {"accounts": 30, "profiles": 30, "users": 300}
+
+
+# -- CSV, as the console takes it, and exports ----------------------------------------------
+
+ACCOUNTS_CSV = "account_id,account_name,eligible,profile_id,profile_name\nacct-1,MTech HVAC,true,p-1,North\n"
+USERS_CSV = f"email,name,password,accounts\nowner@mtech.example,Owner,{PASSWORD},acct-1\n"
+
+
+def test_csv_files_are_imported_as_the_console_imports_them(runner, clean_app, write):
+    accounts = import_file(runner, write(ACCOUNTS_CSV, "accounts.csv"), "--json")
+    users = import_file(runner, write(USERS_CSV, "users.csv"), "--json")
+
+    assert accounts.exit_code == 0, accounts.output
+    assert json.loads(accounts.stdout) == {"accounts": 1, "profiles": 1, "users": 0}
+    assert json.loads(users.stdout) == {"accounts": 0, "profiles": 0, "users": 1}
+    with clean_app.app_context():
+        user = DatabaseDirectory().authenticate("owner@mtech.example", PASSWORD)
+        assert [a.id for a in user.accounts] == ["acct-1"]
+        assert [(a.kind, a.actor) for a in db.session.scalars(select(AuditEvent))] == [
+            ("directory_imported", "cli")
+        ] * 2
+
+
+def test_format_says_how_to_read_stdin(runner, clean_app):
+    result = runner.invoke(args=["directory", "import", "-", "--format", "csv", "--json"], input=ACCOUNTS_CSV)
+
+    assert result.exit_code == 0, result.output
+    assert counts(clean_app)["profiles"] == 1
+
+
+def test_a_bad_csv_file_lists_its_lines(runner, clean_app, write):
+    bad = "account_id,account_name,eligible,profile_id,profile_name\nacct-1,MTech,maybe,p-1,North\nacct 2,X,true,,\n"
+
+    result = import_file(runner, write(bad, "accounts.csv"), "--json")
+
+    assert result.exit_code == 1
+    error = json.loads(result.stderr)
+    assert error["problems"] == [{"where": "line 2", "message": "eligible must be true or false, not 'maybe'"}]
+    assert result.stdout == ""
+    assert counts(clean_app)["accounts"] == 0
+
+
+def test_json_problems_name_their_place(runner, clean_app, write):
+    result = import_file(runner, write({"accounts": [{"id": "acct 1", "name": "X"}]}), "--json")
+
+    assert result.exit_code == 1
+    assert [p["where"] for p in json.loads(result.stderr)["problems"]] == ["accounts[0].id"]
+
+
+@pytest.mark.parametrize(
+    ("file_format", "name", "console_path"),
+    [
+        ("json", "directory.json", "/admin/directory/export.json"),
+        ("accounts-csv", "accounts.csv", "/admin/directory/accounts.csv"),
+        ("users-csv", "users.csv", "/admin/directory/users.csv"),
+    ],
+)
+def test_an_export_is_the_consoles_and_imports_back(
+    runner, clean_app, make, console, tmp_path, file_format, name, console_path
+):
+    make.directory()
+    path = tmp_path / name
+
+    result = runner.invoke(args=["directory", "export", "--format", file_format, "--output", str(path), "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"file": str(path), "format": file_format, "accounts": 3, "users": 4}
+    assert path.read_bytes() == console.get(console_path).data
+    assert "password" not in path.read_text().replace("password_hash", "")
+    before = counts(clean_app)
+    assert import_file(runner, str(path)).exit_code == 0
+    assert counts(clean_app) == before
+    with clean_app.app_context():
+        exported = [
+            a.detail for a in db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "directory_exported"))
+        ]
+    assert {"file": str(path), "format": file_format} in exported
+
+
+def test_an_export_goes_to_stdout_by_default(runner, clean_app, make):
+    document = make.directory()
+
+    result = runner.invoke(args=["directory", "export"])
+
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)
+    assert [a["id"] for a in exported["accounts"]] == sorted(a["id"] for a in document["accounts"])
+    assert all(u["password_hash"].startswith("$argon2") for u in exported["users"])

@@ -52,7 +52,7 @@ def test_approve_tells_servicetitan_completed(flows, runner, clean_app, async_cl
 
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert (shown["status"], shown["decided_by"]) == ("COMPLETED", "ops@partner.example")
+    assert (shown["status"], shown["decidedBy"]) == ("COMPLETED", "ops@partner.example")
     assert queued(clean_app) == [
         ("sandbox", "pending", {"requestId": "req-async-1", "status": "COMPLETED", "account": HVAC})
     ]
@@ -131,7 +131,7 @@ def test_pairings_list(flows, runner, clean_app, async_client, st_sandbox):
 
     listed = json.loads(runner.invoke(args=["pairings", "list", "--status", "PROCESSING", "--json"]).output)
 
-    assert [(p["request_id"], p["account_id"], p["user"], p["status"]) for p in listed] == [
+    assert [(p["requestId"], p["accountId"], p["user"], p["status"]) for p in listed] == [
         ("req-async-1", "acct-hvac", "owner@mtech.example", "PROCESSING")
     ]
     assert json.loads(runner.invoke(args=["pairings", "list", "--status", "COMPLETED", "--json"]).output) == []

@@ -129,7 +129,7 @@ def test_a_5xx_is_retried_with_backoff_on_the_clock(clean_app, sandbox, frozen_c
 
     assert sender.run_once() == 1
     first = message(clean_app, message_id)
-    assert (first["state"], first["attempts"], first["last_error"]["name"], first["last_error"]["status"]) == (
+    assert (first["state"], first["attempts"], first["lastError"]["name"], first["lastError"]["status"]) == (
         "pending",
         1,
         "ServerError",
@@ -189,9 +189,9 @@ def test_a_4xx_is_recorded_for_admins_and_never_retried(clean_app, sandbox, froz
 
     refused = message(clean_app, processing)
     assert refused["state"] == "failed"
-    assert refused["last_error"]["code"] == 15202
-    assert refused["last_error"]["name"] == "RequestIdNotFound"
-    assert len(refused["last_error"]["stTraceId"]) == 36
+    assert refused["lastError"]["code"] == 15202
+    assert refused["lastError"]["name"] == "RequestIdNotFound"
+    assert len(refused["lastError"]["stTraceId"]) == 36
     assert message(clean_app, completed)["state"] == "pending"  # held back behind the failure
     frozen_clock.advance(7 * 86400)
     assert worker(clean_app).run_once() == 0
@@ -210,7 +210,7 @@ def test_integration_disabled_is_never_retried(clean_app, sandbox, frozen_clock)
     assert worker(clean_app).run_once() == 0
 
     refused = message(clean_app, message_id)
-    assert (refused["state"], refused["attempts"], refused["last_error"]["code"]) == ("failed", 1, 11102)
+    assert (refused["state"], refused["attempts"], refused["lastError"]["code"]) == ("failed", 1, 11102)
     assert sandbox.state.applied == []
 
 
@@ -241,7 +241,7 @@ def test_after_a_lost_response_a_duplicate_answer_means_delivered(clean_app, san
 
     worker(clean_app).run_once()
     unknown = message(clean_app, message_id)
-    assert (unknown["state"], unknown["outcome_unknown"], unknown["last_error"]["name"]) == (
+    assert (unknown["state"], unknown["outcome_unknown"], unknown["lastError"]["name"]) == (
         "pending",
         True,
         "TransportError",
@@ -250,8 +250,8 @@ def test_after_a_lost_response_a_duplicate_answer_means_delivered(clean_app, san
     worker(clean_app).run_once()
 
     delivered = message(clean_app, message_id)
-    assert (delivered["state"], delivered["attempts"], delivered["last_error"]["code"]) == ("delivered", 2, code)
-    assert delivered["last_error"]["proves"] == "an earlier attempt landed"
+    assert (delivered["state"], delivered["attempts"], delivered["lastError"]["code"]) == ("delivered", 2, code)
+    assert delivered["lastError"]["proves"] == "an earlier attempt landed"
     assert len(applied(sandbox, path)) == 1
 
 
@@ -305,7 +305,7 @@ def test_a_real_duplicate_booking_is_reported_plainly(clean_app, sandbox, frozen
     worker(clean_app).run_once()
 
     refused = message(clean_app, message_id)
-    assert (refused["state"], refused["last_error"]["name"], refused["last_error"]["code"]) == (
+    assert (refused["state"], refused["lastError"]["name"], refused["lastError"]["code"]) == (
         "failed",
         "DuplicateBooking",
         11302,
@@ -362,10 +362,10 @@ def test_an_unconfigured_environment_keeps_the_call_and_says_why(clean_app, make
     worker(clean_app).run_once()
 
     waiting = message(clean_app, message_id)
-    assert (waiting["state"], waiting["last_error"]["name"]) == ("pending", "NotConfigured")
+    assert (waiting["state"], waiting["lastError"]["name"]) == ("pending", "NotConfigured")
     assert (
         "production environment lacks identity_url, api_url, client_id, client_secret"
-        in (waiting["last_error"]["message"])
+        in (waiting["lastError"]["message"])
     )
 
 
@@ -521,7 +521,7 @@ def test_outbox_commands(clean_app, sandbox, runner, frozen_clock):
 
     listed = runner.invoke(args=["outbox", "list", "--state", "failed", "--json"])
     [row] = json.loads(listed.output)
-    assert (row["id"], row["kind"], row["partnerBookingId"], row["last_error"]["name"]) == (
+    assert (row["id"], row["kind"], row["partnerBookingId"], row["lastError"]["name"]) == (
         message_id,
         "booking",
         "booking-1",

@@ -13,7 +13,7 @@ from oidc_provider.core.audit import record_repeated_event
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.servicetitan import webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
-from oidc_provider.web.metrics import WEBHOOKS_REFUSED
+from oidc_provider.web.metrics import WEBHOOK_DELIVERIES, WEBHOOKS_REFUSED
 
 #: Seconds over which refused deliveries from one address, for one reason, share an audit row.
 REFUSALS_INTERVAL = 60
@@ -47,6 +47,7 @@ def receive(topic: str):
     if len(body) > current_app.config["WEBHOOK_MAX_BYTES"]:
         raise RequestEntityTooLarge()  # before anything is stored
     outcome = webhooks.receive(topic, _kept_headers(), body)  # committed before the answer
+    WEBHOOK_DELIVERIES.labels(topic, outcome.state).inc()
     answer = {"deliveryId": outcome.delivery_id, "state": outcome.state}
     if outcome.problems:
         answer["problems"] = outcome.problems
