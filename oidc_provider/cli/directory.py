@@ -11,7 +11,7 @@ from oidc_provider.core import json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.problems import Problem, ProblemError
-from oidc_provider.directory.csv_format import DirectoryCsvError, accounts_csv, document_from_csv, users_csv
+from oidc_provider.directory.csv_format import accounts_csv, document_from_csv, users_csv
 from oidc_provider.directory.store import DirectoryImportError, export_directory, import_directory
 
 group = CommandGroup("directory", help="Manage the tenant directory.")
@@ -44,7 +44,9 @@ def import_file(file, file_format, as_json):
     name = getattr(file, "name", "<stdin>")
     file_format = file_format or ("csv" if name.lower().endswith(".csv") else "json")
     try:
-        document = document_from_csv(file.read().decode("utf-8")) if file_format == "csv" else json_limits.loads(file.read())
+        document = (
+            document_from_csv(file.read().decode("utf-8")) if file_format == "csv" else json_limits.loads(file.read())
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         fail(f"{name} is not valid {file_format.upper()}: {error}")
     except ProblemError as error:  # a CSV that is not a directory, or JSON nested too deep
