@@ -7,6 +7,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from oidc_provider.core.extensions import db
 from oidc_provider.oidc.keys import KeyRingError
+from oidc_provider.oidc.response_modes import page_form_action
 
 # Endpoints that speak JSON to machines (and the webhook receivers, whose prefix is a
 # setting); every other path answers errors with a page.
@@ -23,7 +24,7 @@ def add_headers(response):
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
-        "form-action 'self'; base-uri 'none'",
+        f"form-action {page_form_action()}; base-uri 'none'",
     )
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if current_app.config["ISSUER"].startswith("https://"):

@@ -321,3 +321,25 @@ def test_respond_in_query_mode_encodes_values(clean_app):
     location = dict(headers)["Location"]
     assert "#" not in location
     assert parse_qs(urlsplit(location).query) == {"x": ["1"], "state": ["a&b=c#d e"]}
+
+
+def test_query_mode_pages_let_their_forms_redirect_to_the_client(client, flows):
+    """The sign-in and consent forms of a query-mode request are answered by a redirect to
+    the client, which browsers check against the page's form-action
+    (tests/e2e/test_query_mode.py shows it in Chromium)."""
+    sign_in_redirect = flows.authorize(client, response_mode="query")
+    sign_in_page = flows.web.get(sign_in_redirect.headers["Location"])
+    consent_page = flows.sign_in(sign_in_redirect)
+
+    for page in (sign_in_page, consent_page):
+        assert page.status_code == 200
+        assert form_action(page)[:2] == ["'self'", "https://servicetitan.example"]
+
+
+def test_form_post_mode_pages_post_only_to_this_site(client, flows):
+    sign_in_redirect = flows.authorize(client)
+    sign_in_page = flows.web.get(sign_in_redirect.headers["Location"])
+    consent_page = flows.sign_in(sign_in_redirect)
+
+    assert form_action(sign_in_page) == ["'self'"]
+    assert form_action(consent_page) == ["'self'"]

@@ -9,7 +9,13 @@ from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.directory import account_directory
 from oidc_provider.directory.sessions import end_sessions
-from oidc_provider.oidc.interaction import PENDING_KEY, login_hint, requests_kept_across_sign_in, tenant_user
+from oidc_provider.oidc.interaction import (
+    PENDING_KEY,
+    let_sign_in_redirect,
+    login_hint,
+    requests_kept_across_sign_in,
+    tenant_user,
+)
 from oidc_provider.web import metrics, sessions
 from oidc_provider.web.throttling import throttle_sign_in
 
@@ -33,6 +39,7 @@ def sign_in():
         # One message whether the email exists or not.
         error = "The email or password is incorrect."
     email = request.form.get("email") or login_hint(pending)
+    let_sign_in_redirect(pending)
     return render_template("login.html", pending=pending, next_path=next_path, error=error, email=email), (
         401 if error else 200
     )
