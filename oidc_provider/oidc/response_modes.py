@@ -11,7 +11,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from flask import g, render_template
+from flask import current_app, g, render_template
 
 FORM_POST = "form_post"
 QUERY = "query"
@@ -47,6 +47,9 @@ def page_form_action() -> str:
 
 
 def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str) -> Answer:
+    """Answer an authorization request, code or error. Every answer names us as its issuer
+    (RFC 9207), so that a client talking to several servers can tell whose answer it is."""
+    params = [*params, ("iss", current_app.config["ISSUER"])]
     if response_mode == QUERY:
         return 302, "", [("Location", add_params_to_uri(redirect_uri, params)), *_CODE_HEADERS]
     return form_post(redirect_uri, params)
