@@ -28,7 +28,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(files("oidc_provider.static")),
         instance_relative_config=True,
     )
-    config.load_settings(app, test_config)
+    try:
+        config.load_settings(app, test_config)
+    except config.SettingError as error:
+        # One line, for the server's log and the terminal, then stop: not a traceback.
+        raise SystemExit(f"oidc_provider: {error}") from None
     request_log.init_app(app)
     metrics.init_app(app)
     reverse_proxy.init_app(app)
