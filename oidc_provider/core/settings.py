@@ -177,9 +177,11 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "ACCESS_TOKEN_LIFETIME": _SECONDS,
     "ID_TOKEN_LIFETIME": _SECONDS,
     "TENANT_SESSION_LIFETIME": _SECONDS,
+    "TENANT_SESSION_IDLE_TIMEOUT": _SECONDS,
     "CONSENT_LIFETIME": _SECONDS,
     "KEY_ACTIVATION_DELAY": (_whole(0), "a whole number of seconds, at least 0, e.g. 86400"),
     "KEY_REFRESH_INTERVAL": _SECONDS,
+    "KEY_ROTATION_PERIOD": _SECONDS,
     "DIRECTORY": (lambda v: _text(v) and ":" in v, "module:Class, e.g. oidc_provider.directory:DatabaseDirectory"),
     "SCOPES_SUPPORTED": (
         lambda v: isinstance(v, list) and bool(v) and all(_text(scope) for scope in v),
@@ -191,6 +193,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     # Whether production has one, and a shared one, is production's rule (below).
     "RATELIMIT_STORAGE_URI": (lambda v: v is None or isinstance(v, str), "a storage URI, e.g. redis://127.0.0.1:6379"),
     "ADMIN_IDLE_TIMEOUT": _SECONDS,
+    "ADMIN_SESSION_LIFETIME": _SECONDS,
     "ADMIN_UPLOAD_MAX_BYTES": _BYTES,
     "ADMIN_PAGE_SIZE": (_whole(1), "a whole number of rows, at least 1, e.g. 50"),
     "CUSTOM_PAIRING_PATH": (_path, "a path beginning with /, e.g. /st/pair"),
