@@ -33,7 +33,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(files("oidc_provider.static")),
         instance_relative_config=True,
     )
-    warnings = config.load_settings(app, test_config)
+    try:
+        warnings = config.load_settings(app, test_config)
+    except config.SettingError as error:
+        # One line, for the server's log and the terminal, then stop: not a traceback.
+        raise SystemExit(f"oidc_provider: {error}") from None
     request_log.init_app(app)
     for warning in warnings:
         app.logger.warning(warning)

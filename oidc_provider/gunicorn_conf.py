@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from oidc_provider.web.request_log import JsonFormatter
+from oidc_provider.web.request_log import JsonFormatter, QueryStringFilter
 
 # The work is CPU-bound (signing, templates) with short database waits between. One worker
 # process per core, each with a few threads that keep the core busy while one waits on the
@@ -44,12 +44,15 @@ control_socket_disable = True
 class JsonLogger(Logger):
     """gunicorn's own messages (start, stop, worker timeouts) as JSON lines, like the app's.
     No access log: the app writes one line per request with its request id, and gunicorn's
-    would repeat it with the query string, which carries state and login_hint."""
+    would repeat it with the query string, which carries state and login_hint. gunicorn's
+    own messages quote request lines and URIs too: the product's filter takes their query
+    strings out."""
 
     def setup(self, cfg):
         super().setup(cfg)
         for handler in self.error_log.handlers:
             handler.setFormatter(JsonFormatter())
+            handler.addFilter(QueryStringFilter())
 
     def access(self, resp, req, environ, request_time):
         pass

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
+import limits
 from cryptography.fernet import Fernet
 from flask import Flask
 
@@ -142,6 +144,107 @@ DEFAULTS: dict[str, object] = {
 }
 
 
+class SettingError(ValueError):
+    """A setting of the wrong type or out of range; the message is one line naming the
+    variable, the value and the form expected."""
+
+
+def _whole(minimum: int) -> Callable[[object], bool]:
+    return lambda value: type(value) is int and value >= minimum
+
+
+def _one_of(*choices: object) -> Callable[[object], bool]:
+    return lambda value: value in choices
+
+
+def _path(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and not value.startswith("//") and value.isprintable()
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != "" and value.isprintable()
+
+
+def _url(value: object) -> bool:
+    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and bool(urlsplit(value).netloc)
+
+
+def _limits(value: object) -> bool:
+    try:
+        return isinstance(value, str) and bool(limits.parse_many(value))
+    except ValueError:
+        return False
+
+
+_SECONDS = (_whole(1), "a whole number of seconds, at least 1, e.g. 3600")
+_BYTES = (_whole(1), "a whole number of bytes, at least 1, e.g. 65536")
+_BOOLEAN = (_one_of(True, False), "true or false")
+# Each setting's check and the form it expects, as the one-line refusal says it.
+_CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "MODE": (_one_of("development", "production"), "development or production"),
+    "ISSUER": (_url, "an http or https URL, e.g. https://auth.partner.example"),
+    "AUTHORIZATION_CODE_LIFETIME": _SECONDS,
+    "ACCESS_TOKEN_LIFETIME": _SECONDS,
+    "ID_TOKEN_LIFETIME": _SECONDS,
+    "TENANT_SESSION_LIFETIME": _SECONDS,
+    "TENANT_SESSION_IDLE_TIMEOUT": _SECONDS,
+    "CONSENT_LIFETIME": _SECONDS,
+    "KEY_ACTIVATION_DELAY": (_whole(0), "a whole number of seconds, at least 0, e.g. 86400"),
+    "KEY_REFRESH_INTERVAL": _SECONDS,
+    "KEY_ROTATION_PERIOD": _SECONDS,
+    "DIRECTORY": (lambda v: _text(v) and ":" in str(v), "module:Class, e.g. oidc_provider.directory:DatabaseDirectory"),
+    "SCOPES_SUPPORTED": (
+        lambda v: isinstance(v, list) and bool(v) and all(_text(scope) for scope in v),
+        'a JSON list of scopes, e.g. ["openid", "profile", "email"]',
+    ),
+    "MAX_CONTENT_LENGTH": _BYTES,
+    "SIGN_IN_LIMIT": (_limits, 'limits such as "10 per 15 minutes", several joined by ";"'),
+    "SIGN_IN_ADDRESS_LIMIT": (_limits, 'limits such as "100 per hour", several joined by ";"'),
+    # Whether production has one, and a shared one, is production's rule (below).
+    "RATELIMIT_STORAGE_URI": (lambda v: v is None or isinstance(v, str), "a storage URI, e.g. redis://127.0.0.1:6379"),
+    "ADMIN_IDLE_TIMEOUT": _SECONDS,
+    "ADMIN_SESSION_LIFETIME": _SECONDS,
+    "ADMIN_UPLOAD_MAX_BYTES": _BYTES,
+    "ADMIN_PAGE_SIZE": (_whole(1), "a whole number of rows, at least 1, e.g. 50"),
+    "CUSTOM_PAIRING_PATH": (_path, "a path beginning with /, e.g. /st/pair"),
+    "SERVICETITAN_ENVIRONMENT": (_one_of(None, "sandbox", "production"), "sandbox or production"),
+    "SERVICETITAN_TIMEOUT": _SECONDS,
+    "CUSTOM_PAIRING_REFRESH": _SECONDS,
+    "OUTBOX_RETRY_BASE": _SECONDS,
+    "OUTBOX_RETRY_MAX": _SECONDS,
+    "OUTBOX_POLL_INTERVAL": _SECONDS,
+    "OUTBOX_LEASE": _SECONDS,
+    "OUTBOX_BATCH_SIZE": (_whole(1), "a whole number of messages, at least 1, e.g. 10"),
+    "OUTBOX_IN_PROCESS": _BOOLEAN,
+    "WEBHOOK_PREFIX": (_path, "a path beginning with /, e.g. /servicetitan/webhooks"),
+    "WEBHOOK_HEADER": (_text, "a header name, e.g. X-STLeads-Token"),
+    "WEBHOOK_MAX_BYTES": _BYTES,
+    "WEBHOOK_ALLOW_UNSIGNED": _BOOLEAN,
+    "WEBHOOK_FORWARD_URL": (lambda v: v is None or _url(v), "an http or https URL"),
+    "WEBHOOK_FORWARD_TOKEN": (lambda v: v is None or _text(v), "a token of printable characters"),
+    "TRUSTED_PROXY_COUNT": (_whole(0), "a whole number of proxies, at least 0, e.g. 1"),
+    "LOG_FORMAT": (_one_of("json", "text"), "json or text"),
+    "PURGE_RETENTION": (_whole(0), "a whole number of seconds, at least 0, e.g. 604800"),
+    "WEBHOOK_SWEEP_INTERVAL": (_whole(0), "a whole number of seconds, at least 0 (0 turns the sweep off), e.g. 60"),
+    "API_RATE_LIMIT": (_limits, 'limits such as "600/minute", several joined by ";"'),
+}
+
+
+def check_settings(config) -> None:
+    """Refuse a setting of the wrong type or out of range, naming it as the operator
+    wrote it (``OIDC_PROVIDER_PURGE_RETENTION=7d``), before anything uses it."""
+    for name, (valid, expected) in _CHECKS.items():
+        value = config[name]
+        if not valid(value):
+            written = os.environ.get(f"OIDC_PROVIDER_{name}", repr(value))
+            raise SettingError(f"OIDC_PROVIDER_{name}={written}: expected {expected}")
+    if config["OUTBOX_RETRY_MAX"] < config["OUTBOX_RETRY_BASE"]:
+        raise SettingError(
+            f"OIDC_PROVIDER_OUTBOX_RETRY_MAX={config['OUTBOX_RETRY_MAX']}: expected at least "
+            f"OIDC_PROVIDER_OUTBOX_RETRY_BASE ({config['OUTBOX_RETRY_BASE']})"
+        )
+
+
 def load_settings(app: Flask, overrides: dict | None = None) -> list[str]:
     """Fill ``app.config`` from the defaults, the environment, ``overrides`` (tests) and
     the instance folder. Answers the warnings to log once logging is set up in the chosen
@@ -150,6 +253,8 @@ def load_settings(app: Flask, overrides: dict | None = None) -> list[str]:
     app.config.from_prefixed_env("OIDC_PROVIDER")
     app.config.from_mapping(overrides or {})
     app.config["ISSUER"] = str(app.config["ISSUER"]).rstrip("/")
+    app.config["LOG_FORMAT"] = app.config["LOG_FORMAT"] or ("json" if app.config["MODE"] == "production" else "text")
+    check_settings(app.config)
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config.get("SQLALCHEMY_DATABASE_URI") or os.environ.get("DATABASE_URL") or _default_database_url(app)
     )
@@ -169,8 +274,6 @@ def load_settings(app: Flask, overrides: dict | None = None) -> list[str]:
     # "Referrer-Policy: no-referrer", so browsers send none and every form would be refused
     # in production. The token, bound to the SameSite=Lax session, is the CSRF defence.
     app.config["WTF_CSRF_SSL_STRICT"] = False
-
-    app.config["LOG_FORMAT"] = app.config["LOG_FORMAT"] or ("json" if app.config["MODE"] == "production" else "text")
 
     if app.config["MODE"] == "production":
         _require_production_settings(app)

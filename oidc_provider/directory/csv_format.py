@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
+from oidc_provider.core import csv_cells
 from oidc_provider.core.problems import Problem, ProblemError
 
 ACCOUNTS_HEADER = ("account_id", "account_name", "eligible", "profile_id", "profile_name")
@@ -46,7 +47,7 @@ def users_csv(document: dict) -> str:
 def document_from_csv(text: str) -> dict:
     """The ``directory import`` document that a CSV file of accounts or of users holds;
     the header says which."""
-    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    rows = [[csv_cells.restored(cell) for cell in row] for row in csv.reader(io.StringIO(text.removeprefix("\ufeff")))]
     header = tuple(cell.strip().lower() for cell in rows[0]) if rows else ()
     body = [(line, row) for line, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     if header == ACCOUNTS_HEADER:
@@ -110,4 +111,4 @@ def _users(body, password_column: str) -> list[dict]:
 
 def _writer():
     out = io.StringIO()
-    return out, csv.writer(out, lineterminator="\r\n")
+    return out, csv_cells.Writer(out, lineterminator="\r\n")

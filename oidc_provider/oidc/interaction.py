@@ -20,7 +20,8 @@ from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, Consent, TenantUser, detached
 from oidc_provider.directory import account_directory
-from oidc_provider.oidc.authorization_checks import id_token_hint_subject, max_age, prompt_values
+from oidc_provider.oidc import response_modes
+from oidc_provider.oidc.authorization_checks import id_token_hint_subject, max_age, prompt_values, response_mode
 from oidc_provider.oidc.server import authorization_server
 
 PENDING_KEY = "pending_authorizations"
@@ -113,6 +114,20 @@ def login_hint(pending_id: str) -> str:
     return pending["params"].get("login_hint", "") if pending else ""
 
 
+def let_sign_in_redirect(pending_id: str) -> None:
+    """The sign-in page of a kept request in query mode: signing in may be answered by a
+    redirect to the client (with remembered consent), which the page's policy must allow."""
+    pending = _recall(pending_id)
+    if pending and pending.get("query_redirect_uri"):
+        response_modes.let_forms_redirect_to(pending["query_redirect_uri"])
+
+
+def _query_redirect_uri(grant) -> str | None:
+    """Where the answer to this request redirects the browser: the redirect URI in query
+    mode; nowhere in form_post mode, which answers with a page of ours."""
+    return grant.redirect_uri if response_mode(grant.request) == response_modes.QUERY else None
+
+
 def _continue(
     server, grant, params: dict, started: float, pending_id: str | None = None, signed_in_for_it: bool = False
 ):
@@ -122,7 +137,7 @@ def _continue(
     if _needs_sign_in(user, request, started, signed_in_for_it):
         if "none" in prompts:
             return _refuse(server, request, LoginRequiredError(redirect_uri=grant.redirect_uri))
-        pending_id = pending_id or _remember(params, started)
+        pending_id = pending_id or _remember(grant, params, started)
         return redirect(url_for("login.sign_in", pending=pending_id))
     if id_token_hint_subject(request) not in (None, user.subject):
         # The client asked for another user than the one signed in (OpenID Connect Core 3.1.2.2).
@@ -138,7 +153,7 @@ def _continue(
     if "none" in prompts:
         error_type = AccountSelectionRequiredError if consent and len(accounts) > 1 else ConsentRequiredError
         return _refuse(server, request, error_type(redirect_uri=grant.redirect_uri))
-    pending_id = pending_id or _remember(params, started)
+    pending_id = pending_id or _remember(grant, params, started)
     return _consent_page(grant, user, pending_id, accounts, consent)
 
 
@@ -215,6 +230,8 @@ def _refuse(server, request, error: OAuth2Error):
 def _consent_page(
     grant, user: TenantUser, pending_id: str, accounts: list[Account], consent: Consent | None, error: str | None = None
 ):
+    if query_redirect_uri := _query_redirect_uri(grant):
+        response_modes.let_forms_redirect_to(query_redirect_uri)
     return (
         render_template(
             "consent.html",
@@ -248,13 +265,15 @@ def _expired_page():
     return body, 400, {"Cache-Control": "no-store"}
 
 
-def _remember(params: dict, started: float) -> str:
+def _remember(grant, params: dict, started: float) -> str:
     pending = dict(session.get(PENDING_KEY, {}))
     # Keep the cookie small: only the newest few requests are resumable.
     for old in sorted(pending, key=lambda k: pending[k]["started"])[: max(0, len(pending) - PENDING_MAX + 1)]:
         del pending[old]
     pending_id = secrets.token_urlsafe(12)
     pending[pending_id] = {"params": params, "started": started}
+    if query_redirect_uri := _query_redirect_uri(grant):
+        pending[pending_id]["query_redirect_uri"] = query_redirect_uri
     session[PENDING_KEY] = pending
     return pending_id
 

@@ -85,6 +85,13 @@ def document(
                 "responses": {"200": _json("ProviderMetadata", "The provider's metadata.")},
             }
         },
+        "/.well-known/oauth-authorization-server": {
+            "get": {
+                "summary": "The same metadata as authorization server metadata (RFC 8414)",
+                "operationId": "authorization_server_metadata",
+                "responses": {"200": _json("ProviderMetadata", "The provider's metadata.")},
+            }
+        },
         "/jwks.json": {
             "get": {
                 "summary": "The public signing keys: published, active and retiring",
@@ -590,6 +597,7 @@ _SCHEMAS = {
             "claims_parameter_supported": {"type": "boolean"},
             "request_parameter_supported": {"type": "boolean"},
             "request_uri_parameter_supported": {"type": "boolean"},
+            "authorization_response_iss_parameter_supported": {"type": "boolean"},
         },
     },
 }

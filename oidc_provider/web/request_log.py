@@ -61,6 +61,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class QueryStringFilter(logging.Filter):
+    """Takes the query string out of every path or URL in a record's message, whoever
+    wrote it. Servers log request lines and URIs in messages of their own (gunicorn's
+    "Invalid request from ip=...: Invalid HTTP request line: 'GET /authorize?state=...'",
+    "Error handling request /authorize?..."), and query strings carry ``state`` and
+    ``login_hint``. Installed on the handlers, so it sees every logger's records."""
+
+    _QUERY = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self._QUERY.sub(r"\1", message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
 class _ProviderHandler(logging.StreamHandler):
     """Our handler on the root logger, recognizable so that a second app replaces it."""
 
@@ -69,6 +86,7 @@ def configure_logging(log_format: str) -> None:
     """Send every logger's records to stderr in ``log_format`` ("json" or "text")."""
     handler = _ProviderHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(QueryStringFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _ProviderHandler)]:
         root.removeHandler(old)

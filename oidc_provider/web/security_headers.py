@@ -1,6 +1,6 @@
 """Browser defences on every response, and clean errors for whatever goes wrong."""
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from oidc_provider.core.extensions import db
 from oidc_provider.core.problems import Problem
 from oidc_provider.oidc.keys import KeyRingError
+from oidc_provider.oidc.response_modes import page_form_action
 from oidc_provider.web.partner_api.problem_json import PATH_PREFIX as API_PATH_PREFIX
 from oidc_provider.web.partner_api.problem_json import problem_response
 
@@ -26,7 +27,7 @@ def add_headers(response):
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
-        "form-action 'self'; base-uri 'none'",
+        f"form-action {page_form_action()}; base-uri 'none'",
     )
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if current_app.config["ISSUER"].startswith("https://"):
@@ -65,7 +66,7 @@ def handle_http_error(error: HTTPException):
         response.headers.extend(headers)
         response.headers["Cache-Control"] = "no-store"
         return response
-    return render_template("error.html", error=error.name, description=description), error.code, headers
+    return _error_page(error.name, description), error.code, headers
 
 
 def _oauth_error_code(status: int) -> str:
@@ -99,7 +100,14 @@ def _unavailable(description: str):
     if _wants_json():
         response = jsonify(error="temporarily_unavailable", error_description=description)
         return response, 503, headers
-    return render_template("error.html", error="temporarily_unavailable", description=description), 503, headers
+    return _error_page("temporarily_unavailable", description), 503, headers
+
+
+def _error_page(error: str, description: str) -> str:
+    """An error page from its template alone, without the context processors: they load the
+    signed-in user (Flask-Login's current_user, the console's navigation) from a database
+    that may just have failed, and would turn any error page into a 500."""
+    return current_app.jinja_env.get_template("error.html").render(error=error, description=description)
 
 
 def init_app(app: Flask) -> None:

@@ -285,3 +285,58 @@ def test_the_development_server_still_needs_a_throttling_store_in_production(pro
 
     assert served.returncode != 0
     assert "OIDC_PROVIDER_RATELIMIT_STORAGE_URI" in served.stderr
+
+
+# -- every setting checked at start -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PURGE_RETENTION", "7d", "a whole number of seconds, at least 0, e.g. 604800"),
+        ("TRUSTED_PROXY_COUNT", "one", "a whole number of proxies, at least 0, e.g. 1"),
+        ("ACCESS_TOKEN_LIFETIME", "1h", "a whole number of seconds, at least 1, e.g. 3600"),
+        ("AUTHORIZATION_CODE_LIFETIME", "0", "a whole number of seconds, at least 1, e.g. 3600"),
+        ("MAX_CONTENT_LENGTH", "-1", "a whole number of bytes, at least 1, e.g. 65536"),
+        ("OUTBOX_IN_PROCESS", "yes", "true or false"),
+        ("ADMIN_IDLE_TIMEOUT", "true", "a whole number of seconds, at least 1, e.g. 3600"),
+        ("MODE", "prod", "development or production"),
+        ("LOG_FORMAT", "xml", "json or text"),
+        ("SIGN_IN_LIMIT", "ten a minute", 'limits such as "10 per 15 minutes", several joined by ";"'),
+        ("WEBHOOK_PREFIX", "hooks", "a path beginning with /, e.g. /servicetitan/webhooks"),
+        ("SCOPES_SUPPORTED", "openid", 'a JSON list of scopes, e.g. ["openid", "profile", "email"]'),
+        ("ISSUER", "auth.partner.example", "an http or https URL, e.g. https://auth.partner.example"),
+    ],
+)
+def test_a_wrong_setting_stops_the_product_with_one_line_naming_it(instance, monkeypatch, name, value, expected):
+    monkeypatch.setenv(f"OIDC_PROVIDER_{name}", value)
+
+    with pytest.raises(SystemExit) as stopped:
+        create_app()
+
+    assert str(stopped.value.code) == f"oidc_provider: OIDC_PROVIDER_{name}={value}: expected {expected}"
+
+
+def test_every_setting_has_a_check_and_the_defaults_pass_it(instance):
+    from oidc_provider.core.settings import _CHECKS
+
+    assert set(_CHECKS) == set(DEFAULTS) - {"SECRET_KEY", "ENCRYPTION_KEYS"}  # checked by production's rules
+    assert create_app().config["PURGE_RETENTION"] == 7 * 24 * 3600
+
+
+def test_a_wrong_setting_stops_every_cli_command_with_one_line(instance, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_PROVIDER_")}
+    env["OIDC_PROVIDER_PURGE_RETENTION"] = "7d"
+    for command in (["purge"], ["admins", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "oidc_provider", *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            "oidc_provider: OIDC_PROVIDER_PURGE_RETENTION=7d: expected a whole number of seconds, at least 0, e.g. 604800"
+        ]

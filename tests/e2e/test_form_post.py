@@ -66,6 +66,6 @@ def test_the_form_post_reaches_the_client_and_may_be_redirected_onward(postgres_
         page.get_by_role("button", name="Allow").click()
 
     [posted] = callback.received
-    assert set(posted) == {"code", "state"} and posted["state"] == "st-state-9"
+    assert set(posted) == {"code", "state", "iss"} and posted["state"] == "st-state-9"
     assert ONWARD in requested
     assert [text for text in console if "Content Security Policy" in text] == []

@@ -239,7 +239,7 @@ def test_servicetitan_pairs_an_account_through_the_browser(postgres_app, start_s
     assert page.get_by_text("MTech HVAC").is_visible()
     posted = answer_consent(page, sandbox)
 
-    assert set(posted) == {"code", "state"}
+    assert set(posted) == {"code", "state", "iss"}
     [authorization] = log.authorization_requests()
     assert authorization["response_mode"] == ["form_post"]
     assert authorization["scope"] == ["openid profile email"]
@@ -269,7 +269,7 @@ def test_response_mode_left_out_still_answers_with_form_post(postgres_app, start
 
     [authorization] = log.authorization_requests()
     assert "response_mode" not in authorization
-    assert set(posted) == {"code", "state"}
+    assert set(posted) == {"code", "state", "iss"}
     pairing = only_pairing(sandbox, posted, log)
     assert_paired_on_page(page, sandbox, pairing)
     assert page.locator("#pairing-status").text_content() == "COMPLETED"

@@ -52,7 +52,8 @@ def assert_returned_error(response, client: RegisteredClient, error: str, state:
     fields = hidden_fields(response.text)
     assert fields["error"] == error
     assert fields["state"] == state
-    assert set(fields) <= {"error", "error_description", "state"}
+    assert fields["iss"] == "http://localhost"
+    assert set(fields) <= {"error", "error_description", "state", "iss"}
     return fields
 
 
@@ -261,7 +262,7 @@ def test_post_request_is_answered_like_get(consented, web, make):
     assert response.status_code == 200, response.text
     assert form_post_target(response.text) == consented.redirect_uri
     fields = hidden_fields(response.text)
-    assert set(fields) == {"code", "state"}
+    assert set(fields) == {"code", "state", "iss"}
     assert fields["state"] == "st-state-post"
     assert make.count(AuthorizationCode) == 2
 
@@ -286,7 +287,7 @@ def test_unknown_prompt_value_is_ignored(consented, flows, make):
     """OpenID Connect Core 3.1.2.1 lists the values; others are not errors."""
     response = flows.authorize(consented, prompt="select_nothing")
 
-    assert set(flows.authorization_result(response)) == {"code", "state"}
+    assert set(flows.authorization_result(response)) == {"code", "state", "iss"}
     assert make.count(AuthorizationCode) == 2
 
 

@@ -88,6 +88,22 @@ def test_the_metadata_has_the_documented_values(web):
     assert {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "accountInfo"} <= set(metadata["claims_supported"])
 
 
+def test_discovery_announces_the_iss_authorization_response_parameter(web):
+    metadata = web.get("/.well-known/openid-configuration").json
+
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
+def test_authorization_server_metadata_is_served_where_rfc_8414_looks(web):
+    response = web.get("/.well-known/oauth-authorization-server")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.json == web.get("/.well-known/openid-configuration").json
+    assert response.json["issuer"] == "http://localhost"
+    assert response.cache_control.max_age == 300
+
+
 def test_every_endpoint_discovery_names_is_served(web):
     metadata = web.get("/.well-known/openid-configuration").json
 

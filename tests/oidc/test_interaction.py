@@ -100,7 +100,8 @@ def issued_code(response, client: RegisteredClient, state="st-state-1") -> str:
     assert response.status_code == 200, response.text
     assert form_post_target(response.text) == client.redirect_uri
     fields = hidden_fields(response.text)
-    assert set(fields) == {"code", "state"}
+    assert set(fields) == {"code", "state", "iss"}
+    assert fields["iss"] == "http://localhost"
     assert fields["state"] == state
     return fields["code"]
 

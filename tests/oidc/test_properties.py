@@ -8,7 +8,7 @@ inputs. Parsers covered, one section each:
 - the Basic header (``client_auth.parse_basic_authorization``)
 - the token request's form body (``/token``)
 - the authorization request (``/authorize``)
-- the sign-in page's ``next`` (``endpoints.login._local_path``)
+- the sign-in pages' ``next`` (``redirect_targets.local_path``)
 - the directory document (``directory.import_directory``)
 - webhook bodies (``servicetitan.webhooks.parse_body``, ``lead_update_problems`` and the
   receiver): any bytes are kept raw and judged, never an exception
@@ -44,7 +44,7 @@ from oidc_provider.oidc.client_auth import parse_basic_authorization
 from oidc_provider.oidc.server import _token_candidates
 from oidc_provider.servicetitan import webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
-from oidc_provider.web.endpoints.login import _local_path
+from oidc_provider.web.redirect_targets import local_path
 from tests.factories import SERVICETITAN_CALLBACK
 from tests.flows import basic, form_post_target
 
@@ -217,11 +217,14 @@ def test_any_authorization_request_sends_the_browser_only_home_or_to_the_registe
 # -- the sign-in page's "next" --------------------------------------------------------------------
 
 
-@given(st.one_of(ANY_TEXT, st.text("/\\:.@%?#abc \t\n", max_size=12)))
-def test_next_is_a_path_on_this_site_or_nothing(value):
-    path = _local_path(value)
+@pytest.mark.parametrize("under", ["/", "/admin"])
+@given(st.one_of(ANY_TEXT, st.text("/\\:.@%?#abc \t\r\n", max_size=12)))
+def test_next_is_a_path_on_this_site_or_nothing(under, value):
+    path = local_path(value, under)
 
     if path:
+        # Nothing a Location header cannot carry, nor a browser would strip.
+        assert path.startswith(under) and path.isprintable()
         # Resolved as a browser would, against our origin, it stays there.
         resolved = urlsplit(urljoin("https://op.partner.example/login", path.replace("\\", "/")))
         assert (resolved.scheme, resolved.netloc) == ("https", "op.partner.example")

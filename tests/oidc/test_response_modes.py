@@ -108,7 +108,7 @@ def test_code_is_delivered_by_an_auto_submitted_form_post(consented, flows):
     response = flows.authorize(consented)
 
     page = assert_form_post_page(response, consented.redirect_uri)
-    assert set(page.fields()) == {"code", "state"}
+    assert set(page.fields()) == {"code", "state", "iss"}
     assert page.fields()["state"] == "st-state-1"
     assert len(page.scripts) == 1
     form_id = page.forms[0]["id"]
@@ -123,14 +123,14 @@ def test_response_mode_left_out_means_form_post(consented, flows):
     response = flows.authorize(consented, response_mode=None)
 
     page = assert_form_post_page(response, consented.redirect_uri)
-    assert set(page.fields()) == {"code", "state"}
+    assert set(page.fields()) == {"code", "state", "iss"}
 
 
 def test_state_is_left_out_when_the_request_had_none(consented, flows):
     response = flows.authorize(consented, state=None)
 
     page = assert_form_post_page(response, consented.redirect_uri)
-    assert set(page.fields()) == {"code"}
+    assert set(page.fields()) == {"code", "iss"}
 
 
 def test_form_post_headers_keep_the_code_private(consented, flows):
@@ -172,7 +172,7 @@ def test_hostile_state_is_escaped_and_returned_exactly(consented, flows):
     page = assert_form_post_page(response, consented.redirect_uri)
     assert page.fields()["state"] == HOSTILE
     assert len(page.scripts) == 1
-    assert len(page.inputs) == 2
+    assert len(page.inputs) == 3
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def test_registered_redirect_uri_is_escaped_in_the_action_and_allowed_by_csp(mak
     response = flows.decide(response)
 
     page = assert_form_post_page(response, redirect_uri)
-    assert set(page.fields()) == {"code", "state"}
+    assert set(page.fields()) == {"code", "state", "iss"}
     assert origin in form_action(response)
     assert f'action="{escape(redirect_uri)}"' in response.text
     assert "<x>" not in response.text
@@ -246,7 +246,7 @@ def test_query_mode_redirects_with_code_and_state(consented, flows):
     location = urlsplit(response.headers["Location"])
     assert (location.scheme, location.netloc, location.path) == ("https", "servicetitan.example", "/callback")
     query = parse_qs(location.query, strict_parsing=True)
-    assert set(query) == {"code", "state"}
+    assert set(query) == {"code", "state", "iss"}
     assert query["state"] == ["st-state-1"]
     assert len(query["code"]) == 1
     assert response.headers["Cache-Control"] == "no-store"
@@ -267,7 +267,7 @@ def test_query_mode_keeps_the_redirect_uris_own_query(make, flows):
     assert query["tenant"] == ["1"]
     assert query["env"] == ["prod"]
     assert query["state"] == [HOSTILE]
-    assert set(query) == {"tenant", "env", "code", "state"}
+    assert set(query) == {"tenant", "env", "code", "state", "iss"}
 
 
 def test_query_mode_code_is_exchangeable(consented, flows):
@@ -320,4 +320,58 @@ def test_respond_in_query_mode_encodes_values(clean_app):
     assert status == 302
     location = dict(headers)["Location"]
     assert "#" not in location
-    assert parse_qs(urlsplit(location).query) == {"x": ["1"], "state": ["a&b=c#d e"]}
+    assert parse_qs(urlsplit(location).query) == {"x": ["1"], "state": ["a&b=c#d e"], "iss": ["http://localhost"]}
+
+
+def test_query_mode_pages_let_their_forms_redirect_to_the_client(client, flows):
+    """The sign-in and consent forms of a query-mode request are answered by a redirect to
+    the client, which browsers check against the page's form-action
+    (tests/e2e/test_query_mode.py shows it in Chromium)."""
+    sign_in_redirect = flows.authorize(client, response_mode="query")
+    sign_in_page = flows.web.get(sign_in_redirect.headers["Location"])
+    consent_page = flows.sign_in(sign_in_redirect)
+
+    for page in (sign_in_page, consent_page):
+        assert page.status_code == 200
+        assert form_action(page)[:2] == ["'self'", "https://servicetitan.example"]
+
+
+def test_form_post_mode_pages_post_only_to_this_site(client, flows):
+    sign_in_redirect = flows.authorize(client)
+    sign_in_page = flows.web.get(sign_in_redirect.headers["Location"])
+    consent_page = flows.sign_in(sign_in_redirect)
+
+    assert form_action(sign_in_page) == ["'self'"]
+    assert form_action(consent_page) == ["'self'"]
+
+
+# -- iss (RFC 9207) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode, params",
+    [
+        ("form_post", {}),
+        ("query", {}),
+        ("form_post", {"scope": "profile"}),
+        ("query", {"scope": "profile"}),
+        ("query", {"prompt": "none consent"}),
+    ],
+    ids=["form_post-code", "query-code", "form_post-error", "query-error", "query-invalid-request"],
+)
+def test_every_authorization_response_names_the_issuer(consented, flows, mode, params):
+    """RFC 9207: a client that talks to several servers tells by ``iss`` whose answer it is."""
+    response = flows.authorize(consented, response_mode=mode, **params)
+
+    result = flows.authorization_result(response)
+    assert ("error" in result) == bool(params)
+    assert result["iss"] == "http://localhost"
+
+
+def test_a_denied_consent_names_the_issuer_too(client, flows):
+    consent_page = flows.sign_in(flows.authorize(client, response_mode="query"))
+
+    result = flows.authorization_result(flows.decide(consent_page, decision="deny"))
+
+    assert result["error"] == "access_denied"
+    assert result["iss"] == "http://localhost"

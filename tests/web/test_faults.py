@@ -19,9 +19,10 @@ from sqlalchemy import event, select, update
 
 import oidc_provider.core.clock
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AccessToken, SigningKey
+from oidc_provider.core.models import AccessToken, SigningKey, TenantUser
 from oidc_provider.oidc.keys import key_ring
 from tests.conftest import POSTGRES_ADMIN_URL, build_app, unavailable
+from tests.console import sign_in_as
 from tests.factories import PASSWORD, Factories
 from tests.flows import Flows, base64_bearer, hidden_fields
 
@@ -43,10 +44,10 @@ def outage(tmp_path):
     admin.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     app = build_app(url, tmp_path / "instance")
-    armed = []
+    armed, down = [], []
 
     def terminate_everything(*_):
-        if armed:
+        if armed or down:
             armed.clear()
             # Waits (up to 5 s) until each backend has really gone.
             admin.execute(
@@ -59,6 +60,9 @@ def outage(tmp_path):
         engine = db.engine
     event.listen(engine, "before_cursor_execute", terminate_everything)
     app.arm = lambda: armed.append(True)
+    # A database that stays away: every statement finds its connection terminated.
+    app.go_down = lambda: down.append(True)
+    app.come_back = down.clear
     yield app
     event.remove(engine, "before_cursor_execute", terminate_everything)
     with app.app_context():
@@ -111,6 +115,52 @@ def test_the_database_going_away_during_sign_in_is_a_503_page(outage):
     assert "unavailable for a moment" in failed.text
     signed_in = web.post("/login", data={"csrf_token": token, "email": "owner@mtech.example", "password": PASSWORD})
     assert signed_in.status_code == 302
+
+
+def _pages(app) -> list[str]:
+    """Every page a browser may ask for: each GET route that answers HTML, with any
+    variable part filled in."""
+    json_paths = ("/.well-known/", "/jwks.json", "/openapi.json", "/userinfo", "/account-info", "/healthz")
+    pages = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static" or rule.rule.startswith(json_paths):
+            continue
+        pages.append(rule.rule.replace("<int:", "<").split("<")[0] + ("1" if "<" in rule.rule else ""))
+    return sorted(set(pages) - {"/metrics", "/readyz"})
+
+
+@pytest.mark.parametrize("who", ["tenant", "admin", "nobody"])
+def test_during_an_outage_every_page_answers_the_503_page_signed_in_or_not(outage, who):
+    """The 503 page itself must not load the signed-in user from the database that failed."""
+    make, web = Factories(outage), outage.test_client()
+    make.directory()
+    if who == "tenant":
+        with outage.app_context():
+            user_id = db.session.scalar(select(TenantUser.id).where(TenantUser.email == "owner@mtech.example"))
+        sign_in_as(web, f"tenant:{user_id}")
+    elif who == "admin":
+        sign_in_as(web, f"admin:{make.admin()}")
+    pages = _pages(outage)
+    assert {"/", "/login", "/admin/", "/st/pair"} <= set(pages)
+
+    outage.go_down()
+    try:
+        answers = {page: web.get(page) for page in pages}
+        not_found = web.get("/no-such-page")
+    finally:
+        outage.come_back()
+
+    # An error page needs no database either, signed in or not.
+    assert not_found.status_code == 404
+
+    for page, response in answers.items():
+        if who == "nobody" and response.status_code < 500:
+            continue  # a page that needs no database for a stranger
+        assert response.status_code == 503, (page, response.status_code)
+        assert response.mimetype == "text/html", page
+        assert response.headers["Retry-After"] == "30", page
+        assert "unavailable for a moment" in response.text, page
+    assert web.get("/").status_code == 200
 
 
 # -- no signing key -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from oidc_provider.web.request_log import JsonFormatter, TextFormatter
+from oidc_provider.web.request_log import JsonFormatter, QueryStringFilter, TextFormatter
 from tests.factories import PASSWORD
 
 
@@ -115,3 +115,16 @@ def test_text_format_names_the_request_too(clean_app):
         line = TextFormatter().format(record)
 
     assert line.endswith("WARNING oidc_provider [abc] careful")
+
+
+def test_the_query_string_filter_scrubs_any_loggers_message():
+    """The filter the server settings install (gunicorn_conf.py; the app's own handler)."""
+    record = logging.LogRecord(
+        "gunicorn.error", logging.ERROR, __file__, 1, "Error handling request %s", ("/authorize?state=s3cret",), None
+    )
+
+    assert QueryStringFilter().filter(record) is True
+    assert record.getMessage() == "Error handling request /authorize"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "GET http://h/a/b?login_hint=a@b.c&x=1 done", None, None)
+    QueryStringFilter().filter(record)
+    assert record.getMessage() == "GET http://h/a/b done"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 
+from oidc_provider.core import csv_cells
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import JobType
@@ -51,7 +52,7 @@ def export_csv() -> str:
     """The mapping as ServiceTitan's template: one row per key, an empty key for a category
     without one."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_cells.Writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for category in categories():
         for job_type in category.job_types:
@@ -140,7 +141,7 @@ def _parse(text: str) -> tuple[list[tuple[str, str | None]], list[Problem]]:
         if len(cells) != 2:
             problems.append(Problem(f"line {line}", f"expected 2 columns, found {len(cells)}"))
             continue
-        category, key = cells[0].strip(), cells[1].strip()
+        category, key = (csv_cells.restored(cell).strip() for cell in cells)
         messages = [p.message for p in _category_problems(category) + _key_problems(key, required=False)]
         if key in seen_keys:
             messages.append(f"the key {key!r} is already on line {seen_keys[key]}")

@@ -10,8 +10,6 @@ session at once (``web/sessions.py``); so do disabling the admin and a new passw
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
 from sqlalchemy import select
@@ -23,6 +21,7 @@ from oidc_provider.core.models import Admin, TenantUser
 from oidc_provider.directory.sessions import end_sessions
 from oidc_provider.directory.store import normalize_email
 from oidc_provider.web import sessions
+from oidc_provider.web.redirect_targets import local_path
 from oidc_provider.web.throttling import throttle_sign_in
 
 bp = Blueprint("auth", __name__)
@@ -70,7 +69,7 @@ def require_admin():
 @bp.route("/login", methods=["GET", "POST"])
 @throttle_sign_in("admin")
 def sign_in():
-    next_path = _console_path(request.values.get("next", ""))
+    next_path = local_path(request.values.get("next", ""), under="/admin")
     error = None
     if request.method == "POST":
         admin = authenticate(request.form.get("email", ""), request.form.get("password", ""))
@@ -109,12 +108,3 @@ def _start_session(admin: Admin) -> None:
 
 def _next_path() -> str | None:
     return request.full_path.rstrip("?") if request.method == "GET" else None
-
-
-def _console_path(value: str) -> str:
-    """``value`` when it is a console path on this site, else "": sign-in must never send
-    the browser elsewhere."""
-    parts = urlsplit(value)
-    if value.startswith("/admin") and "\\" not in value and not (parts.scheme or parts.netloc):
-        return value
-    return ""

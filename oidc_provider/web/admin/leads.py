@@ -6,11 +6,11 @@ script, so the console's Content-Security-Policy stays as strict as it is.
 
 from __future__ import annotations
 
-import csv
 import io
 
 from flask import Blueprint, Response, render_template
 
+from oidc_provider.core import csv_cells
 from oidc_provider.servicetitan import leads_report
 
 bp = Blueprint("leads", __name__)
@@ -34,13 +34,13 @@ def index():
 @bp.get("/leads/report.csv")
 def export():
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_cells.Writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in leads_report.report()["byProfile"]:
         writer.writerow(
             [
-                _cell(row["accountId"]),
-                _cell(row["profileId"]),
+                row["accountId"],
+                row["profileId"],
                 *(row["funnel"][stage] for stage in leads_report.FUNNEL),
                 row["acceptanceSeconds"]["median"] if row["acceptanceSeconds"]["median"] is not None else "",
                 row["revenue"],
@@ -58,8 +58,3 @@ def _bars(values: dict, labels: dict | None = None) -> list[dict]:
         {"label": key, "value": (labels or values)[key], "percent": round(100 * value / largest, 1)}
         for key, value in values.items()
     ]
-
-
-def _cell(value: str) -> str:
-    """An id as a spreadsheet shows it, never as a formula (ids come from ServiceTitan)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -24,6 +24,7 @@ def endpoint_urls(issuer: str) -> dict[str, str]:
 
 
 @bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")  # the same metadata, where RFC 8414 looks
 def openid_configuration():
     issuer = current_app.config["ISSUER"]
     response = jsonify(
@@ -42,6 +43,8 @@ def openid_configuration():
         claims_parameter_supported=False,
         request_parameter_supported=False,
         request_uri_parameter_supported=False,
+        # Every authorization response carries iss (RFC 9207), against mix-up attacks.
+        authorization_response_iss_parameter_supported=True,
     )
     response.cache_control.public = True
     response.cache_control.max_age = 300

@@ -1,7 +1,5 @@
 """The tenant sign-in page."""
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import logout_user
 
@@ -9,8 +7,15 @@ from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
 from oidc_provider.directory import account_directory
 from oidc_provider.directory.sessions import end_sessions
-from oidc_provider.oidc.interaction import PENDING_KEY, login_hint, requests_kept_across_sign_in, tenant_user
+from oidc_provider.oidc.interaction import (
+    PENDING_KEY,
+    let_sign_in_redirect,
+    login_hint,
+    requests_kept_across_sign_in,
+    tenant_user,
+)
 from oidc_provider.web import metrics, sessions
+from oidc_provider.web.redirect_targets import local_path
 from oidc_provider.web.throttling import throttle_sign_in
 
 bp = Blueprint("login", __name__)
@@ -20,7 +25,7 @@ bp = Blueprint("login", __name__)
 @throttle_sign_in("tenant")
 def sign_in():
     pending = request.values.get("pending", "")
-    next_path = _local_path(request.values.get("next", ""))
+    next_path = local_path(request.values.get("next", ""))
     error = None
     if request.method == "POST":
         user = account_directory().authenticate(request.form.get("email", ""), request.form.get("password", ""))
@@ -33,6 +38,7 @@ def sign_in():
         # One message whether the email exists or not.
         error = "The email or password is incorrect."
     email = request.form.get("email") or login_hint(pending)
+    let_sign_in_redirect(pending)
     return render_template("login.html", pending=pending, next_path=next_path, error=error, email=email), (
         401 if error else 200
     )
@@ -52,15 +58,6 @@ def sign_out():
     logout_user()
     session.clear()
     return redirect(url_for("login.sign_in"))
-
-
-def _local_path(value: str) -> str:
-    """``value`` when it is a path on this site (the Custom pairing page sends the tenant
-    here and back), else "": sign-in must never send the browser to another site."""
-    parts = urlsplit(value)
-    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil...".
-    local = value.startswith("/") and not value.startswith("//") and "\\" not in value and value.isprintable()
-    return value if local and not (parts.scheme or parts.netloc) else ""
 
 
 def _start_session(user) -> None:

@@ -25,6 +25,14 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width=
             b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><use href="#a"/></svg>',
             "image/svg+xml",
         ),
+        (
+            "logo.svg",
+            '<?xml version="1.0" encoding="UTF-16"?><svg xmlns="http://www.w3.org/2000/svg">'
+            '<defs><linearGradient id="g"><stop offset="0" stop-color="#fff"/></linearGradient></defs>'
+            '<style>.a { fill: url( "#g" ) }</style><rect class="a" fill="url(#g)" style="stroke:url(#g)"/>'
+            '<image href="data:image/png;base64,iVBORw0KGgo="/></svg>'.encode("utf-16"),
+            "image/svg+xml",
+        ),
     ],
 )
 def test_accepted_logos(filename, data, content_type):
@@ -51,28 +59,77 @@ def test_accepted_logos(filename, data, content_type):
         (
             "logo.svg",
             b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-            "an SVG logo must not contain scripts or embedded content",
+            "an SVG logo must not contain <script> elements",
         ),
         (
             "logo.svg",
             b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>',
-            "an SVG logo must not contain scripts or embedded content",
+            "an SVG logo must not contain <foreignObject> elements",
         ),
         (
             "logo.svg",
             b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
-            "an SVG logo must not contain scripts or event handlers",
+            "an SVG logo must not carry the attribute 'onload' (on <svg>)",
         ),
         (
             "logo.svg",
             b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
             b'<a x:href="javascript:alert(1)"><rect/></a></svg>',
-            "an SVG logo must not link to other files",
+            "an SVG logo must not contain <a> elements",
         ),
         (
             "logo.svg",
             b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://tracker.example/p.png"/></svg>',
-            "an SVG logo must not link to other files",
+            "an SVG logo must not link to other files (href on <image>)",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
+            b'<use x:href="https://evil.example/sprite.svg#a"/></svg>',
+            "an SVG logo must not link to other files (xlink:href on <use>)",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><style>@import url(https://evil.example/a.css);</style></svg>',
+            "an SVG logo's <style> must not use @import or url() to another file",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><style>rect { fill: URL( "https://t.example/p" ) }</style></svg>',
+            "an SVG logo's <style> must not use @import or url() to another file",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(https://t.example/p)"/></svg>',
+            "an SVG logo must not use @import or url() to another file (style on <rect>)",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><use href="#a">'
+            b'<set attributeName="href" to="javascript:alert(1)"/></use></svg>',
+            "an SVG logo must not contain <set> elements",
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><use href="#a">'
+            b'<animate attributeName="href" values="javascript:alert(1)"/></use></svg>',
+            "an SVG logo must not contain <animate> elements",
+        ),
+        (
+            "logo.svg",
+            '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE svg [<!ENTITY a "aaaa">]>'
+            '<svg xmlns="http://www.w3.org/2000/svg">&a;</svg>'.encode("utf-16"),
+            "an SVG logo must not declare a DOCTYPE or entities",
+        ),
+        (
+            "logo.svg",
+            b'<?xml-stylesheet href="https://evil.example/a.css"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+            'an SVG logo must not contain the processing instruction <?xml-stylesheet href="https://evil.example/a.css"?>',
+        ),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:s="http://sodipodi.example/ns"><rect s:x="1"/></svg>',
+            "an SVG logo must not carry the attribute '{http://sodipodi.example/ns}x' (on <rect>)",
         ),
     ],
 )

@@ -67,6 +67,22 @@ def test_sign_in_never_returns_outside_the_console(web, admin, next_path):
     assert sign_in(web, next_path=next_path).headers["Location"] == "/admin/"
 
 
+@pytest.mark.parametrize(
+    "next_path",
+    ["/admin/\r\nSet-Cookie: planted=1", "/admin/clients\n", "/admin/\rx", "/admin/\t/evil.example", "/admin/\x7f"],
+)
+def test_a_next_with_a_line_break_or_control_character_is_ignored_not_a_500(web, admin, next_path):
+    page = web.get("/admin/login?next=" + quote(next_path))
+    assert page.status_code == 200
+    assert "planted" not in page.text
+
+    response = sign_in(web, next_path=next_path)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    assert "planted" not in str(response.headers)
+
+
 @pytest.mark.parametrize("email", [ADMIN, "nobody@partner.example"])
 def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(clean_app, web, admin, email):
     response = sign_in(web, email=email, password="not the password")

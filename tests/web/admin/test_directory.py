@@ -332,6 +332,30 @@ def test_the_csv_exports_import_back(clean_app, console, directory):
     assert console.get("/admin/directory/export.json").json == before
 
 
+def test_formula_cells_are_neutralised_in_the_csv_exports_and_import_back(clean_app, console):
+    hostile = {'=HYPERLINK("https://evil.example")': "acct-a", "@SUM(A1:A9)": "acct-b", "+cmd|x": "acct-c"}
+    document = {
+        "accounts": [
+            {"id": account_id, "name": name, "profiles": [{"id": f"p-{account_id}", "name": "-1+1"}]}
+            for name, account_id in hostile.items()
+        ],
+        "users": [{"email": "owner@mtech.example", "name": "=1+1", "accounts": list(hostile.values())}],
+    }
+    assert upload(console, "directory.json", json.dumps(document)).status_code == 200
+    before = console.get("/admin/directory/export.json").json
+
+    accounts = console.get("/admin/directory/accounts.csv").text
+    users = console.get("/admin/directory/users.csv").text
+
+    for text in (accounts, users):
+        cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+        assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert "'=HYPERLINK(" in accounts and "'=1+1" in users
+    assert upload(console, "accounts.csv", accounts).status_code == 200
+    assert upload(console, "users.csv", users).status_code == 200
+    assert console.get("/admin/directory/export.json").json == before
+
+
 def test_a_csv_of_users_may_carry_passwords(clean_app, console, directory):
     response = upload(
         console, "new-users.csv", "email,name,password,accounts\nnew@mtech.example,New,a long password,acct-hvac\n"

@@ -46,6 +46,17 @@ def test_the_template_downloads_with_the_mapping(console, mapping):
     assert response.text == TEMPLATE
 
 
+def test_formula_cells_are_neutralised_in_the_template_and_import_back(clean_app, console):
+    assert upload(console, "category,partner job type key\n'=HYPERLINK(1),hvac\n'@SUM(A1),\n").status_code == 200
+    assert rows(clean_app) == [("=HYPERLINK(1)", "hvac"), ("@SUM(A1)", None)]
+
+    template = console.get("/admin/job-types/template.csv").text
+
+    assert template.splitlines()[1:] == ["'=HYPERLINK(1),hvac", "'@SUM(A1),"]
+    assert upload(console, template).status_code == 200
+    assert rows(clean_app) == [("=HYPERLINK(1)", "hvac"), ("@SUM(A1)", None)]
+
+
 def test_the_page_groups_keys_by_category(console, mapping):
     page = console.get("/admin/job-types").text
 
