@@ -179,6 +179,11 @@ def _limits(value: object) -> bool:
 _SECONDS = (_whole(1), "a whole number of seconds, at least 1, e.g. 3600")
 _BYTES = (_whole(1), "a whole number of bytes, at least 1, e.g. 65536")
 _BOOLEAN = (_one_of(True, False), "true or false")
+# Waits and timeouts may be fractions of a second.
+_DELAY = (
+    lambda value: isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
+    "a number of seconds above 0, e.g. 2 or 0.5",
+)
 # Each setting's check and the form it expects, as the one-line refusal says it.
 _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "MODE": (_one_of("development", "production"), "development or production"),
@@ -208,12 +213,12 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "ADMIN_PAGE_SIZE": (_whole(1), "a whole number of rows, at least 1, e.g. 50"),
     "CUSTOM_PAIRING_PATH": (_path, "a path beginning with /, e.g. /st/pair"),
     "SERVICETITAN_ENVIRONMENT": (_one_of(None, "sandbox", "production"), "sandbox or production"),
-    "SERVICETITAN_TIMEOUT": _SECONDS,
-    "CUSTOM_PAIRING_REFRESH": _SECONDS,
-    "OUTBOX_RETRY_BASE": _SECONDS,
-    "OUTBOX_RETRY_MAX": _SECONDS,
-    "OUTBOX_POLL_INTERVAL": _SECONDS,
-    "OUTBOX_LEASE": _SECONDS,
+    "SERVICETITAN_TIMEOUT": _DELAY,
+    "CUSTOM_PAIRING_REFRESH": _DELAY,
+    "OUTBOX_RETRY_BASE": _DELAY,
+    "OUTBOX_RETRY_MAX": _DELAY,
+    "OUTBOX_POLL_INTERVAL": _DELAY,
+    "OUTBOX_LEASE": _DELAY,
     "OUTBOX_BATCH_SIZE": (_whole(1), "a whole number of messages, at least 1, e.g. 10"),
     "OUTBOX_IN_PROCESS": _BOOLEAN,
     "WEBHOOK_PREFIX": (_path, "a path beginning with /, e.g. /servicetitan/webhooks"),

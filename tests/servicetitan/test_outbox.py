@@ -279,8 +279,8 @@ def test_after_a_worker_died_mid_call_the_takeover_reads_a_duplicate_as_delivere
     worker(clean_app, "w2").run_once()
 
     delivered = message(clean_app, message_id)
-    assert (delivered["state"], delivered["attempts"], delivered["last_error"]["code"]) == ("delivered", 2, code)
-    assert delivered["last_error"]["proves"] == "an earlier attempt landed"
+    assert (delivered["state"], delivered["attempts"], delivered["lastError"]["code"]) == ("delivered", 2, code)
+    assert delivered["lastError"]["proves"] == "an earlier attempt landed"
     assert len(applied(sandbox, path)) == 1
 
 
