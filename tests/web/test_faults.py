@@ -120,7 +120,8 @@ def test_the_database_going_away_during_sign_in_is_a_503_page(outage):
 def _pages(app) -> list[str]:
     """Every page a browser may ask for: each GET route that answers HTML, with any
     variable part filled in."""
-    json_paths = ("/.well-known/", "/jwks.json", "/openapi.json", "/userinfo", "/account-info", "/healthz")
+    # The Partner API answers problem+json, and asks for its bearer token before any query.
+    json_paths = ("/.well-known/", "/jwks.json", "/openapi.json", "/userinfo", "/account-info", "/healthz", "/api/")
     pages = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static" or rule.rule.startswith(json_paths):
