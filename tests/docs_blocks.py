@@ -1,7 +1,8 @@
 """The guides' shell blocks: which run, in what order, and the commands in each.
 
-The blocks of the real-install part of README.md, then docs/operations.md and
-docs/partner-api.md (when it exists) are run in that order by tests/e2e/test_docs_run.py.
+The blocks of the real-install part of README.md, then docs/operations.md, are run in
+that order by tests/e2e/test_docs_run.py; docs/partner-api.md's by
+tests/web/partner_api/test_docs.py, against a server of its own.
 Every other shell block in README.md and docs/*.md says it is an example to adapt with
 its info string (```sh example).
 """
@@ -15,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHELLS = {"sh", "bash", "shell", "console"}
 BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 #: (document, the section whose blocks run, or None for all of it), in the order they run.
-RUN = [("README.md", "## Running it for real"), ("docs/operations.md", None), ("docs/partner-api.md", None)]
+RUN = [("README.md", "## Running it for real"), ("docs/operations.md", None)]
+#: Documents whose blocks another test runs verbatim, against a server it starts itself:
+#: docs/partner-api.md's in tests/web/partner_api/test_docs.py.
+RUN_ELSEWHERE = [("docs/partner-api.md", None)]
 
 
 def documents() -> list[Path]:
@@ -40,10 +44,10 @@ def section(text: str, heading: str | None) -> str:
     return text[start : following if following != -1 else len(text)]
 
 
-def run_blocks() -> list[tuple[str, str]]:
+def run_blocks(documents: list[tuple[str, str | None]] = RUN) -> list[tuple[str, str]]:
     """(document, body) of every block that runs, in order."""
     bodies = []
-    for document, heading in RUN:
+    for document, heading in documents:
         path = ROOT / document
         if path.exists():
             bodies += [(document, body) for words, body in shell_blocks(section(path.read_text(), heading))]

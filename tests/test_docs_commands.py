@@ -10,7 +10,7 @@ import click
 import pytest
 from flask.cli import FlaskGroup, ScriptInfo
 
-from tests.docs_blocks import ROOT, commands, documents, run_blocks, section, shell_blocks
+from tests.docs_blocks import ROOT, RUN, RUN_ELSEWHERE, commands, documents, run_blocks, section, shell_blocks
 
 FLASK = re.compile(r"flask --app oidc_provider [^`\n|]*")
 TRY_IT = ["./scripts/demo", "./scripts/test"]
@@ -29,7 +29,7 @@ def code(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", documents(), ids=lambda path: path.name)
 def test_every_shell_block_runs_in_a_test_or_is_marked_as_an_example(path):
-    running = [body for document, body in run_blocks() if ROOT / document == path]
+    running = [body for document, body in run_blocks(RUN + RUN_ELSEWHERE) if ROOT / document == path]
     for words, body in shell_blocks(path.read_text()):
         if body in running or "example" in words:
             continue

@@ -1,6 +1,6 @@
 """The guides' install and start steps, run as written, in order, on a fresh PostgreSQL
 database: README.md's "Running it for real", then docs/operations.md (and
-docs/partner-api.md once it exists), in one shell, from a copy of the checkout.
+in one shell (docs/partner-api.md's run in tests/web/partner_api/test_docs.py), from a copy of the checkout.
 
 Only the names the guides tell the reader to replace are replaced (each replacement must
 still be found, so a stale one fails); the servers they start are run in the background
