@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 
 from oidc_provider.web.admin import listings
 
@@ -13,12 +13,7 @@ FILTERS = ("q", "kind", "actor", "since", "until")
 
 @bp.get("/audit")
 def index():
-    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
-    problems = {
-        name: "give a date as YYYY-MM-DD"
-        for name in ("since", "until")
-        if filters[name] and listings.parse_date(filters[name]) is None
-    }
+    filters, problems = listings.query_filters(FILTERS)
     # The log only grows: counting it on every view would cost more than the page.
     page = listings.page_of(listings.audit_events(**filters), count=False)
     body = render_template(

@@ -7,7 +7,7 @@ details) stays hidden until an admin asks for it, and each time they do is in th
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
@@ -26,12 +26,7 @@ PERSONAL_FIELDS = ("userInformation", "description", "extraDetails", "externalBo
 
 @bp.get("/bookings")
 def index():
-    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
-    problems = {
-        name: "give a date as YYYY-MM-DD"
-        for name in ("since", "until")
-        if filters[name] and listings.parse_date(filters[name]) is None
-    }
+    filters, problems = listings.query_filters(FILTERS)
     # Bookings only grow: a count on every view would cost more than the page.
     page = listings.page_of(listings.bookings(**filters), count=False)
     body = render_template(

@@ -247,6 +247,18 @@ def audit_kinds() -> list[str]:
     return list(db.session.scalars(_KINDS))
 
 
+def query_filters(names: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """A list page's filters from the query string, and the problems of its ``since`` and
+    ``until`` dates, keyed by field."""
+    filters = {name: request.args.get(name, "").strip() for name in names}
+    problems = {
+        name: "give a date as YYYY-MM-DD"
+        for name in ("since", "until")
+        if filters.get(name) and parse_date(filters[name]) is None
+    }
+    return filters, problems
+
+
 def parse_date(value: str):
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
