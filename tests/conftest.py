@@ -345,3 +345,13 @@ def new_postgres_database():
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         for name in names:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def no_app_context_left_open(request):
+    """A test that leaves an app context pushed makes Flask's CLI, in any later test, run on
+    that app's database: fail the test that leaked it, not the one it misleads."""
+    from flask import has_app_context
+
+    yield
+    assert not has_app_context(), f"{request.node.nodeid} left an app context pushed"

@@ -52,7 +52,7 @@ def test_every_flask_command_names_the_app(path):
 
 
 @pytest.fixture(scope="module")
-def command_line(tmp_path_factory):
+def docs_app(tmp_path_factory):
     from oidc_provider import create_app
     from tests.conftest import ENCRYPTION_KEY
 
@@ -60,8 +60,16 @@ def command_line(tmp_path_factory):
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/db", "SECRET_KEY": "k", "ENCRYPTION_KEYS": [ENCRYPTION_KEY]}
     )
-    group = FlaskGroup(create_app=lambda: app)
-    return group, click.Context(group, obj=ScriptInfo(create_app=lambda: app))
+    return app
+
+
+@pytest.fixture
+def command_line(docs_app):
+    group = FlaskGroup(create_app=lambda: docs_app)
+    # FlaskGroup.get_command pushes the app's context onto the click context; closing that
+    # context pops it, so no later test finds this app current.
+    with click.Context(group, obj=ScriptInfo(create_app=lambda: docs_app)) as context:
+        yield group, context
 
 
 @pytest.mark.parametrize("path", documents(), ids=lambda path: path.name)

@@ -49,7 +49,10 @@ def partner(postgres_app, provider, tmp_path):
     [command] = blocks("console")
     arguments = shlex.split(command)
     assert arguments[:3] == ["flask", "--app", "oidc_provider"]
-    created = postgres_app.test_cli_runner().invoke(args=arguments[3:])
+    # Inside the app's own context: Flask's CLI runs on whatever app is current, and an app
+    # context left open elsewhere in the session must not send the command to another database.
+    with postgres_app.app_context():
+        created = postgres_app.test_cli_runner().invoke(args=arguments[3:])
     assert created.exit_code == 0, created.output
     client = json.loads(created.output)
     (tmp_path / "booking.json").write_text(blocks("json")[0])
