@@ -59,7 +59,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 
 def seed_world(app, retirable_key: bool = False) -> dict:
     """One of everything the console edits: the standard directory, a client, a PROCESSING
-    pairing, job types, two webhook keys and, when asked, a signing key old enough to retire.
+    pairing, job types, two webhook keys, a partner API client and, when asked, a signing key old enough to retire.
     Answers the ids a test needs."""
     from datetime import timedelta
 
@@ -112,6 +112,9 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         delivery = WebhookDelivery(topic="accounts", headers={}, body=b"not json", state="not_json", problems=["x"])
         db.session.add_all([booking, delivery])
         db.session.commit()
+        from oidc_provider.oidc.api_clients import create_api_client
+
+        api_client, _ = create_api_client("Booking platform", "bookings:write", "test")
         kid = None
         if retirable_key:
             old = create_key("RS256", now - timedelta(days=30))
@@ -130,6 +133,7 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             "message_id": message.id,
             "booking_id": booking.id,
             "delivery_id": delivery.id,
+            "api_client_id": api_client.client_id,
         }
 
 

@@ -64,8 +64,6 @@ def list_clients(as_json):
 def rotate(client_id, grace_period, as_json):
     """Give an API client a new secret and print it once."""
     client = _api_client(client_id)
-    if client.revoked_at is not None:
-        fail(f"API client {client_id!r} is revoked; create a new one")
     try:
         secret = rotate_api_client_secret(client, grace_period)
     except ProblemError as error:

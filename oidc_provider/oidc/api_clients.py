@@ -7,15 +7,15 @@ partner API, no redirect URI, and only the client credentials grant.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
-from oidc_provider.core.models import ApiClient
+from oidc_provider.core.models import ApiAccessToken, ApiClient
 from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.oidc.client_registry import GRACE_PERIOD_MAX, NAME_MAX, new_client_id, new_secret
 
@@ -63,11 +63,18 @@ def create_api_client(name: str, scope: str, actor: str = "cli") -> tuple[ApiCli
     return client, secret
 
 
+def check_rotation(client: ApiClient, grace_seconds: int) -> None:
+    """Refuses a rotation before it is asked for: the console checks before its confirmation."""
+    if client.revoked_at is not None:
+        raise ProblemError([Problem("", f"API client {client.client_id!r} is revoked; create a new one")])
+    if not 0 <= grace_seconds <= GRACE_PERIOD_MAX:
+        raise ProblemError([Problem("grace_period", f"must be 0 to {GRACE_PERIOD_MAX} seconds (30 days)")])
+
+
 def rotate_api_client_secret(client: ApiClient, grace_seconds: int = 0, actor: str = "cli") -> str:
     """A new secret; the old one keeps working for ``grace_seconds``, so that the partner's
     systems can switch over without a failed call."""
-    if not 0 <= grace_seconds <= GRACE_PERIOD_MAX:
-        raise ProblemError([Problem("grace_period", f"must be 0 to {GRACE_PERIOD_MAX} seconds (30 days)")])
+    check_rotation(client, grace_seconds)
     if grace_seconds:
         client.previous_secret_hash = client.secret_hash
         client.previous_secret_expires_at = clock.now() + timedelta(seconds=grace_seconds)
@@ -94,6 +101,14 @@ def find_api_client(client_id: str) -> ApiClient | None:
 
 def list_api_clients() -> list[ApiClient]:
     return list(db.session.scalars(select(ApiClient).order_by(ApiClient.id)))
+
+
+def last_tokens_issued() -> dict[int, datetime]:
+    """When each client (by primary key) last got a token: the last time its secret was used."""
+    query = select(ApiAccessToken.api_client_pk, func.max(ApiAccessToken.issued_at)).group_by(
+        ApiAccessToken.api_client_pk
+    )
+    return {pk: issued_at for pk, issued_at in db.session.execute(query)}
 
 
 def describe(client: ApiClient) -> dict:

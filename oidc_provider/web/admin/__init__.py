@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from oidc_provider.web.admin import (
     admins,
+    api_clients,
     audit_log,
     auth,
     bookings,
@@ -45,6 +46,7 @@ for child in (
     golive,
     audit_log,
     admins,
+    api_clients,
 ):
     bp.register_blueprint(child.bp)
 bp.before_request(auth.require_admin)
@@ -84,6 +86,7 @@ SECTIONS = (
     ("admin.directory.import_file", "Import/export", "import"),
     ("admin.pairings.index", "Pairings", "pairings"),
     ("admin.keys.index", "Signing keys", "keys"),
+    ("admin.api_clients.index", "API clients", "api_clients"),
     ("admin.job_types.index", "Job types", "job_types"),
     ("admin.servicetitan.extra_details", "Extra details", "extra_details"),
     ("admin.leads.index", "Leads", "leads"),

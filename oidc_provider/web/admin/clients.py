@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from oidc_provider.core.problems import Problem, by_where
+from oidc_provider.core.problems import ProblemError, by_where
 from oidc_provider.oidc.client_registry import (
     ID_TOKEN_ALGS,
     ClientSettings,
@@ -83,16 +83,10 @@ def rotate(client_id):
     client = _client(client_id)
     grace = forms.text("grace_seconds") or "0"
     try:
-        secret = rotate_secret(client, _whole_number(grace, "grace_period"), actor())
-    except ClientSettingsError as error:
+        secret = rotate_secret(client, forms.seconds("grace_seconds", "grace_period"), actor())
+    except ProblemError as error:
         return _detail(client, by_where(error.problems), grace)
     return render_sheet(client, secret=secret, rotated=True)
-
-
-def _whole_number(value: str, field: str) -> int:
-    if not value.lstrip("-").isdigit():
-        raise ClientSettingsError([Problem(field, "give a whole number of seconds")])
-    return int(value)
 
 
 @bp.post("/clients/<client_id>/enable")

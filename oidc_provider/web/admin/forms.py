@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import abort, request
 from werkzeug.datastructures import FileStorage
 
+from oidc_provider.core.problems import Problem, ProblemError
+
 
 def text(name: str) -> str:
     return request.form.get(name, "").strip()
@@ -13,6 +15,14 @@ def text(name: str) -> str:
 def checked(name: str) -> bool:
     """An HTML checkbox: present when ticked, absent otherwise."""
     return request.form.get(name) is not None
+
+
+def seconds(name: str, where: str) -> int:
+    """A whole number of seconds; empty is 0. A refusal names ``where``, the rule's field."""
+    value = text(name) or "0"
+    if not value.lstrip("-").isdigit():
+        raise ProblemError([Problem(where, "give a whole number of seconds")])
+    return int(value)
 
 
 def lines(name: str) -> list[str]:

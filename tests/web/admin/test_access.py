@@ -51,6 +51,7 @@ SAMPLE_VALUES = {
     "booking_id": "1",
     "delivery_id": "1",
     "environment": "sandbox",
+    "api_client_id": "some-api-client",
 }
 
 
@@ -183,6 +184,9 @@ def _form(endpoint: str, world: dict) -> dict:
         "admin.bookings.discard": {"confirmed": "yes"},
         "admin.bookings.personal_data": {},
         "admin.deliveries.judge": {},
+        "admin.api_clients.create": {"name": "Booking platform", "scope": "bookings:write"},
+        "admin.api_clients.rotate": {"grace_seconds": "0", "confirmed": "yes"},
+        "admin.api_clients.revoke": {"confirmed": "yes"},
     }[endpoint]
 
 
