@@ -13,7 +13,7 @@ from sqlalchemy import select
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import ApiClient, AuditEvent
 from tests.e2e import test_admin_console as console_tests
-from tests.e2e.test_admin_console import ADMIN, open_page, press_button, toggle, type_into
+from tests.e2e.test_admin_console import ADMIN, UNLABELLED_CONTROLS, open_page, press_button, toggle, type_into
 from tests.e2e.test_operations_console import focused_text, follow_link, for_the_guide, keyboard_sign_in
 
 make = console_tests.make
@@ -40,6 +40,7 @@ def test_an_api_client_is_created_used_rotated_and_revoked_by_keyboard(postgres_
     # Create it from the console's navigation.
     follow_link(page, "API clients")
     assert page.url == url + "/admin/api-clients"
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
     type_into(page, page.get_by_label("Name"), "Booking platform")
     toggle(page, "bookings:read")
     toggle(page, "leads:read")
@@ -68,6 +69,7 @@ def test_an_api_client_is_created_used_rotated_and_revoked_by_keyboard(postgres_
 
     # Rotate with a grace period: the page asks first, with the focus on Cancel.
     follow_link(page, "Booking platform")
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
     for_the_guide(page, "30-api-client")
     type_into(page, page.get_by_label("Grace period (seconds)"), "3600")
     press_button(page, "Rotate secret")
