@@ -121,7 +121,7 @@ def rotate(api_client_id):
 @bp.post("/api-clients/<api_client_id>/revoke")
 def revoke(api_client_id):
     client = _api_client(api_client_id)
-    if not confirmation.confirmed():
+    if client.revoked_at is None and not confirmation.confirmed():
         return confirmation.ask(
             f"Revoke API client {client.name}?",
             f"API client {client.client_id} can no longer get tokens, and every token it holds is refused "

@@ -253,6 +253,18 @@ def test_revoking_refuses_the_secret_and_every_token(console, make, web):
     assert event.detail.items() >= {"client_id": client_id, "name": "Booking platform"}.items()
 
 
+def test_revoking_again_asks_nothing_and_changes_nothing(console, make):
+    client_id, _ = make.api_client()
+    console.post(f"/admin/api-clients/{client_id}/revoke", {"confirmed": "yes"})
+    revoked_at = stored(console.app, client_id).revoked_at
+
+    again = console.post(f"/admin/api-clients/{client_id}/revoke")
+
+    assert again.status_code == 302
+    assert stored(console.app, client_id).revoked_at == revoked_at
+    assert len(events(console.app, "api_client_revoked")) == 1
+
+
 def test_a_revoked_client_is_not_rotated(console, make):
     client_id, _ = make.api_client()
     console.post(f"/admin/api-clients/{client_id}/revoke", {"confirmed": "yes"})
