@@ -44,10 +44,14 @@ _ROUTE = (
 def route_booking(account_id: str, profile_id: str, environment: str | None = None) -> str:
     """The environment a booking for this account and profile goes to; ``ProblemError``
     when it may go nowhere. ``environment`` chooses among several pairings."""
-    rows = db.session.execute(
-        _ROUTE,
-        {"account_id": account_id, "profile_id": profile_id, "default_environment": default_environment()},
-    ).all()
+    rows = (
+        db.session.connection()
+        .execute(
+            _ROUTE,
+            {"account_id": account_id, "profile_id": profile_id, "default_environment": default_environment()},
+        )
+        .all()
+    )
     if not rows:
         raise ProblemError([Problem("slot.accountId", f"{account_id!r} is not an account in the directory")])
     eligible, profile_account, _ = rows[0]

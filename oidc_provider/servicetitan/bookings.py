@@ -60,7 +60,7 @@ _SELECT_TIMELINES = (
 
 def catalog() -> BookingCatalog:
     """The job type keys and Extra Details keys configured for ServiceTitan."""
-    rows = db.session.execute(_SELECT_CATALOG).all()
+    rows = db.session.connection().execute(_SELECT_CATALOG).all()
     return BookingCatalog(
         service_ids=frozenset(key for kind, key in rows if kind == 1),
         extra_detail_keys=frozenset(key for kind, key in rows if kind == 2),
@@ -187,7 +187,7 @@ def accept_booking(
     if problems:
         raise InvalidPayload(problems)
     token = booking["idempotencyToken"]
-    if given and db.session.execute(_SELECT_TOKEN_USED, {"token": token}).first():
+    if given and db.session.connection().execute(_SELECT_TOKEN_USED, {"token": token}).first():
         raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
     slot = booking["slot"]
     environment = route(slot["accountId"], slot["profileId"])
@@ -204,7 +204,7 @@ def accept_booking(
             "created_at": clock.now(),
             "message_id": message.id,
         }
-        db.session.execute(_INSERT_BOOKING, values)
+        db.session.connection().execute(_INSERT_BOOKING, values)
         record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
         described = describe(Booking(**values, message=message), personal)
         db.session.commit()
@@ -217,7 +217,10 @@ def accept_booking(
 
 
 def _booking_exists(partner_booking_id: str) -> bool:
-    return db.session.execute(_SELECT_BOOKING_ID, {"partner_booking_id": partner_booking_id}).first() is not None
+    return (
+        db.session.connection().execute(_SELECT_BOOKING_ID, {"partner_booking_id": partner_booking_id}).first()
+        is not None
+    )
 
 
 def _nul_problems(value: Any, where: str) -> list[Problem]:
@@ -304,7 +307,7 @@ def timelines(partner_booking_ids: list[str]) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {booking_id: [] for booking_id in partner_booking_ids}
     if not partner_booking_ids:
         return found
-    for update in db.session.execute(_SELECT_TIMELINES, {"partner_booking_ids": partner_booking_ids}):
+    for update in db.session.connection().execute(_SELECT_TIMELINES, {"partner_booking_ids": partner_booking_ids}):
         found[update.partner_booking_id].append(
             {
                 "status": update.status,

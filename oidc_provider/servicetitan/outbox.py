@@ -121,7 +121,7 @@ def insert_booking_message(environment: str, payload: CheckedBooking) -> OutboxM
     values = _new_message(
         BOOKING, environment, _booking_ordering_key(environment, payload), payload, idempotency_token=token
     )
-    message_id = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    message_id = db.session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
     db.session.info["outbox_enqueued"] = True
     return OutboxMessage(id=message_id, **values)
 

@@ -88,7 +88,7 @@ def _authenticate(scope: str) -> ApiCaller:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Refused(_challenge(401, "invalid_token", "A bearer access token is required."))
-    row = db.session.execute(_SELECT_TOKEN, {"token_hash": token_digest(token)}).first()
+    row = db.session.connection().execute(_SELECT_TOKEN, {"token_hash": token_digest(token)}).first()
     if row is None or clock.now() >= row.expires_at:
         raise Refused(_challenge(401, "invalid_token", "The access token is unknown, expired or revoked."))
     caller = ApiCaller(row.client_id, row.name, frozenset(row.scope.split()))
