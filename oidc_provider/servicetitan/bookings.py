@@ -36,13 +36,26 @@ from oidc_provider.servicetitan.validation import (
 
 _bookings, _messages, _updates = (cast(Table, model.__table__) for model in (Booking, OutboxMessage, LeadStatusUpdate))
 # The catalog in one statement: the job type keys (kind 1) and the Extra Details keys (kind 2).
-_SELECT_CATALOG = union_all(
+_CATALOG_PARTS = (
     select(literal_column("1").label("kind"), JobType.__table__.c.partner_key.label("key")).where(
         JobType.__table__.c.partner_key.is_not(None)
     ),
     select(literal_column("2"), ExtraDetailParameter.__table__.c.key_folded),
 )
-_SELECT_BOOKING_ID = select(_bookings.c.id).where(_bookings.c.partner_booking_id == bindparam("partner_booking_id"))
+_SELECT_CATALOG = union_all(*_CATALOG_PARTS)
+_EARLIER, _UPDATED = 0, 3
+# What a new booking needs to know, in one statement: whether its partnerBookingId was
+# accepted before (kind 0), the catalog, and whether lead status updates already name it
+# (kind 3: its timeline is then read; ServiceTitan may report on a booking we did not know).
+_SELECT_KNOWN = union_all(
+    select(literal_column(str(_EARLIER)), _bookings.c.partner_booking_id).where(
+        _bookings.c.partner_booking_id == bindparam("partner_booking_id")
+    ),
+    *_CATALOG_PARTS,
+    select(literal_column(str(_UPDATED)), _updates.c.status_update_id).where(
+        _updates.c.partner_booking_id == bindparam("partner_booking_id")
+    ),
+)
 _SELECT_TOKEN_USED = select(_messages.c.id).where(_messages.c.idempotency_token == bindparam("token"))
 _INSERT_BOOKING = insert(_bookings)
 _SELECT_TIMELINES = (
@@ -60,7 +73,10 @@ _SELECT_TIMELINES = (
 
 def catalog() -> BookingCatalog:
     """The job type keys and Extra Details keys configured for ServiceTitan."""
-    rows = db.session.connection().execute(_SELECT_CATALOG).all()
+    return _catalog(db.session.connection().execute(_SELECT_CATALOG).all())
+
+
+def _catalog(rows) -> BookingCatalog:
     return BookingCatalog(
         service_ids=frozenset(key for kind, key in rows if kind == 1),
         extra_detail_keys=frozenset(key for kind, key in rows if kind == 2),
@@ -177,15 +193,22 @@ def accept_booking(
     if nul := _nul_problems(booking, ""):
         raise InvalidPayload(nul)
     booking_id = booking.get("partnerBookingId")
-    # A retry is rare: first one prebuilt statement, and the ORM only for an earlier booking.
-    if isinstance(booking_id, str) and _booking_exists(booking_id) and (earlier := find_booking(booking_id)):
+    rows = (
+        db.session.connection()
+        .execute(_SELECT_KNOWN, {"partner_booking_id": booking_id if isinstance(booking_id, str) else None})
+        .all()
+    )
+    kinds = {kind for kind, _ in rows}
+    # A retry is rare: the ORM reads the earlier booking only then.
+    if _EARLIER in kinds and (earlier := find_booking(str(booking_id))):
         return describe(_replayed(earlier, booking), personal), False
     given = "idempotencyToken" in booking
     # In place: a JsonObject remembers the keys its text repeated.
     booking.setdefault("idempotencyToken", uuid.uuid4().hex)
-    problems = booking_problems(booking, catalog())
+    problems = booking_problems(booking, _catalog(rows))
     if problems:
         raise InvalidPayload(problems)
+    checked_id: str = booking["partnerBookingId"]
     token = booking["idempotencyToken"]
     if given and db.session.connection().execute(_SELECT_TOKEN_USED, {"token": token}).first():
         raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
@@ -206,7 +229,8 @@ def accept_booking(
         }
         db.session.connection().execute(_INSERT_BOOKING, values)
         record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
-        described = describe(Booking(**values, message=message), personal)
+        timeline = timelines([checked_id])[checked_id] if _UPDATED in kinds else []
+        described = describe(Booking(**values, message=message), personal, timeline)
         db.session.commit()
     except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
         db.session.rollback()
@@ -214,13 +238,6 @@ def accept_booking(
             return describe(_replayed(earlier, booking), personal), False
         raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
     return described, True
-
-
-def _booking_exists(partner_booking_id: str) -> bool:
-    return (
-        db.session.connection().execute(_SELECT_BOOKING_ID, {"partner_booking_id": partner_booking_id}).first()
-        is not None
-    )
 
 
 def _nul_problems(value: Any, where: str) -> list[Problem]:

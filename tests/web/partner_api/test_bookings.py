@@ -193,6 +193,20 @@ def test_delivered_with_the_lead_status_timeline(web, clean_app, make, bookable,
     ]
 
 
+def test_a_lead_status_update_received_before_the_booking_is_on_its_timeline(web, clean_app, bookable, token):
+    with clean_app.app_context():
+        paste(KEY, "test")
+    booking = booking_without_token()
+    update = sandbox_webhooks.lead_status_body("accepted", booking, 1_700_000_000, 1_700_000_600)
+    assert (
+        web.post("/servicetitan/webhooks/leads/accepted", json=update, headers={"X-STLeads-Token": KEY}).status_code
+        == 200
+    )
+
+    body = post(web, token, booking).json
+    assert [entry["statusUpdateId"] for entry in body["timeline"]] == [update["statusUpdateId"]]
+
+
 def test_a_refusal_by_servicetitan_is_failed_with_its_error(web, clean_app, make, bookable, token, st_sandbox):
     make.servicetitan(st_sandbox.url)  # the sandbox knows no paired account: AccountNotFound
     post(web, token, booking_without_token())
