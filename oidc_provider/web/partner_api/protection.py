@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from functools import wraps
+from functools import cache, wraps
 
 from flask import current_app, g, request
 from limits import parse
@@ -106,8 +106,11 @@ def _challenge(status: int, error: str, message: str, scope: str | None = None):
     )
 
 
+_parsed = cache(parse)  # the setting's text, parsed once per value rather than on every call
+
+
 def _count(caller: ApiCaller) -> None:
-    item = parse(current_app.config["API_RATE_LIMIT"])
+    item = _parsed(current_app.config["API_RATE_LIMIT"])
     try:
         if limiter.limiter.hit(item, "partner-api", caller.client_id):
             return
