@@ -1,8 +1,9 @@
 """How fast the partner API accepts bookings: N posts of POST /api/v1/bookings, C in flight.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, one worker
-for the one core it gets with --pin, bench/serving.py) on the given PostgreSQL database, with one paired
-account, a job type and a partner API client, then posts N distinct bookings with one
+Starts the product as production runs it (bench/serving.py: gunicorn, the shipped
+configuration, one worker for the one core it gets with --pin) on the given PostgreSQL
+database, with one paired account, a job type and a partner API client, then posts N
+distinct bookings with one
 client credentials token (each without idempotencyToken, so the product mints one) and
 reports accepted bookings per second and the server's CPU time per booking (user + system
 time of the gunicorn master and workers, read from /proc). The outbox is not running:

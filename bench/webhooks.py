@@ -1,8 +1,8 @@
 """How fast the webhook receiver keeps deliveries: N lead status updates, C in flight.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, one worker
-for the one core it gets with --pin, bench/serving.py) on the given PostgreSQL database, sets a signing key and one booking per
-delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
+Starts the product as production runs it (bench/serving.py: gunicorn, the shipped
+configuration, one worker for the one core it gets with --pin) on the given PostgreSQL
+database, sets a signing key and one booking per delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
 deliveries per second and the server's CPU time per delivery (user + system time of the
 gunicorn master and workers, read from /proc). Needs Redis on 127.0.0.1:6379, as
 production does. Results go to docs/performance.md ("Webhook ingestion").
