@@ -6,8 +6,8 @@ database, with one paired account, a job type and a partner API client, then pos
 distinct bookings with one client credentials token (each without idempotencyToken, so
 the product mints one) and reports accepted bookings per second and the server's CPU time
 per booking (user + system time of the gunicorn master and workers, read from /proc). The
-outbox is not running: this measures accepting and queueing, not sending. Needs Redis on 127.0.0.1:6379, as
-production does. Results go to docs/performance.md ("Partner API bookings").
+outbox is not running: this measures accepting and queueing, not sending. Needs Redis on
+127.0.0.1:6379, as production does. Results go to docs/performance.md ("Partner API bookings").
 
     python bench/bookings.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_bookings --pin
 
