@@ -53,6 +53,8 @@ def test_a_booking_is_accepted_queued_and_located(web, clean_app, make, bookable
     response = post(web, token, booking_without_token())
     assert response.status_code == 202, response.json
     assert response.headers["Location"] == "/api/v1/bookings/booking-1"
+    # A bearer-token API: no session cookie is read, set or varied on.
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get("Vary", "")
     body = response.json
     assert (body["partnerBookingId"], body["state"], body["environment"]) == ("booking-1", "queued", "sandbox")
     assert (body["accountId"], body["profileId"], body["serviceId"]) == ("acct-hvac", "p-north", "partner_job_type_1")
