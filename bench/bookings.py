@@ -1,13 +1,13 @@
 """How fast the partner API accepts bookings: N posts of POST /api/v1/bookings, C in flight.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, one worker
-for the one core it gets with --pin) on the given PostgreSQL database, with one paired
-account, a job type and a partner API client, then posts N distinct bookings with one
-client credentials token (each without idempotencyToken, so the product mints one) and
-reports accepted bookings per second and the server's CPU time per booking (user + system
-time of the gunicorn master and workers, read from /proc). The outbox is not running:
-this measures accepting and queueing, not sending. Needs Redis on 127.0.0.1:6379, as
-production does. Results go to docs/performance.md ("Partner API bookings").
+Starts the product as production runs it (bench/serving.py: gunicorn, the shipped
+configuration, one worker for the one core it gets with --pin) on the given PostgreSQL
+database, with one paired account, a job type and a partner API client, then posts N
+distinct bookings with one client credentials token (each without idempotencyToken, so
+the product mints one) and reports accepted bookings per second and the server's CPU time
+per booking (user + system time of the gunicorn master and workers, read from /proc). The
+outbox is not running: this measures accepting and queueing, not sending. Needs Redis on
+127.0.0.1:6379, as production does. Results go to docs/performance.md ("Partner API bookings").
 
     python bench/bookings.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_bookings --pin
 
@@ -19,19 +19,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhooks import cpu_seconds  # noqa: E402
+from bench import serving  # noqa: E402
 
 
 def booking(n: int) -> dict:
@@ -105,48 +103,28 @@ def post_all(url: str, token: str, numbers: range, in_flight: int) -> tuple[list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True)
+    serving.arguments(parser)
     parser.add_argument("--bookings", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--pin", action="store_true", help="Server on core 1, driver on core 0.")
     args = parser.parse_args()
 
-    from tests.conftest import build_app
-    from tests.gunicorn_server import Gunicorn, production_environment
-
-    encryption_key = Fernet.generate_key().decode()
-    folder = Path(tempfile.mkdtemp(prefix="bench-bookings-"))
-    app = build_app(args.database_url, folder, ENCRYPTION_KEYS=[encryption_key])
-    client_id, secret = seed(app)
-    env = production_environment(
-        args.database_url,
-        "http://127.0.0.1",
-        "bench-secret-key",
-        encryption_key,
-        SERVICETITAN_ENVIRONMENT="sandbox",
-        # One client posts everything: its rate limit is still counted on every call, never reached.
-        API_RATE_LIMIT="1000000/minute",
-    )
-    with Gunicorn(env, folder / "gunicorn.log", workers=args.workers) as server:
-        pids = [server.process.pid, *server.worker_pids()]
-        if args.pin and os.cpu_count() > 1:
-            for pid in pids:
-                for thread in os.listdir(f"/proc/{pid}/task"):  # a gthread worker's threads too
-                    os.sched_setaffinity(int(thread), {1})
-            os.sched_setaffinity(0, {0})
+    bench = serving.Bench(args.database_url, "bench-bookings-")
+    client_id, secret = seed(bench.app)
+    # One client posts everything: its rate limit is still counted on every call, never reached.
+    settings = {"SERVICETITAN_ENVIRONMENT": "sandbox", "API_RATE_LIMIT": "1000000/minute"}
+    with bench.serve(args.workers, args.pin, **settings) as (server, pids):
         token = requests.post(
             server.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=10
         ).json()["access_token"]
         post_all(server.url, token, range(20), args.in_flight)  # warm-up: connections, imports
-        before = cpu_seconds(pids)
+        before = serving.cpu_seconds(pids)
         statuses, seconds = post_all(server.url, token, range(20, args.bookings), args.in_flight)
-        cpu = cpu_seconds(pids) - before
+        cpu = serving.cpu_seconds(pids) - before
     sent = len(statuses)
     accepted = sum(status == 202 for status in statuses)
     print(
         f"{sent} bookings, {args.in_flight} in flight, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {serving.load_average()}"
     )
     print(
         f"{accepted / seconds:.0f} accepted bookings/s; server CPU {cpu / sent * 1000:.2f} ms per booking; "

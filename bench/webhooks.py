@@ -1,8 +1,8 @@
 """How fast the webhook receiver keeps deliveries: N lead status updates, C in flight.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, one worker
-for the one core it gets with --pin) on the given PostgreSQL database, sets a signing key and one booking per
-delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
+Starts the product as production runs it (bench/serving.py: gunicorn, the shipped
+configuration, one worker for the one core it gets with --pin) on the given PostgreSQL
+database, sets a signing key and one booking per delivery, then sends every delivery with the ServiceTitan sandbox's own sender and reports
 deliveries per second and the server's CPU time per delivery (user + system time of the
 gunicorn master and workers, read from /proc). Needs Redis on 127.0.0.1:6379, as
 production does. Results go to docs/performance.md ("Webhook ingestion").
@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import serving  # noqa: E402
 from st_sandbox import webhooks as sender  # noqa: E402
 
 KEY = "bench-webhook-signing-key"
@@ -84,50 +82,26 @@ def seed(app, count: int) -> None:
         db.session.commit()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True)
+    serving.arguments(parser)
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--in-flight", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--pin", action="store_true", help="Server on core 1, driver on core 0.")
     args = parser.parse_args()
 
-    from tests.conftest import build_app
-    from tests.gunicorn_server import Gunicorn, production_environment
-
-    encryption_key = Fernet.generate_key().decode()
-    folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
-    app = build_app(args.database_url, folder, ENCRYPTION_KEYS=[encryption_key])
-    seed(app, args.deliveries)
-    env = production_environment(args.database_url, "http://127.0.0.1", "bench-secret-key", encryption_key)
-    with Gunicorn(env, folder / "gunicorn.log", workers=args.workers) as server:
-        pids = [server.process.pid, *server.worker_pids()]
-        if args.pin and os.cpu_count() > 1:
-            # As bench/run-all.sh does: the server on core 1, this driver on core 0.
-            for pid in pids:
-                for thread in os.listdir(f"/proc/{pid}/task"):  # a gthread worker's threads too
-                    os.sched_setaffinity(int(thread), {1})
-            os.sched_setaffinity(0, {0})
+    bench = serving.Bench(args.database_url, "bench-webhooks-")
+    seed(bench.app, args.deliveries)
+    with bench.serve(args.workers, args.pin) as (server, pids):
         prefix = server.url + "/servicetitan/webhooks"
         flood(prefix, KEY, bodies(20), args.in_flight)  # warm-up: connections, imports (booking ids reused: duplicates)
-        before = cpu_seconds(pids)
+        before = serving.cpu_seconds(pids)
         statuses, seconds = flood(prefix, KEY, bodies(args.deliveries)[20:], args.in_flight)
-        cpu = cpu_seconds(pids) - before
+        cpu = serving.cpu_seconds(pids) - before
     sent = len(statuses)
     wrong = sum(status != 200 for status in statuses)
     print(
         f"{sent} deliveries, {args.in_flight} in flight, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {serving.load_average()}"
     )
     print(
         f"{sent / seconds:.0f} deliveries/s; server CPU {cpu / sent * 1000:.2f} ms per delivery; "

@@ -8,7 +8,9 @@ otherwise refuse it (AccountNotFound, ProfileNotFound) after it had already left
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, bindparam, func, select, true, union
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, Client, CustomPairing, Pairing, Profile
@@ -16,36 +18,49 @@ from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.statuses import COMPLETED
 
-
-def paired_environments(account_id: str) -> set[str]:
-    """The environments in which ``account_id`` has a COMPLETED pairing."""
-    openid = db.session.execute(
-        select(Client.servicetitan_environment)
-        .join(Pairing, Pairing.client_pk == Client.id)
-        .where(Pairing.account_id == account_id, Pairing.status == COMPLETED)
-        .distinct()
-    ).scalars()
-    custom = db.session.scalars(
-        select(CustomPairing.environment)
-        .where(CustomPairing.account_id == account_id, CustomPairing.status == COMPLETED)
-        .distinct()
+_accounts, _profiles = (cast(Table, model.__table__) for model in (Account, Profile))
+_clients, _pairings, _custom = (cast(Table, model.__table__) for model in (Client, Pairing, CustomPairing))
+# The environments of an account's COMPLETED pairings, both mechanisms; an OpenID Connect
+# pairing's client without an environment is in the default one (a parameter: a setting).
+_PAIRED = union(
+    select(func.coalesce(_clients.c.servicetitan_environment, bindparam("default_environment")).label("environment"))
+    .join(_pairings, _pairings.c.client_pk == _clients.c.id)
+    .where(_pairings.c.account_id == bindparam("account_id"), _pairings.c.status == COMPLETED),
+    select(_custom.c.environment).where(_custom.c.account_id == bindparam("account_id"), _custom.c.status == COMPLETED),
+).subquery()
+# What routing a booking needs, in one statement: no row when the account does not exist,
+# else one per paired environment (one with none when it has no pairing).
+_ROUTE = (
+    select(
+        _accounts.c.eligible,
+        select(_profiles.c.account_id).where(_profiles.c.id == bindparam("profile_id")).scalar_subquery(),
+        _PAIRED.c.environment,
     )
-    return {environment or default_environment() for environment in openid} | set(custom)
+    .select_from(_accounts.outerjoin(_PAIRED, true()))
+    .where(_accounts.c.id == bindparam("account_id"))
+)
 
 
 def route_booking(account_id: str, profile_id: str, environment: str | None = None) -> str:
     """The environment a booking for this account and profile goes to; ``ProblemError``
     when it may go nowhere. ``environment`` chooses among several pairings."""
-    account = db.session.get(Account, account_id)
-    if account is None:
+    rows = (
+        db.session.connection()
+        .execute(
+            _ROUTE,
+            {"account_id": account_id, "profile_id": profile_id, "default_environment": default_environment()},
+        )
+        .all()
+    )
+    if not rows:
         raise ProblemError([Problem("slot.accountId", f"{account_id!r} is not an account in the directory")])
+    eligible, profile_account, _ = rows[0]
+    environments = {row.environment for row in rows if row.environment is not None}
     problems = []
-    if not account.eligible:
+    if not eligible:
         problems.append(Problem("slot.accountId", f"{account_id!r} is not eligible for bookings"))
-    profile_account = db.session.scalar(select(Profile.account_id).where(Profile.id == profile_id))
     if profile_account != account_id:
         problems.append(Problem("slot.profileId", f"{profile_id!r} is not a profile of account {account_id!r}"))
-    environments = paired_environments(account_id)
     if environment is not None and environment not in environments:
         problems.append(
             Problem("slot.accountId", f"{account_id!r} has no COMPLETED pairing with ServiceTitan's {environment}")

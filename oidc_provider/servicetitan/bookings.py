@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import Table, and_, bindparam, insert, literal_column, not_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -34,12 +34,52 @@ from oidc_provider.servicetitan.validation import (
     parse_json,
 )
 
+_bookings, _messages, _updates = (cast(Table, model.__table__) for model in (Booking, OutboxMessage, LeadStatusUpdate))
+# The catalog in one statement: the job type keys (kind 1) and the Extra Details keys (kind 2).
+_CATALOG_PARTS = (
+    select(literal_column("1").label("kind"), JobType.__table__.c.partner_key.label("key")).where(
+        JobType.__table__.c.partner_key.is_not(None)
+    ),
+    select(literal_column("2"), ExtraDetailParameter.__table__.c.key_folded),
+)
+_SELECT_CATALOG = union_all(*_CATALOG_PARTS)
+_EARLIER, _UPDATED = 0, 3
+# What a new booking needs to know, in one statement: whether its partnerBookingId was
+# accepted before (kind 0), the catalog, and whether lead status updates already name it
+# (kind 3: its timeline is then read; ServiceTitan may report on a booking we did not know).
+_SELECT_KNOWN = union_all(
+    select(literal_column(str(_EARLIER)), _bookings.c.partner_booking_id).where(
+        _bookings.c.partner_booking_id == bindparam("partner_booking_id")
+    ),
+    *_CATALOG_PARTS,
+    select(literal_column(str(_UPDATED)), _updates.c.status_update_id).where(
+        _updates.c.partner_booking_id == bindparam("partner_booking_id")
+    ),
+)
+_SELECT_TOKEN_USED = select(_messages.c.id).where(_messages.c.idempotency_token == bindparam("token"))
+_INSERT_BOOKING = insert(_bookings)
+_SELECT_TIMELINES = (
+    select(
+        _updates.c.partner_booking_id,
+        _updates.c.status,
+        _updates.c.event_timestamp,
+        _updates.c.status_update_id,
+        _updates.c.event_data,
+    )
+    .where(_updates.c.partner_booking_id.in_(bindparam("partner_booking_ids", expanding=True)))
+    .order_by(_updates.c.event_timestamp, _updates.c.id)
+)
+
 
 def catalog() -> BookingCatalog:
     """The job type keys and Extra Details keys configured for ServiceTitan."""
+    return _catalog(db.session.connection().execute(_SELECT_CATALOG).all())
+
+
+def _catalog(rows) -> BookingCatalog:
     return BookingCatalog(
-        service_ids=frozenset(db.session.scalars(select(JobType.partner_key).where(JobType.partner_key.is_not(None)))),
-        extra_detail_keys=frozenset(db.session.scalars(select(ExtraDetailParameter.key_folded))),
+        service_ids=frozenset(key for kind, key in rows if kind == 1),
+        extra_detail_keys=frozenset(key for kind, key in rows if kind == 2),
     )
 
 
@@ -153,35 +193,44 @@ def accept_booking(
     if nul := _nul_problems(booking, ""):
         raise InvalidPayload(nul)
     booking_id = booking.get("partnerBookingId")
-    if isinstance(booking_id, str) and (earlier := find_booking(booking_id)) is not None:
+    rows = (
+        db.session.connection()
+        .execute(_SELECT_KNOWN, {"partner_booking_id": booking_id if isinstance(booking_id, str) else None})
+        .all()
+    )
+    kinds = {kind for kind, _ in rows}
+    # A retry is rare: the ORM reads the earlier booking only then.
+    if _EARLIER in kinds and (earlier := find_booking(str(booking_id))):
         return describe(_replayed(earlier, booking), personal), False
     given = "idempotencyToken" in booking
     # In place: a JsonObject remembers the keys its text repeated.
     booking.setdefault("idempotencyToken", uuid.uuid4().hex)
-    problems = booking_problems(booking, catalog())
+    problems = booking_problems(booking, _catalog(rows))
     if problems:
         raise InvalidPayload(problems)
+    checked_id: str = booking["partnerBookingId"]
     token = booking["idempotencyToken"]
-    if given and db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_token == token)):
+    if given and db.session.connection().execute(_SELECT_TOKEN_USED, {"token": token}).first():
         raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
     slot = booking["slot"]
     environment = route(slot["accountId"], slot["profileId"])
-    message = outbox.enqueue_booking(environment, CheckedBooking(booking))
-    row = Booking(
-        partner_booking_id=booking_id,
-        environment=environment,
-        account_id=slot["accountId"],
-        profile_id=slot["profileId"],
-        service_id=slot["serviceId"],
-        created_at=clock.now(),
-        message=message,
-    )
-    db.session.add(row)
-    record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
+    # Core INSERTs, not the unit of work: this is the partner API's hot path. The rows come
+    # back as model instances in no session, for ``describe``.
     try:
-        db.session.flush()
-        # Described before the commit, which would expire every attribute and read them back.
-        described = describe(row, personal)
+        message = outbox.insert_booking_message(environment, CheckedBooking(booking))
+        values = {
+            "partner_booking_id": booking_id,
+            "environment": environment,
+            "account_id": slot["accountId"],
+            "profile_id": slot["profileId"],
+            "service_id": slot["serviceId"],
+            "created_at": clock.now(),
+            "message_id": message.id,
+        }
+        db.session.connection().execute(_INSERT_BOOKING, values)
+        record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
+        timeline = timelines([checked_id])[checked_id] if _UPDATED in kinds else []
+        described = describe(Booking(**values, message=message), personal, timeline)
         db.session.commit()
     except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
         db.session.rollback()
@@ -275,12 +324,7 @@ def timelines(partner_booking_ids: list[str]) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {booking_id: [] for booking_id in partner_booking_ids}
     if not partner_booking_ids:
         return found
-    updates = db.session.scalars(
-        select(LeadStatusUpdate)
-        .where(LeadStatusUpdate.partner_booking_id.in_(partner_booking_ids))
-        .order_by(LeadStatusUpdate.event_timestamp, LeadStatusUpdate.id)
-    )
-    for update in updates:
+    for update in db.session.connection().execute(_SELECT_TIMELINES, {"partner_booking_ids": partner_booking_ids}):
         found[update.partner_booking_id].append(
             {
                 "status": update.status,

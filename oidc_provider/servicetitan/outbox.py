@@ -39,7 +39,7 @@ from typing import Any, cast
 
 import requests
 from flask import Flask, current_app
-from sqlalchemy import event, func, insert, or_, select, update
+from sqlalchemy import Table, event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
@@ -110,33 +110,52 @@ def enqueue_account_status(
 
 def enqueue_booking(environment: str, payload: CheckedBooking) -> OutboxMessage:
     """Queue ``POST /api/integrations/bookings`` for a booking checked when it was accepted."""
-    return enqueue(
-        BOOKING,
-        environment,
-        f"booking:{environment}:{payload['partnerBookingId']}",
-        payload,
-        idempotency_token=payload["idempotencyToken"],
+    token = payload["idempotencyToken"]
+    return enqueue(BOOKING, environment, _booking_ordering_key(environment, payload), payload, idempotency_token=token)
+
+
+def insert_booking_message(environment: str, payload: CheckedBooking) -> OutboxMessage:
+    """``enqueue_booking`` as one Core ``INSERT`` in the caller's transaction (the partner
+    API's hot path): the message comes back as values to read, with its id, in no session."""
+    token = payload["idempotencyToken"]
+    values = _new_message(
+        BOOKING, environment, _booking_ordering_key(environment, payload), payload, idempotency_token=token
     )
+    message_id = db.session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
+    db.session.info["outbox_enqueued"] = True
+    return OutboxMessage(id=message_id, **values)
 
 
 def enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> OutboxMessage:
     """Queue a message of ``kind``, delivered in order with the others of ``ordering_key``;
     the caller's commit makes it real."""
-    message = OutboxMessage(
-        kind=kind,
-        environment=environment,
-        ordering_key=ordering_key,
-        payload=payload,
-        state=PENDING,
-        attempts=0,
-        next_attempt_at=clock.now(),
-        outcome_unknown=False,
-        created_at=clock.now(),
-        **columns,
-    )
+    message = OutboxMessage(**_new_message(kind, environment, ordering_key, payload, **columns))
     db.session.add(message)
     db.session.info["outbox_enqueued"] = True
     return message
+
+
+_INSERT_MESSAGE = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.__table__.c.id)
+
+
+def _new_message(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "kind": kind,
+        "environment": environment,
+        "ordering_key": ordering_key,
+        "payload": payload,
+        "state": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "outcome_unknown": False,
+        "created_at": now,
+        **columns,
+    }
+
+
+def _booking_ordering_key(environment: str, payload: CheckedBooking) -> str:
+    return f"booking:{environment}:{payload['partnerBookingId']}"
 
 
 # -- what admins do and see ---------------------------------------------------------------

@@ -7,16 +7,30 @@ with client credentials tokens (``protection``); every error is problem+json
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSessionInterface
 
 from oidc_provider.core.extensions import csrf
 from oidc_provider.web.partner_api import bookings, leads
 from oidc_provider.web.partner_api.blueprint import bp
+from oidc_provider.web.partner_api.problem_json import PATH_PREFIX
 
 #: The modules whose views are registered on ``bp``.
 VIEW_MODULES = (bookings, leads)
 
 
+class _NoSessionForTheApi(SecureCookieSessionInterface):
+    """The partner API's callers carry a bearer token, never a session: its requests get
+    the null session (nothing read from a cookie, nothing set), which also spares each call
+    the cookie's signing serializer."""
+
+    def open_session(self, app: Flask, request: Request):
+        if request.path.startswith(PATH_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     csrf.exempt(bp)  # bearer tokens, not cookies: there is no cross-site request to forge
+    app.session_interface = _NoSessionForTheApi()
     app.register_blueprint(bp)

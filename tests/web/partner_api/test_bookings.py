@@ -53,6 +53,8 @@ def test_a_booking_is_accepted_queued_and_located(web, clean_app, make, bookable
     response = post(web, token, booking_without_token())
     assert response.status_code == 202, response.json
     assert response.headers["Location"] == "/api/v1/bookings/booking-1"
+    # A bearer-token API: no session cookie is read, set or varied on.
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get("Vary", "")
     body = response.json
     assert (body["partnerBookingId"], body["state"], body["environment"]) == ("booking-1", "queued", "sandbox")
     assert (body["accountId"], body["profileId"], body["serviceId"]) == ("acct-hvac", "p-north", "partner_job_type_1")
@@ -191,6 +193,20 @@ def test_delivered_with_the_lead_status_timeline(web, clean_app, make, bookable,
             "eventData": update["eventData"],
         }
     ]
+
+
+def test_a_lead_status_update_received_before_the_booking_is_on_its_timeline(web, clean_app, bookable, token):
+    with clean_app.app_context():
+        paste(KEY, "test")
+    booking = booking_without_token()
+    update = sandbox_webhooks.lead_status_body("accepted", booking, 1_700_000_000, 1_700_000_600)
+    assert (
+        web.post("/servicetitan/webhooks/leads/accepted", json=update, headers={"X-STLeads-Token": KEY}).status_code
+        == 200
+    )
+
+    body = post(web, token, booking).json
+    assert [entry["statusUpdateId"] for entry in body["timeline"]] == [update["statusUpdateId"]]
 
 
 def test_a_refusal_by_servicetitan_is_failed_with_its_error(web, clean_app, make, bookable, token, st_sandbox):
