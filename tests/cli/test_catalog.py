@@ -152,7 +152,8 @@ def test_a_generated_key_authenticates_webhooks_and_is_listed(runner, clean_app,
 
     assert generated.exit_code == 0, generated.output
     key = json.loads(generated.stdout)
-    assert set(key) == {"id", "source", "createdAt", "retiredAt", "key"}
+    assert set(key) == {"id", "environment", "source", "createdAt", "retiredAt", "key"}
+    assert key["environment"] == "production"
     assert key["source"] == "generated" and key["retiredAt"] is None and len(key["key"]) >= 43
     assert invoke(runner, "webhook-keys", "generate").stdout.strip() != key["key"]  # a second key, printed alone
     header = clean_app.config["WEBHOOK_HEADER"]

@@ -155,7 +155,7 @@ def test_a_flagged_delivery_is_judged_again_once_its_booking_exists(clean_app, c
             b' "eventData": {"acceptedTimestamp": 1700000000, "leadDeliveredTimestamp": 1699990000,'
             b' "note": "<script>alert(1)</script>"}}'
         )
-        delivery_id = webhooks.receive("leads/accepted", {}, body).delivery_id
+        delivery_id = webhooks.receive("leads/accepted", {}, body, "sandbox").delivery_id
 
     listed = console.get("/admin/webhooks").text
     assert f"#{delivery_id}" in listed and "no booking we sent has this partnerBookingId" in listed
