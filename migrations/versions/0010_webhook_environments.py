@@ -30,6 +30,8 @@ def upgrade():
 
 
 def downgrade():
+    # A plain ALTER TABLE DROP COLUMN, on SQLite too (3.35 and later): a batch operation
+    # would copy webhook_deliveries and drop the original, and with foreign keys on, that
+    # drop deletes the lead updates and availability snapshots that refer to it.
     for table in reversed(TABLES):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("environment")
+        op.drop_column(table, "environment")

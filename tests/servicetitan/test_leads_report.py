@@ -120,3 +120,18 @@ def test_the_timeline_command(clean_app, runner):
     assert missing.exit_code == 1 and "nothing is known about partnerBookingId 'nope'" in missing.output
     ghost = json.loads(runner.invoke(args=["leads", "timeline", "ghost", "--json"]).output)
     assert ghost["booking"] is None and len(ghost["updates"]) == 1
+
+
+def test_the_report_is_of_one_environment(clean_app, runner):
+    """Sandbox test leads never count in production's numbers, and the other way round."""
+    scenario(clean_app)
+    add_booking(clean_app, "live-1", environment="production")
+    result = runner.invoke(args=["leads", "report", "--environment", "production", "--json"])
+    assert result.exit_code == 0, result.output
+    production = json.loads(result.output)
+    assert production["environment"] == "production"
+    assert production["total"]["funnel"] == {"sent": 1, "accepted": 0, "declined": 0, "scheduled": 0, "invoiced": 0}
+    assert production["total"]["revenue"] == "0"
+    sandbox = json.loads(runner.invoke(args=["leads", "report", "--environment", "sandbox", "--json"]).output)
+    assert sandbox["total"]["funnel"]["sent"] == 4 and sandbox["total"]["revenue"] == "500.05"
+    assert runner.invoke(args=["leads", "report", "--environment", "moon"]).exit_code == 2

@@ -301,7 +301,12 @@ def test_a_pasted_key_keeps_the_previous_one_until_it_is_retired(clean_app, cons
 def test_each_environments_sheet_shows_its_own_webhook_url_and_keys(clean_app, console, make, sheet_path, web):
     """The fixture's client is the sandbox's; a second client is production's. A key made on
     one sheet is on that sheet only and authenticates only at that environment's URL."""
-    production = make.client(name="ServiceTitan production", servicetitan_environment="production")
+    production = make.client(name="ServiceTitan production")
+    with clean_app.app_context():
+        db.session.scalar(select(Client).where(Client.client_id == production.client_id)).servicetitan_environment = (
+            "production"
+        )
+        db.session.commit()
     production_path = f"/admin/clients/{production.client_id}/servicetitan"
     console.post(sheet_path + "/webhook-key/generate")
     console.post(production_path + "/webhook-key/paste", {"webhook_key": "st-production-key-0001"})
