@@ -28,10 +28,10 @@ from oidc_provider.core.models import Client, ExtraDetailParameter, JobType, Out
 from oidc_provider.oidc.keys import ASYMMETRIC_ALGS, keys_due_for_rotation
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.catalog import webhook_keys
-from oidc_provider.servicetitan.webhooks import receiver_path
 from oidc_provider.servicetitan.environments import default_environment, resolve
 from oidc_provider.servicetitan.errors import LeadsApiError
 from oidc_provider.servicetitan.leads_api import request_token
+from oidc_provider.servicetitan.webhooks import receiver_path
 
 OK = "ok"
 PROBLEM = "problem"

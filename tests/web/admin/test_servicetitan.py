@@ -303,9 +303,9 @@ def test_each_environments_sheet_shows_its_own_webhook_url_and_keys(clean_app, c
     one sheet is on that sheet only and authenticates only at that environment's URL."""
     production = make.client(name="ServiceTitan production")
     with clean_app.app_context():
-        db.session.scalar(select(Client).where(Client.client_id == production.client_id)).servicetitan_environment = (
-            "production"
-        )
+        db.session.scalar(
+            select(Client).where(Client.client_id == production.client_id)
+        ).servicetitan_environment = "production"
         db.session.commit()
     production_path = f"/admin/clients/{production.client_id}/servicetitan"
     console.post(sheet_path + "/webhook-key/generate")
