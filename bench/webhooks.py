@@ -66,13 +66,13 @@ def seed(app, count: int) -> None:
     with app.app_context():
         paste(KEY, "bench")
         for n in range(count):
-            message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=f"bench-{n}", payload={})
+            message = OutboxMessage(kind="booking", environment="production", ordering_key=f"bench-{n}", payload={})
             db.session.add(message)
             db.session.flush()
             db.session.add(
                 Booking(
                     partner_booking_id=f"bench-{n}",
-                    environment="sandbox",
+                    environment="production",
                     account_id="acct-1",
                     profile_id="p-1",
                     service_id="s-1",

@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-client-id", help="Leads API client id issued to the partner")
     parser.add_argument("--api-client-secret", help="its secret")
     parser.add_argument("--custom-pairing-url", help="the partner's Custom pairing URL")
-    parser.add_argument("--webhook-prefix", help="the partner's webhook URL prefix")
-    parser.add_argument("--webhook-key", help="the webhook message signing key")
+    parser.add_argument(
+        "--webhook-prefix", help="the partner's webhook URL prefix for ServiceTitan's sandbox environment"
+    )
+    parser.add_argument("--webhook-key", help="the webhook message signing key of that environment")
     args = parser.parse_args(argv)
     given = {
         "ST_SANDBOX_ISSUER": args.issuer,

@@ -47,8 +47,10 @@ SETTINGS: dict[str, str | None] = {
     # OPTIONAL. The partner's Custom pairing URL ("Partner Pairing URL"); the button
     # appends ?requestId=.
     "ST_SANDBOX_CUSTOM_PAIRING_URL": None,
-    # OPTIONAL. The partner's webhook URL prefix, the signing key sent verbatim, and the
-    # header that carries it.
+    # OPTIONAL. The partner's webhook URL prefix for this environment, the signing key sent
+    # verbatim, and the header that carries it. The sandbox plays ServiceTitan's sandbox
+    # environment: give it the prefix and key the partner set up for that environment (the
+    # pairing provider takes the sandbox's deliveries under {its prefix}/sandbox).
     "ST_SANDBOX_WEBHOOK_PREFIX": None,
     "ST_SANDBOX_WEBHOOK_KEY": None,
     "ST_SANDBOX_WEBHOOK_HEADER": "X-STLeads-Token",

@@ -90,8 +90,8 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         db.session.add(pairing)
         db.session.commit()
         import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nElectrical,\n", "test")
-        older, _ = generate("test")
-        generate("test")
+        older, _ = generate("test", "sandbox")  # the environment of the world's client
+        generate("test", "sandbox")
         from oidc_provider.core.models import Admin, Booking, WebhookDelivery
         from oidc_provider.servicetitan import outbox
         from oidc_provider.servicetitan.validation import check_booking

@@ -14,6 +14,7 @@ from oidc_provider.core.models import WebhookSigningKey
 from oidc_provider.core.problems import Problem
 from oidc_provider.oidc.client_registry import ClientSettingsError, find_client, set_logo
 from oidc_provider.servicetitan.catalog import extra_details, job_types, webhook_keys
+from oidc_provider.servicetitan.environments import ENVIRONMENTS, PRODUCTION
 
 ACTOR = "cli"
 
@@ -128,6 +129,7 @@ def _rows_from(file) -> list[tuple[str, str]]:
 def _key(key: WebhookSigningKey, reveal: bool) -> dict:
     data = {
         "id": key.id,
+        "environment": key.environment,
         "source": key.source,
         "createdAt": key.created_at.isoformat(),
         "retiredAt": key.retired_at.isoformat() if key.retired_at else None,
@@ -140,34 +142,49 @@ def _key(key: WebhookSigningKey, reveal: bool) -> dict:
 @click.group("webhook-keys", cls=CommandGroup)
 def webhook_keys_group():
     """The Webhook Message Signing Key ServiceTitan sends with each webhook. Generate one
-    here, or add the one ServiceTitan generated; the previous key stays valid until retired."""
+    here, or add the one ServiceTitan generated; the previous key stays valid until retired.
+    Each ServiceTitan environment has keys of its own (--environment, default production)."""
+
+
+_environment_option = click.option(
+    "--environment",
+    type=click.Choice(ENVIRONMENTS),
+    default=PRODUCTION,
+    show_default=True,
+    help="The ServiceTitan environment whose keys these are.",
+)
 
 
 @webhook_keys_group.command("list")
 @click.option("--reveal", is_flag=True, help="Print the keys themselves too.")
+@_environment_option
 @json_option
-def list_webhook_keys(reveal, as_json):
-    """The keys ServiceTitan's deliveries may carry, newest first (at most two)."""
-    data = [_key(key, reveal) for key in webhook_keys.valid_keys()]
+def list_webhook_keys(reveal, environment, as_json):
+    """The keys the environment's deliveries may carry, newest first (at most two)."""
+    data = [_key(key, reveal) for key in webhook_keys.valid_keys(environment)]
     lines = [f"#{k['id']}  {k['source']:9}  since {k['createdAt']}" + (f"  {k['key']}" if reveal else "") for k in data]
     report(data, as_json, "\n".join(lines) or "no key: every delivery is refused")
 
 
 @webhook_keys_group.command("generate")
+@_environment_option
 @json_option
-def generate_webhook_key(as_json):
-    """Make a new random key and print it, to paste into ServiceTitan's Webhooks step."""
-    key, value = webhook_keys.generate(ACTOR)
+def generate_webhook_key(environment, as_json):
+    """Make a new random key and print it, to paste into the Webhooks step of the
+    environment's ServiceTitan integration."""
+    key, value = webhook_keys.generate(ACTOR, environment)
     report(_key(key, reveal=True), as_json, value)
 
 
 @webhook_keys_group.command("add")
+@_environment_option
 @json_option
-def add_webhook_key(as_json):
-    """Take the key ServiceTitan generated, from the first line of stdin (never from the
-    command line, where other users of the machine could read it)."""
+def add_webhook_key(environment, as_json):
+    """Take the key the environment's ServiceTitan integration generated, from the first
+    line of stdin (never from the command line, where other users of the machine could
+    read it)."""
     try:
-        key = webhook_keys.paste(sys.stdin.readline(), ACTOR)
+        key = webhook_keys.paste(sys.stdin.readline(), ACTOR, environment)
     except webhook_keys.WebhookKeyError as error:
         fail(str(error))
     report(_key(key, reveal=False), as_json, f"added key #{key.id}")

@@ -16,9 +16,11 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client
 from oidc_provider.directory.store import import_directory
 from oidc_provider.oidc.client_registry import ClientSettings, create_client, delete_client
+from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.servicetitan.environments import SANDBOX
 from oidc_provider.servicetitan.environments import configure as configure_environment
 from oidc_provider.servicetitan.outbox import start_in_process as start_outbox_worker
+from oidc_provider.servicetitan.webhooks import receiver_path
 
 group = CommandGroup("demo", help="Run the product with a demo tenant and the ServiceTitan sandbox.")
 
@@ -64,6 +66,11 @@ def run(host, port, sandbox_port):
     )
     db.session.commit()
     current_app.config["SERVICETITAN_ENVIRONMENT"] = SANDBOX
+    # Its lead status webhooks go to the sandbox environment's receivers, with that
+    # environment's key (the one a previous run made, or a new one).
+    kept = webhook_keys.valid_keys(SANDBOX)
+    webhook_key = webhook_keys.reveal(kept[0]) if kept else webhook_keys.generate("demo", SANDBOX)[1]
+    webhook_prefix = current_app.config["ISSUER"] + receiver_path(current_app.config["WEBHOOK_PREFIX"], SANDBOX, "")
     sandbox = create_sandbox(
         {
             "ST_SANDBOX_ISSUER": current_app.config["ISSUER"],
@@ -74,6 +81,9 @@ def run(host, port, sandbox_port):
             "ST_SANDBOX_API_CLIENT_ID": DEMO_API_CLIENT_ID,
             "ST_SANDBOX_API_CLIENT_SECRET": api_secret,
             "ST_SANDBOX_CUSTOM_PAIRING_URL": current_app.config["ISSUER"] + current_app.config["CUSTOM_PAIRING_PATH"],
+            "ST_SANDBOX_WEBHOOK_PREFIX": webhook_prefix.rstrip("/"),
+            "ST_SANDBOX_WEBHOOK_KEY": webhook_key,
+            "ST_SANDBOX_WEBHOOK_HEADER": current_app.config["WEBHOOK_HEADER"],
         }
     )
     sandbox_server = make_server(host, sandbox_port, sandbox, threaded=True)

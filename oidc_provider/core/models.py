@@ -503,6 +503,8 @@ class WebhookSigningKey(Model):
     __tablename__ = "webhook_signing_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Each ServiceTitan environment is an integration of its own, with its own key set.
+    environment: Mapped[str] = mapped_column(String(16), default="production", server_default="production")
     key_encrypted: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))  # "generated" or "pasted"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -611,6 +613,8 @@ class WebhookDelivery(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     topic: Mapped[str] = mapped_column(String(32), index=True)  # "accounts", "leads/accepted", ...
+    # The environment whose URL (and key) it came in at: "sandbox" or "production".
+    environment: Mapped[str] = mapped_column(String(16), default="production", server_default="production")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     headers: Mapped[dict] = mapped_column(JSON)  # as received, minus the signing key
     body: Mapped[bytes] = mapped_column(LargeBinary)
@@ -628,6 +632,8 @@ class LeadStatusUpdate(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     status_update_id: Mapped[str] = mapped_column(String(200), unique=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    # Its delivery's; it is linked only to a booking sent to the same environment.
+    environment: Mapped[str] = mapped_column(String(16), default="production", server_default="production")
     partner_booking_id: Mapped[str] = mapped_column(String(200), index=True)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))  # None: unknown
     account_id: Mapped[str] = mapped_column(String(200))
@@ -645,6 +651,7 @@ class AvailabilitySnapshot(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(16), default="production", server_default="production")
     account_id: Mapped[str] = mapped_column(String(200), default="")
     profile_id: Mapped[str] = mapped_column(String(200), default="")
     service_id: Mapped[str] = mapped_column(String(200), default="")

@@ -210,7 +210,9 @@ def document(
 
 def _webhook_paths(prefix: str) -> dict:
     """ServiceTitan's deliveries: kept raw once the signing key matches, judged after."""
-    from oidc_provider.servicetitan.webhooks import TOPICS  # the receivers' own list, so the two cannot differ
+    # The receivers' own list and paths, so the two cannot differ.
+    from oidc_provider.servicetitan.environments import PRODUCTION, SANDBOX
+    from oidc_provider.servicetitan.webhooks import TOPICS, receiver_path
 
     receipt = "The delivery is kept; `state` says how it was judged (stored, invalid, duplicate, unknown_booking)."
     operation = {
@@ -227,13 +229,15 @@ def _webhook_paths(prefix: str) -> dict:
         },
     }
     return {
-        f"{prefix}/{topic}": {
+        receiver_path(prefix, environment, topic): {
             "post": {
                 **operation,
-                "summary": f"ServiceTitan's {topic} webhook",
-                "operationId": "webhook_" + topic.replace("/", "_"),
+                "summary": f"ServiceTitan's {topic} webhook, from its {environment} environment",
+                "operationId": ("webhook_" if environment == PRODUCTION else f"webhook_{environment}_")
+                + topic.replace("/", "_"),
             }
         }
+        for environment in (PRODUCTION, SANDBOX)
         for topic in TOPICS
     }
 
@@ -323,8 +327,8 @@ def _partner_api_paths() -> dict:
                 "leads_report",
                 "leads:read",
                 "The leads funnel, decline reasons and revenue, per account and profile",
-                {"200": _json("LeadsReport", "The report, of one environment or both.")},
-                parameters=[environment],
+                {"200": _json("LeadsReport", "The report of one environment.")},
+                parameters=[{**environment, "description": "Default: the product's default environment."}],
             )
         },
         "/api/v1/availability": {
@@ -332,7 +336,8 @@ def _partner_api_paths() -> dict:
                 "availability",
                 "leads:read",
                 "The availability ServiceTitan last pushed, per account, profile and service",
-                {"200": _json("AvailabilityPage", "Every latest snapshot.")},
+                {"200": _json("AvailabilityPage", "Every latest snapshot of one environment.")},
+                parameters=[{**environment, "description": "Default: the product's default environment."}],
             )
         },
     }
@@ -480,8 +485,12 @@ _SCHEMAS = {
     },
     "LeadsReport": {
         "type": "object",
-        "required": ["total", "byProfile"],
-        "properties": {"total": {"type": "object"}, "byProfile": {"type": "array", "items": {"type": "object"}}},
+        "required": ["environment", "total", "byProfile"],
+        "properties": {
+            "environment": {"enum": ["sandbox", "production"]},
+            "total": {"type": "object"},
+            "byProfile": {"type": "array", "items": {"type": "object"}},
+        },
         "additionalProperties": False,
     },
     "WebhookReceipt": {

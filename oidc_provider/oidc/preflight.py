@@ -31,6 +31,7 @@ from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.servicetitan.environments import default_environment, resolve
 from oidc_provider.servicetitan.errors import LeadsApiError
 from oidc_provider.servicetitan.leads_api import request_token
+from oidc_provider.servicetitan.webhooks import receiver_path
 
 OK = "ok"
 PROBLEM = "problem"
@@ -208,15 +209,15 @@ def check_leads_api(environment: str) -> Check:
 
 def check_webhooks(environment: str) -> Check:
     title = "The webhook key is set and the receivers answer"
-    if not webhook_keys.valid_keys():
+    if not webhook_keys.valid_keys(environment):
         return _problem(
             "webhooks",
             title,
-            "no webhook signing key is set: every delivery would be refused",
-            "Generate or paste the Webhook Message Signing Key on a client's setup sheet, and enter the same key "
-            "in ServiceTitan's webhook screen.",
+            f"no webhook signing key is set for the {environment} environment: every delivery would be refused",
+            f"Generate or paste the Webhook Message Signing Key on the setup sheet of the {environment} client, "
+            "and enter the same key in ServiceTitan's webhook screen.",
         )
-    url = _issuer() + current_app.config["WEBHOOK_PREFIX"].rstrip("/") + "/leads/accepted"
+    url = _issuer() + receiver_path(current_app.config["WEBHOOK_PREFIX"], environment, "leads/accepted")
     try:
         response = _get(url)
     except requests.RequestException as error:

@@ -2,7 +2,8 @@
 
 Updates are ordered by ServiceTitan's event ``timestamp``, not by arrival: deliveries are
 not retried and may arrive out of order. Only updates about bookings we sent count in the
-report; the others stay flagged on their deliveries.
+report; the others stay flagged on their deliveries. A report is of one ServiceTitan
+environment, so that sandbox test leads never count in production's numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Booking, LeadStatusUpdate
+from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.webhooks import invoice_total
 
 FUNNEL = ("sent", "accepted", "declined", "scheduled", "invoiced")
@@ -26,11 +28,14 @@ def timeline(partner_booking_id: str) -> dict | None:
     """The booking we sent and every status update about it, in event-time order; None
     when neither exists."""
     booking = db.session.scalar(select(Booking).where(Booking.partner_booking_id == partner_booking_id))
-    updates = db.session.scalars(
+    updates_query = (
         select(LeadStatusUpdate)
         .where(LeadStatusUpdate.partner_booking_id == partner_booking_id)
         .order_by(LeadStatusUpdate.event_timestamp, LeadStatusUpdate.id)
-    ).all()
+    )
+    if booking is not None:  # another environment's update with the same id is not about it
+        updates_query = updates_query.where(LeadStatusUpdate.environment == booking.environment)
+    updates = db.session.scalars(updates_query).all()
     if booking is None and not updates:
         return None
     return {
@@ -50,6 +55,7 @@ def timeline(partner_booking_id: str) -> dict | None:
                 "timestamp": u.event_timestamp,
                 "at": _iso(u.event_timestamp),
                 "statusUpdateId": u.status_update_id,
+                "environment": u.environment,
                 "deliveryId": u.delivery_id,
                 "eventData": u.event_data,
             }
@@ -60,17 +66,21 @@ def timeline(partner_booking_id: str) -> dict | None:
 
 def report(environment: str | None = None) -> dict:
     """The funnel, decline reasons, delivery-to-acceptance time and invoiced revenue per
-    day, overall and per account and profile; only of bookings sent to ``environment`` when
-    it is given."""
+    day, overall and per account and profile, of the bookings sent to ``environment`` (by
+    default the default environment) and the updates about them."""
+    environment = environment or default_environment()
     groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
     total = _Group()
-    sent = select(Booking.account_id, Booking.profile_id, Booking.partner_booking_id)
-    updates_query = (
-        select(LeadStatusUpdate).join(Booking, Booking.id == LeadStatusUpdate.booking_id).order_by(LeadStatusUpdate.id)
+    sent = select(Booking.account_id, Booking.profile_id, Booking.partner_booking_id).where(
+        Booking.environment == environment
     )
-    if environment is not None:
-        sent = sent.where(Booking.environment == environment)
-        updates_query = updates_query.where(Booking.environment == environment)
+    # An update is linked only to a booking of its own environment.
+    updates_query = (
+        select(LeadStatusUpdate)
+        .join(Booking, Booking.id == LeadStatusUpdate.booking_id)
+        .where(Booking.environment == environment)
+        .order_by(LeadStatusUpdate.id)
+    )
     for account_id, profile_id, partner_booking_id in db.session.execute(sent):
         for group in (total, groups[(account_id, profile_id)]):
             group.stages["sent"].add(partner_booking_id)
@@ -79,6 +89,7 @@ def report(environment: str | None = None) -> dict:
         for group in (total, groups[(update.account_id, update.profile_id)]):
             group.add(update)
     return {
+        "environment": environment,
         "total": total.summary(),
         "byProfile": [
             {"accountId": account_id, "profileId": profile_id, **group.summary()}

@@ -10,6 +10,11 @@ again. Lead status updates are validated against the document's examples, not it
 (which calls decimals, strings and lists "integer"), and recorded once per
 ``statusUpdateId``: the unique constraint decides between two copies arriving at once on
 two workers.
+
+Each ServiceTitan environment posts to its own URL (``receiver_path``); a delivery, and
+what is recorded from it, carries that environment, and a lead update is linked only to a
+booking sent to the same environment: a sandbox test lead never counts in production's
+numbers.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.servicetitan import forwarding
+from oidc_provider.servicetitan.environments import PRODUCTION, default_environment
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,14 @@ LEAD_EVENTS = {
 #: The undocumented pushes, kept as received.
 PLAIN_TOPICS = ("accounts", "profiles", "services", "availabilities")
 TOPICS = PLAIN_TOPICS + tuple(f"leads/{event}" for event in LEAD_EVENTS)
+
+
+def receiver_path(prefix: str, environment: str, topic: str) -> str:
+    """Where ``environment`` posts ``topic``: production directly under the prefix (as
+    before environments existed), the sandbox under ``{prefix}/sandbox``."""
+    prefix = prefix.rstrip("/")
+    return f"{prefix}/{topic}" if environment == PRODUCTION else f"{prefix}/{environment}/{topic}"
+
 
 _EVENT_FIELDS = {
     "Accepted": ("acceptedTimestamp",),
@@ -77,13 +91,15 @@ _RECORD_STATE = (
     .values(state=bindparam("state"), problems=bindparam("problems"))
 )
 _UPDATES = cast(Table, LeadStatusUpdate.__table__)
+# A booking sent to the environment the update came from.
+_BOOKING_IN_ENVIRONMENT = select(Booking.id).where(
+    Booking.partner_booking_id == bindparam("booking_ref"), Booking.environment == bindparam("booking_environment")
+)
 # A new lead update, on SQLite (False) and PostgreSQL (True), with the booking it is about;
 # nothing when its statusUpdateId is recorded already.
 _INSERT_NEW_UPDATE = {
     on_postgresql: dialect.insert(_UPDATES)
-    .values(
-        booking_id=select(Booking.id).where(Booking.partner_booking_id == bindparam("booking_ref")).scalar_subquery()
-    )
+    .values(booking_id=_BOOKING_IN_ENVIRONMENT.scalar_subquery())
     .on_conflict_do_nothing(index_elements=["status_update_id"])
     .returning(_UPDATES.c.booking_id)
     for on_postgresql, dialect in ((False, sqlite), (True, postgresql))
@@ -210,15 +226,17 @@ def _unstorable(value: Any) -> bool:
     return False
 
 
-def receive(topic: str, headers: dict, body: bytes) -> Outcome:
-    """Keep ``body`` raw and judge it, in one transaction that the caller commits before it
-    answers. The judging runs inside a savepoint: when it fails, the raw row still commits,
-    in state ``received``, and ``judge_waiting`` judges it again."""
+def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTION) -> Outcome:
+    """Keep ``body``, posted to ``environment``'s URL, raw and judge it, in one transaction
+    that the caller commits before it answers. The judging runs inside a savepoint: when it
+    fails, the raw row still commits, in state ``received``, and ``judge_waiting`` judges it
+    again."""
     received_at = clock.now()
     delivery_id = db.session.execute(
         _INSERT_DELIVERY,
         {
             "topic": topic,
+            "environment": environment,
             "received_at": received_at,
             "headers": headers,
             "body": body,
@@ -226,7 +244,7 @@ def receive(topic: str, headers: dict, body: bytes) -> Outcome:
             "problems": [],
         },
     ).scalar_one()
-    outcome = _judge_in_savepoint(delivery_id, topic, received_at, body)
+    outcome = _judge_in_savepoint(Received(delivery_id, topic, environment, received_at, body))
     db.session.commit()
     return outcome
 
@@ -251,13 +269,16 @@ def judge_again(delivery: WebhookDelivery, actor: str) -> Outcome:
     if before == UNKNOWN_BOOKING:
         update = db.session.scalars(select(LeadStatusUpdate).where(LeadStatusUpdate.delivery_id == delivery.id)).one()
         update.booking_id = db.session.scalars(
-            select(Booking.id).where(Booking.partner_booking_id == update.partner_booking_id)
+            _BOOKING_IN_ENVIRONMENT,
+            {"booking_ref": update.partner_booking_id, "booking_environment": update.environment},
         ).first()
         if update.booking_id is not None:
             delivery.state, delivery.problems = STORED, []
         db.session.commit()
         return Outcome(delivery.id, delivery.state, list(delivery.problems))
-    outcome = _judge_in_savepoint(delivery.id, delivery.topic, delivery.received_at, delivery.body)
+    outcome = _judge_in_savepoint(
+        Received(delivery.id, delivery.topic, delivery.environment, delivery.received_at, delivery.body)
+    )
     db.session.commit()
     return outcome
 
@@ -268,7 +289,13 @@ def judge_waiting(batch: int = 100) -> int:
     ``invalid`` for an admin rather than retried for ever. Several processes may sweep at
     once: on PostgreSQL each takes rows the others have not locked."""
     waiting = (
-        select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.received_at, WebhookDelivery.body)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.topic,
+            WebhookDelivery.environment,
+            WebhookDelivery.received_at,
+            WebhookDelivery.body,
+        )
         .where(WebhookDelivery.state == RECEIVED)
         .order_by(WebhookDelivery.id)
         .limit(batch)
@@ -277,38 +304,58 @@ def judge_waiting(batch: int = 100) -> int:
         waiting = waiting.with_for_update(skip_locked=True)
     rows = db.session.execute(waiting).all()
     for row in rows:
-        outcome = _judge_in_savepoint(row.id, row.topic, row.received_at, row.body)
+        outcome = _judge_in_savepoint(Received(*row))
         if outcome.state == RECEIVED:
             _record(row.id, INVALID, [JUDGING_FAILED_TWICE])
     db.session.commit()
     return len(rows)
 
 
-def _judge_in_savepoint(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> Outcome:
+@dataclass(frozen=True)
+class Received:
+    """A kept delivery, as much of it as its judging reads."""
+
+    delivery_id: int
+    topic: str
+    environment: str
+    received_at: datetime
+    body: bytes
+
+
+def _judge_in_savepoint(delivery: Received) -> Outcome:
     try:
         with db.session.begin_nested():
-            return _judge(delivery_id, topic, received_at, body)
+            return _judge(delivery)
     except Exception:  # noqa: BLE001 - whatever went wrong, the raw delivery is kept
-        log.exception("webhook delivery %s (%s): judging failed; it stays received", delivery_id, topic)
-        return Outcome(delivery_id, RECEIVED, [JUDGING_FAILED])
+        log.exception(
+            "webhook delivery %s (%s): judging failed; it stays received", delivery.delivery_id, delivery.topic
+        )
+        return Outcome(delivery.delivery_id, RECEIVED, [JUDGING_FAILED])
 
 
-def _judge(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> Outcome:
+def _judge(delivery: Received) -> Outcome:
+    delivery_id, topic, received_at = delivery.delivery_id, delivery.topic, delivery.received_at
     try:
-        document = parse_body(body)
+        document = parse_body(delivery.body)
     except NotJson as error:
         return _record(delivery_id, NOT_JSON, [f"the body is not JSON: {error}"])
     except ProblemError as error:
         return _record(delivery_id, INVALID, [str(problem) for problem in error.problems])
     if topic.startswith("leads/"):
-        return _record_lead_update(delivery_id, topic, received_at, document, LEAD_EVENTS[topic.removeprefix("leads/")])
+        return _record_lead_update(delivery, document, LEAD_EVENTS[topic.removeprefix("leads/")])
     if _unstorable(document):
         return _record(delivery_id, INVALID, [UNSTORABLE])
     if topic == "availabilities":
         db.session.execute(
             insert(cast(Table, AvailabilitySnapshot.__table__)),
             [
-                {"delivery_id": delivery_id, "received_at": received_at, "payload": item, **_availability_keys(item)}
+                {
+                    "delivery_id": delivery_id,
+                    "environment": delivery.environment,
+                    "received_at": received_at,
+                    "payload": item,
+                    **_availability_keys(item),
+                }
                 for item in (document if isinstance(document, list) else [document])
             ],
         )
@@ -333,7 +380,8 @@ def _availability_keys(item: Any) -> dict:
     return keys
 
 
-def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, document: Any, status: str) -> Outcome:
+def _record_lead_update(delivery: Received, document: Any, status: str) -> Outcome:
+    delivery_id = delivery.delivery_id
     problems = lead_update_problems(document, status)
     if problems:
         return _record(delivery_id, INVALID, problems)
@@ -344,8 +392,10 @@ def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, doc
         {
             "status_update_id": document["statusUpdateId"],
             "delivery_id": delivery_id,
+            "environment": delivery.environment,
             "partner_booking_id": document["partnerBookingId"],
             "booking_ref": document["partnerBookingId"],
+            "booking_environment": delivery.environment,
             "account_id": document["accountId"],
             "profile_id": document["profileId"],
             "status": status,
@@ -355,9 +405,13 @@ def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, doc
     ).first()
     if recorded is None:
         return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
-    forwarding.enqueue(delivery_id, topic, received_at, document)
+    forwarding.enqueue(delivery_id, delivery.topic, delivery.received_at, document)
     if recorded.booking_id is None:
-        return _record(delivery_id, UNKNOWN_BOOKING, ["no booking we sent has this partnerBookingId"])
+        return _record(
+            delivery_id,
+            UNKNOWN_BOOKING,
+            [f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"],
+        )
     return _record(delivery_id, STORED, [])
 
 
@@ -371,14 +425,20 @@ def invoice_total(update: LeadStatusUpdate) -> Decimal:
     return Decimal(str(update.event_data.get("totalPrice", 0)))
 
 
-def latest_availability() -> list[dict]:
-    """The newest availability pushed for each account, profile and service."""
-    rows = db.session.scalars(select(AvailabilitySnapshot).order_by(AvailabilitySnapshot.id.desc()))
+def latest_availability(environment: str | None = None) -> list[dict]:
+    """The newest availability ``environment`` (by default the default environment) pushed
+    for each account, profile and service."""
+    rows = db.session.scalars(
+        select(AvailabilitySnapshot)
+        .where(AvailabilitySnapshot.environment == (environment or default_environment()))
+        .order_by(AvailabilitySnapshot.id.desc())
+    )
     latest: dict[tuple, dict] = {}
     for row in rows:
         key = (row.account_id, row.profile_id, row.service_id)
         if key not in latest:
             latest[key] = {
+                "environment": row.environment,
                 "accountId": row.account_id,
                 "profileId": row.profile_id,
                 "serviceId": row.service_id,

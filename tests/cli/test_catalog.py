@@ -152,7 +152,8 @@ def test_a_generated_key_authenticates_webhooks_and_is_listed(runner, clean_app,
 
     assert generated.exit_code == 0, generated.output
     key = json.loads(generated.stdout)
-    assert set(key) == {"id", "source", "createdAt", "retiredAt", "key"}
+    assert set(key) == {"id", "environment", "source", "createdAt", "retiredAt", "key"}
+    assert key["environment"] == "production"
     assert key["source"] == "generated" and key["retiredAt"] is None and len(key["key"]) >= 43
     assert invoke(runner, "webhook-keys", "generate").stdout.strip() != key["key"]  # a second key, printed alone
     header = clean_app.config["WEBHOOK_HEADER"]
@@ -187,6 +188,26 @@ def test_a_pasted_key_comes_from_stdin_and_the_previous_one_is_retired(runner, c
         assert not webhook_keys.matches(first["key"]) and webhook_keys.matches(PASTED_KEY)
     assert [k["id"] for k in json.loads(invoke(runner, "webhook-keys", "list", "--json").stdout)] == [pasted["id"]]
     assert {"webhook_key_added", "webhook_key_retired"} <= set(audit_events(clean_app))
+
+
+def test_each_environment_has_its_own_keys(runner, clean_app, web):
+    sandbox = json.loads(invoke(runner, "webhook-keys", "generate", "--environment", "sandbox", "--json").stdout)
+    added = invoke(runner, "webhook-keys", "add", "--environment", "production", "--json", input=PASTED_KEY + "\n")
+    assert added.exit_code == 0, added.output
+    assert sandbox["environment"] == "sandbox" and json.loads(added.stdout)["environment"] == "production"
+
+    def listed(*environment):
+        return [k["id"] for k in json.loads(invoke(runner, "webhook-keys", "list", *environment, "--json").stdout)]
+
+    assert listed("--environment", "sandbox") == [sandbox["id"]]
+    assert listed() == listed("--environment", "production") == [json.loads(added.stdout)["id"]]
+    header, prefix = clean_app.config["WEBHOOK_HEADER"], clean_app.config["WEBHOOK_PREFIX"]
+    assert web.post(f"{prefix}/sandbox/accounts", json={}, headers={header: sandbox["key"]}).status_code == 200
+    assert web.post(f"{prefix}/accounts", json={}, headers={header: sandbox["key"]}).status_code == 401
+    assert web.post(f"{prefix}/sandbox/accounts", json={}, headers={header: PASTED_KEY}).status_code == 401
+    assert web.post(f"{prefix}/accounts", json={}, headers={header: PASTED_KEY}).status_code == 200
+    refused = invoke(runner, "webhook-keys", "list", "--environment", "staging")
+    assert refused.exit_code == 2 and "staging" in refused.stderr
 
 
 def test_a_key_that_servicetitan_could_not_send_is_refused(runner, clean_app):

@@ -96,7 +96,7 @@ def test_servicetitans_objects_are_camel_case_and_oauths_keep_the_rfcs_names(run
     servicetitan = {
         "pairings list": ["pairings", "list", "--json"],
         "outbox list": ["outbox", "list", "--json"],
-        "webhook-keys list": ["servicetitan", "webhook-keys", "list", "--json"],
+        "webhook-keys list": ["servicetitan", "webhook-keys", "list", "--environment", "sandbox", "--json"],
         "extra-details list": ["servicetitan", "extra-details", "list", "--json"],
     }
     for name, args in servicetitan.items():

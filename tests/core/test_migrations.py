@@ -96,3 +96,49 @@ def test_every_earlier_revision_upgrades_to_the_head(empty_app):
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade(directory=directory)
     assert db_check(empty_app).exit_code == 0
+
+
+def test_webhook_rows_from_before_environments_become_productions(empty_app):
+    """0010: what came in at the one receiver URL, and the keys that opened it, were
+    production's; a downgrade drops the column and keeps the rows."""
+    directory = empty_app.extensions["migrate"].directory
+    with empty_app.app_context():
+        upgrade(directory=directory, revision="0008_audit_event_counts")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhook_signing_keys (id, key_encrypted, source, created_at)"
+                    " VALUES (1, 'x', 'pasted', '2026-12-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (id, topic, received_at, headers, body, state, problems)"
+                    " VALUES (1, 'availabilities', '2026-12-01 00:00:00', '{}', :body, 'stored', '[]')"
+                ),
+                {"body": b"{}"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO availability_snapshots"
+                    " (id, delivery_id, account_id, profile_id, service_id, received_at, payload)"
+                    " VALUES (1, 1, 'a', 'p', 's', '2026-12-01 00:00:00', '{}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO lead_status_updates (id, status_update_id, delivery_id, partner_booking_id,"
+                    " account_id, profile_id, status, event_timestamp, event_data)"
+                    " VALUES (1, 'su-1', 1, 'b-1', 'a', 'p', 'Accepted', 1, '{}')"
+                )
+            )
+        upgrade(directory=directory, revision="0010_webhook_environments")
+        tables = ("webhook_signing_keys", "webhook_deliveries", "availability_snapshots", "lead_status_updates")
+        with db.engine.connect() as connection:
+            for table in tables:
+                assert connection.execute(text(f"SELECT environment FROM {table}")).scalars().all() == ["production"]
+        downgrade(directory=directory, revision="0008_audit_event_counts")
+        for table in tables:
+            assert "environment" not in {column["name"] for column in inspect(db.engine).get_columns(table)}
+            with db.engine.connect() as connection:
+                assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1

@@ -144,7 +144,10 @@ def test_a_flagged_delivery_is_judged_again_once_its_booking_exists(postgres_app
         b' "eventData": {"acceptedTimestamp": 1764700000, "leadDeliveredTimestamp": 1764690000}}'
     )
     with postgres_app.app_context():
-        delivery_id = webhooks.receive("leads/accepted", {"Content-Type": "application/json"}, body).delivery_id
+        # At the sandbox's URL: the booking submitted below goes to the sandbox environment.
+        delivery_id = webhooks.receive(
+            "leads/accepted", {"Content-Type": "application/json"}, body, "sandbox"
+        ).delivery_id
 
     keyboard_sign_in(page, url)
     follow_link(page, "1 flagged webhook delivery")

@@ -49,7 +49,7 @@ def deployment(new_postgres_database, tmp_path_factory):
                 ExtraDetailParameter(key="gate_code", key_folded="gate_code", display_name="Gate code"),
             ]
         )
-        paste(WEBHOOK_KEY, "e2e")
+        paste(WEBHOOK_KEY, "e2e", "sandbox")  # the sandbox environment's key
         db.session.commit()
     created = app.test_cli_runner().invoke(
         args=[
@@ -66,7 +66,8 @@ def deployment(new_postgres_database, tmp_path_factory):
     port = free_port()
     sandbox_app = create_sandbox(
         {
-            "ST_SANDBOX_WEBHOOK_PREFIX": f"http://127.0.0.1:{port}/servicetitan/webhooks",
+            # The sandbox environment's receivers: the bookings go to that environment.
+            "ST_SANDBOX_WEBHOOK_PREFIX": f"http://127.0.0.1:{port}/servicetitan/webhooks/sandbox",
             "ST_SANDBOX_WEBHOOK_KEY": WEBHOOK_KEY,
         }
     )

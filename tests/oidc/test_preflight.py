@@ -30,7 +30,7 @@ def ready(fresh_signing_keys, make, st_sandbox, monkeypatch):
     make.servicetitan(st_sandbox.url)
     with app.app_context():
         db.session.scalar(select(Client)).servicetitan_environment = "sandbox"
-        webhook_keys.generate("test")
+        webhook_keys.generate("test", "sandbox")
         db.session.add(JobType(category="HVAC", partner_key="hvac-repair", position=1))
         db.session.add(ExtraDetailParameter(key="campaign", key_folded="campaign", display_name="Campaign"))
         db.session.commit()
@@ -108,7 +108,7 @@ def test_credentials_the_token_server_refuses_fail(ready, make, st_sandbox):
 
 def test_no_webhook_key_fails(ready):
     with ready.app_context():
-        for key in webhook_keys.valid_keys():
+        for key in webhook_keys.valid_keys("sandbox"):
             key.retired_at = clock.now()
         db.session.commit()
     assert "no webhook signing key" in only_problem(ready, "webhooks").detail

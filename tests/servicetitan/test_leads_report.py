@@ -16,7 +16,9 @@ T0 = 1_700_006_400  # 2023-11-15T00:00:00Z
 
 def update(app, partner_booking_id, status, timestamp, booked=True, account="acct-hvac", profile="p-north", **data):
     with app.app_context():
-        delivery = WebhookDelivery(topic="leads/x", headers={}, body=b"{}", state="stored", problems=[])
+        delivery = WebhookDelivery(
+            topic="leads/x", environment="sandbox", headers={}, body=b"{}", state="stored", problems=[]
+        )
         db.session.add(delivery)
         db.session.flush()
         booking_id = None
@@ -28,6 +30,7 @@ def update(app, partner_booking_id, status, timestamp, booked=True, account="acc
             LeadStatusUpdate(
                 status_update_id=f"{partner_booking_id}-{status}-{timestamp}",
                 delivery_id=delivery.id,
+                environment="sandbox",
                 partner_booking_id=partner_booking_id,
                 booking_id=booking_id,
                 account_id=account,
@@ -41,12 +44,13 @@ def update(app, partner_booking_id, status, timestamp, booked=True, account="acc
 
 
 def scenario(app):
-    """b1 accepted after 10 min, scheduled, invoiced 400.10; b2 declined; b3 (p-south)
-    accepted after 1 h and invoiced 99.95 the next day; b4 sent, nothing yet."""
-    add_booking(app, "b1")
-    add_booking(app, "b2")
-    add_booking(app, "b3", profile_id="p-south")
-    add_booking(app, "b4", account_id="acct-plumbing", profile_id="p-main")
+    """In the sandbox (the default environment of tests): b1 accepted after 10 min,
+    scheduled, invoiced 400.10; b2 declined; b3 (p-south) accepted after 1 h and invoiced
+    99.95 the next day; b4 sent, nothing yet."""
+    add_booking(app, "b1", environment="sandbox")
+    add_booking(app, "b2", environment="sandbox")
+    add_booking(app, "b3", profile_id="p-south", environment="sandbox")
+    add_booking(app, "b4", account_id="acct-plumbing", profile_id="p-main", environment="sandbox")
     update(app, "b1", "Accepted", T0 + 600, acceptedTimestamp=T0 + 600)
     update(app, "b1", "AppointmentScheduled", T0 + 700, scheduledStartTimestamp=T0 + DAY)
     update(app, "b1", "Invoiced", T0 + 800, invoicedTimestamp=T0 + 800, totalPrice=400.1, skus=[])
@@ -85,12 +89,13 @@ def test_leads_report_json_command(clean_app, runner):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["total"]["funnel"]["invoiced"] == 2
     plain = runner.invoke(args=["leads", "report"])
-    assert plain.output.strip() == "sent 4, accepted 2, declined 1, scheduled 1, invoiced 2; revenue 500.05"
+    assert plain.output.strip() == "sandbox: sent 4, accepted 2, declined 1, scheduled 1, invoiced 2; revenue 500.05"
 
 
 def test_an_empty_report(clean_app, runner):
     result = runner.invoke(args=["leads", "report", "--json"])
     assert json.loads(result.output) == {
+        "environment": "sandbox",
         "total": {
             "funnel": {"sent": 0, "accepted": 0, "declined": 0, "scheduled": 0, "invoiced": 0},
             "declineReasons": {},
@@ -115,3 +120,18 @@ def test_the_timeline_command(clean_app, runner):
     assert missing.exit_code == 1 and "nothing is known about partnerBookingId 'nope'" in missing.output
     ghost = json.loads(runner.invoke(args=["leads", "timeline", "ghost", "--json"]).output)
     assert ghost["booking"] is None and len(ghost["updates"]) == 1
+
+
+def test_the_report_is_of_one_environment(clean_app, runner):
+    """Sandbox test leads never count in production's numbers, and the other way round."""
+    scenario(clean_app)
+    add_booking(clean_app, "live-1", environment="production")
+    result = runner.invoke(args=["leads", "report", "--environment", "production", "--json"])
+    assert result.exit_code == 0, result.output
+    production = json.loads(result.output)
+    assert production["environment"] == "production"
+    assert production["total"]["funnel"] == {"sent": 1, "accepted": 0, "declined": 0, "scheduled": 0, "invoiced": 0}
+    assert production["total"]["revenue"] == "0"
+    sandbox = json.loads(runner.invoke(args=["leads", "report", "--environment", "sandbox", "--json"]).output)
+    assert sandbox["total"]["funnel"]["sent"] == 4 and sandbox["total"]["revenue"] == "500.05"
+    assert runner.invoke(args=["leads", "report", "--environment", "moon"]).exit_code == 2

@@ -25,12 +25,14 @@ from oidc_provider.core.models import (
     WebhookDelivery,
 )
 from oidc_provider.servicetitan import leads_report, webhook_sweeper, webhooks
+from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
 from oidc_provider.web.endpoints import webhooks as webhooks_endpoint
 from st_sandbox import webhooks as sender
 from tests.conftest import LiveServer
 
 KEY = "st-generated-key-0001"
+SANDBOX_KEY = "st-sandbox-key-0001"
 PREFIX = "/servicetitan/webhooks"
 SENT_AT = 1_658_312_877
 
@@ -62,15 +64,26 @@ def keyed(clean_app, receiver):
     return receiver
 
 
-def add_booking(app, partner_booking_id="booking-1", account_id="acct-hvac", profile_id="p-north"):
+@pytest.fixture
+def sandbox_keyed(clean_app, receiver):
+    """The sandbox's own key set; its receivers' prefix."""
+    with clean_app.app_context():
+        paste(SANDBOX_KEY, "test", "sandbox")
+    return receiver + "/sandbox"
+
+
+def add_booking(
+    app, partner_booking_id="booking-1", account_id="acct-hvac", profile_id="p-north", environment="production"
+):
+    """A booking sent to ``environment``: production's, like the receiver at PREFIX."""
     with app.app_context():
-        message = OutboxMessage(kind="booking", environment="sandbox", ordering_key=partner_booking_id, payload={})
+        message = OutboxMessage(kind="booking", environment=environment, ordering_key=partner_booking_id, payload={})
         db.session.add(message)
         db.session.flush()
         db.session.add(
             Booking(
                 partner_booking_id=partner_booking_id,
-                environment="sandbox",
+                environment=environment,
                 account_id=account_id,
                 profile_id=profile_id,
                 service_id="partner_job_type_1",
@@ -245,11 +258,118 @@ def test_the_latest_availability_per_account_profile_and_service(clean_app, keye
             {"accountId": "acct-hvac", "profileId": "p-south", "serviceId": "s1", "slots": [3]},
         ]
     )
-    result = runner.invoke(args=["availability", "show", "--json"])
+    result = runner.invoke(args=["availability", "show", "--environment", "production", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert [(s["profileId"], s["payload"]["slots"]) for s in shown] == [("p-north", [2]), ("p-south", [3])]
     assert count(clean_app, AvailabilitySnapshot) == 3
+
+
+# -- each environment at its own URL, with its own keys -------------------------------------
+
+
+def test_each_environments_key_works_only_at_its_own_url(clean_app, keyed, sandbox_keyed):
+    at_production = sender.send(keyed, "accepted", body("accepted"), SANDBOX_KEY)
+    at_sandbox = sender.send(sandbox_keyed, "accepted", body("accepted"), KEY)
+    assert at_production.status_code == at_sandbox.status_code == 401
+    assert count(clean_app, WebhookDelivery) == 0
+    with clean_app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "webhook_refused")).all()
+        assert {(e.detail["environment"], e.detail["reason"]) for e in events} == {
+            ("production", "wrong key"),
+            ("sandbox", "wrong key"),
+        }
+    assert sender.send(keyed, "accepted", body("accepted"), KEY).status_code == 200
+    assert sender.send(sandbox_keyed, "declined", body("declined"), SANDBOX_KEY).status_code == 200
+    assert [(d.environment, d.topic) for d in deliveries(clean_app)] == [
+        ("production", "leads/accepted"),
+        ("sandbox", "leads/declined"),
+    ]
+
+
+def test_until_the_sandbox_has_a_key_its_url_refuses_even_with_productions(clean_app, keyed):
+    answer = sender.send(keyed + "/sandbox", "accepted", body("accepted"), KEY)
+    assert answer.status_code == 401 and "no signing key is set" in answer.json()["error_description"]
+
+
+def test_rotation_in_one_environment_leaves_the_other_alone(clean_app, keyed, sandbox_keyed, frozen_clock):
+    with clean_app.app_context():
+        for _ in range(3):
+            frozen_clock.advance(1)
+            generate("test", "sandbox")
+        assert [k.environment for k in valid_keys("sandbox")] == ["sandbox", "sandbox"]
+        assert [k.environment for k in valid_keys()] == ["production"]
+    assert sender.send(keyed, "declined", body("declined"), KEY).status_code == 200
+    assert sender.send(sandbox_keyed, "accepted", body("accepted"), SANDBOX_KEY).status_code == 401  # rotated out
+
+
+def test_a_key_of_one_environment_cannot_be_pasted_into_the_other(clean_app, keyed):
+    with clean_app.app_context(), pytest.raises(webhook_keys.WebhookKeyError, match="production environment's"):
+        paste(KEY, "test", "sandbox")
+
+
+def test_a_lead_update_is_linked_only_to_a_booking_of_its_own_environment(clean_app, keyed, sandbox_keyed):
+    add_booking(clean_app, "booking-1", environment="sandbox")
+    add_booking(clean_app, "booking-2", environment="production")
+    at_production = sender.send(keyed, "accepted", body("accepted", "booking-1"), KEY).json()
+    at_sandbox = sender.send(sandbox_keyed, "accepted", body("accepted", "booking-1"), SANDBOX_KEY).json()
+    assert at_production["state"] == "unknown_booking"
+    assert at_production["problems"] == ["no booking we sent has this partnerBookingId in the production environment"]
+    assert at_sandbox["state"] == "stored"
+    assert sender.send(sandbox_keyed, "accepted", body("accepted", "booking-2"), SANDBOX_KEY).json()["state"] == (
+        "unknown_booking"
+    )
+    with clean_app.app_context():
+        rows = db.session.scalars(select(LeadStatusUpdate).order_by(LeadStatusUpdate.id)).all()
+        assert [(u.environment, u.booking_id is not None) for u in rows] == [
+            ("production", False),
+            ("sandbox", True),
+            ("sandbox", False),
+        ]
+        # Only the sandbox's update is on the sandbox booking's timeline and in its report.
+        assert [u["environment"] for u in leads_report.timeline("booking-1")["updates"]] == ["sandbox"]
+        assert leads_report.report("sandbox")["total"]["funnel"] == {
+            "sent": 1,
+            "accepted": 1,
+            "declined": 0,
+            "scheduled": 0,
+            "invoiced": 0,
+        }
+        assert leads_report.report("production")["total"]["funnel"]["accepted"] == 0
+        # Judged again, the production delivery still finds no production booking.
+        flagged = db.session.get(WebhookDelivery, at_production["deliveryId"])
+        assert webhooks.judge_again(flagged, "test").state == "unknown_booking"
+
+
+def test_the_sweep_judges_a_delivery_in_the_environment_it_came_in_at(clean_app, sandbox_keyed, monkeypatch):
+    add_booking(clean_app, environment="sandbox")
+    judge = webhooks.lead_update_problems
+
+    def broken(*args):
+        raise RuntimeError("a bug in the judge")
+
+    monkeypatch.setattr(webhooks, "lead_update_problems", broken)
+    assert sender.send(sandbox_keyed, "accepted", body("accepted"), SANDBOX_KEY).json()["state"] == "received"
+    monkeypatch.setattr(webhooks, "lead_update_problems", judge)
+    with clean_app.app_context():
+        assert webhooks.judge_waiting() == 1
+        [update_row] = db.session.scalars(select(LeadStatusUpdate)).all()
+        assert (update_row.environment, update_row.booking_id is not None) == ("sandbox", True)
+
+
+def test_availability_is_kept_and_shown_per_environment(clean_app, keyed, sandbox_keyed, runner):
+    item = {"accountId": "acct-hvac", "profileId": "p-north", "serviceId": "s1"}
+    requests.post(f"{keyed}/availabilities", json=item | {"slots": [1]}, headers={"X-STLeads-Token": KEY}, timeout=10)
+    requests.post(
+        f"{sandbox_keyed}/availabilities",
+        json=item | {"slots": [2]},
+        headers={"X-STLeads-Token": SANDBOX_KEY},
+        timeout=10,
+    )
+    for environment, slots in (("production", [1]), ("sandbox", [2])):
+        result = runner.invoke(args=["availability", "show", "--environment", environment, "--json"])
+        assert result.exit_code == 0, result.output
+        assert [(s["environment"], s["payload"]["slots"]) for s in json.loads(result.output)] == [(environment, slots)]
 
 
 # -- judged after being kept ----------------------------------------------------------------
@@ -349,7 +469,7 @@ def test_an_update_for_an_unknown_booking_is_kept_and_flagged(clean_app, keyed):
     with clean_app.app_context():
         [update] = db.session.scalars(select(LeadStatusUpdate)).all()
         assert update.booking_id is None and update.partner_booking_id == "never-sent"
-        assert leads_report.report()["total"]["funnel"]["accepted"] == 0
+        assert leads_report.report("production")["total"]["funnel"]["accepted"] == 0
 
 
 # -- de-duplication -------------------------------------------------------------------------
@@ -378,15 +498,17 @@ def test_simultaneous_duplicates_make_one_update(clean_app, keyed):
     assert count(clean_app, WebhookDelivery) == 32
 
 
-def test_the_sandbox_sends_a_lead_update_about_a_booking_it_received(clean_app, keyed, st_sandbox, monkeypatch):
-    """The whole way: the sandbox received booking-1 and its control endpoint sends Accepted."""
-    add_booking(clean_app)
+def test_the_sandbox_sends_a_lead_update_about_a_booking_it_received(clean_app, sandbox_keyed, st_sandbox, monkeypatch):
+    """The whole way: the sandbox (ServiceTitan's sandbox environment) received booking-1,
+    sent to the sandbox environment, and its control endpoint sends Accepted to the
+    sandbox's URL with the sandbox's key."""
+    add_booking(clean_app, environment="sandbox")
     st_sandbox.state.bookings["booking-1"] = {
         "partnerBookingId": "booking-1",
         "slot": {"accountId": "acct-hvac", "profileId": "p-north"},
     }
-    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_PREFIX", keyed)
-    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_KEY", KEY)
+    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_PREFIX", sandbox_keyed)
+    monkeypatch.setitem(st_sandbox.app.config, "ST_SANDBOX_WEBHOOK_KEY", SANDBOX_KEY)
     answer = requests.post(
         f"{st_sandbox.url}/_sandbox/webhooks/leads/accepted", json={"partnerBookingId": "booking-1"}, timeout=10
     )
@@ -562,7 +684,7 @@ def test_absurd_amounts_are_invalid_and_left_out_of_the_report(clean_app, keyed,
     assert answer.status_code == 200 and answer.json()["state"] == "invalid"
     assert expected in answer.json()["problems"]
     with clean_app.app_context():
-        assert leads_report.report()["total"]["revenue"] == "0"
+        assert leads_report.report("production")["total"]["revenue"] == "0"
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,13 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import WebhookDelivery
 from oidc_provider.servicetitan import webhooks
+from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.web.admin import forms, listings
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("deliveries", __name__)
+
+FILTERS = ("state", "topic", "environment")
 
 STATE_NAMES = {
     "invalid": "Invalid",
@@ -23,7 +26,7 @@ STATE_NAMES = {
 
 @bp.get("/webhooks")
 def index():
-    filters = {name: request.args.get(name, "").strip() for name in ("state", "topic")}
+    filters, _ = listings.query_filters(FILTERS)  # no dates among them
     body = render_template(
         "admin/deliveries.html",
         page=listings.page_of(listings.flagged_deliveries(**filters), count=False),
@@ -31,6 +34,7 @@ def index():
         filters_set={k: v for k, v in filters.items() if v},
         state_options=[("", "Any flagged")] + list(STATE_NAMES.items()),
         topic_options=[("", "Any")] + [(topic, topic) for topic in webhooks.TOPICS],
+        environment_options=[("", "Any")] + [(name, name.capitalize()) for name in ENVIRONMENTS],
         state_names=STATE_NAMES,
     )
     return body

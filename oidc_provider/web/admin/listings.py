@@ -217,12 +217,15 @@ def bookings(q: str = "", state: str = "", since: str = "", until: str = "") -> 
     return statement
 
 
-def flagged_deliveries(state: str = "", topic: str = "") -> Select:
-    """Newest first: the deliveries kept for an admin (invalid, not_json, unknown_booking)."""
+def flagged_deliveries(state: str = "", topic: str = "", environment: str = "") -> Select:
+    """Newest first: the deliveries kept for an admin (invalid, not_json, unknown_booking),
+    of one ServiceTitan environment when ``environment`` is given."""
     statement = select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
     statement = statement.where(WebhookDelivery.state.in_([state] if state in FLAGGED else FLAGGED))
     if topic:
         statement = statement.where(WebhookDelivery.topic == topic)
+    if environment:
+        statement = statement.where(WebhookDelivery.environment == environment)
     return statement
 
 

@@ -48,7 +48,7 @@ def render_sheet(
     rotated: bool = False,
 ):
     """The sheet. ``secret`` only in the answer to a creation or a rotation."""
-    environment = client.servicetitan_environment or environments.default_environment()
+    environment = _environment(client)
     body = render_template(
         "admin/servicetitan.html",
         client=client,
@@ -60,8 +60,8 @@ def render_sheet(
         urls=setup_sheet.urls_step(client, secret),
         endpoints=setup_sheet.endpoints(),
         custom_pairing=setup_sheet.custom_pairing_url(),
-        webhook=setup_sheet.webhook_prefix(),
-        webhook_keys=[(key, webhook_keys.reveal(key)) for key in webhook_keys.valid_keys()],
+        webhook=setup_sheet.webhook_prefix(environment),
+        webhook_keys=[(key, webhook_keys.reveal(key)) for key in webhook_keys.valid_keys(environment)],
         environment=environments.describe(environment),
         environments=SERVICETITAN_ENVIRONMENTS,
         extra_details=parameters(),
@@ -104,7 +104,7 @@ def credentials(client_id):
     """ServiceTitan's API client credentials for the client's environment; an empty
     secret keeps the saved one, which is never shown again."""
     client = _client(client_id)
-    name = client.servicetitan_environment or environments.default_environment()
+    name = _environment(client)
     values = {field: forms.text(field) for field in ("api_client_id", "identity_url", "api_url")}
     secret = request.form.get("api_client_secret", "").strip()
     problems = {}
@@ -134,10 +134,15 @@ def credentials(client_id):
     return _back_to_sheet(client, "credentials")
 
 
+def _environment(client: Client) -> str:
+    """The ServiceTitan environment the client's sheet is for: its webhook URL and keys."""
+    return client.servicetitan_environment or environments.default_environment()
+
+
 @bp.post("/clients/<client_id>/servicetitan/webhook-key/generate")
 def generate_webhook_key(client_id):
     client = _client(client_id)
-    webhook_keys.generate(actor())
+    webhook_keys.generate(actor(), _environment(client))
     return _back_to_sheet(client, "webhooks")
 
 
@@ -145,7 +150,7 @@ def generate_webhook_key(client_id):
 def paste_webhook_key(client_id):
     client = _client(client_id)
     try:
-        webhook_keys.paste(request.form.get("webhook_key", ""), actor())
+        webhook_keys.paste(request.form.get("webhook_key", ""), actor(), _environment(client))
     except webhook_keys.WebhookKeyError as error:
         return render_sheet(client, problems={"webhook_key": str(error)}, status=422)
     return _back_to_sheet(client, "webhooks")
@@ -154,7 +159,9 @@ def paste_webhook_key(client_id):
 @bp.post("/clients/<client_id>/servicetitan/webhook-key/<int:key_id>/retire")
 def retire_webhook_key(client_id, key_id):
     client = _client(client_id)
-    key = forms.found(db.session.get(WebhookSigningKey, key_id))
+    key = db.session.get(WebhookSigningKey, key_id)
+    # Only a key of the sheet's environment: another environment's is not on this sheet.
+    key = forms.found(key if key and key.environment == _environment(client) else None)
     if not confirmation.confirmed():
         return confirmation.ask(
             "Retire this webhook signing key?",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from oidc_provider.core.models import Client
+from oidc_provider.servicetitan.environments import PRODUCTION
+from oidc_provider.servicetitan.webhooks import receiver_path
 from oidc_provider.web.endpoints.discovery import endpoint_urls
 
 
@@ -110,10 +112,17 @@ def custom_pairing_url() -> SheetValue:
     )
 
 
-def webhook_prefix() -> SheetValue:
+def webhook_prefix(environment: str = PRODUCTION) -> SheetValue:
+    """The WebHook URL of ``environment``'s integration: production's is the prefix itself,
+    the sandbox's the prefix followed by /sandbox; each takes only its own keys."""
+    url = current_app.config["ISSUER"] + receiver_path(current_app.config["WEBHOOK_PREFIX"], environment, "").rstrip(
+        "/"
+    )
     return SheetValue(
         "Webhook URL",
-        current_app.config["ISSUER"] + current_app.config["WEBHOOK_PREFIX"],
+        url,
         "WebHook URL",
-        "The prefix: ServiceTitan posts to " + ", ".join(WEBHOOK_PATHS) + " under it.",
+        f"For ServiceTitan's {environment} integration only. The prefix: ServiceTitan posts to "
+        + ", ".join(WEBHOOK_PATHS)
+        + " under it.",
     )

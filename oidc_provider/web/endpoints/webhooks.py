@@ -1,9 +1,11 @@
 """The receivers ServiceTitan posts to: ``{WEBHOOK_PREFIX}/accounts``, ``/profiles``,
-``/services``, ``/availabilities`` and ``/leads/<event>``.
+``/services``, ``/availabilities`` and ``/leads/<event>`` for its production environment,
+the same under ``{WEBHOOK_PREFIX}/sandbox/`` for its sandbox.
 
-The key is checked before the body is read: a wrong or missing key leaves nothing but a
-security event. Until a key is set every delivery is refused, unless
-WEBHOOK_ALLOW_UNSIGNED says this is a sandbox.
+The key is checked before the body is read, against the keys of the environment whose URL
+was called only: a wrong or missing key leaves nothing but a security event. Until an
+environment has a key, every delivery to it is refused, unless WEBHOOK_ALLOW_UNSIGNED says
+this is a sandbox.
 """
 
 from flask import Blueprint, current_app, jsonify, request
@@ -13,6 +15,7 @@ from oidc_provider.core.audit import record_repeated_event
 from oidc_provider.core.extensions import csrf, db
 from oidc_provider.servicetitan import webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
+from oidc_provider.servicetitan.environments import PRODUCTION, SANDBOX
 from oidc_provider.web.metrics import WEBHOOK_DELIVERIES, WEBHOOKS_REFUSED
 
 #: Seconds over which refused deliveries from one address, for one reason, share an audit row.
@@ -25,10 +28,15 @@ csrf.exempt(bp)  # machine-to-machine; the signing key is the proof
 @bp.record_once
 def _add_rules(state) -> None:
     prefix = state.app.config["WEBHOOK_PREFIX"].rstrip("/")
-    for topic in webhooks.TOPICS:
-        state.add_url_rule(
-            f"{prefix}/{topic}", topic.replace("/", "_"), receive, methods=["POST"], defaults={"topic": topic}
-        )
+    for environment in (PRODUCTION, SANDBOX):
+        for topic in webhooks.TOPICS:
+            state.add_url_rule(
+                webhooks.receiver_path(prefix, environment, topic),
+                f"{environment}_{topic.replace('/', '_')}",
+                receive,
+                methods=["POST"],
+                defaults={"topic": topic, "environment": environment},
+            )
 
 
 @bp.url_value_preprocessor
@@ -39,14 +47,14 @@ def _webhook_body_limit(endpoint, values) -> None:
     request.max_content_length = current_app.config["WEBHOOK_MAX_BYTES"] + 1
 
 
-def receive(topic: str):
-    refusal = _refuse_unauthenticated(topic)
+def receive(topic: str, environment: str):
+    refusal = _refuse_unauthenticated(topic, environment)
     if refusal is not None:
         return refusal
     body = request.get_data(cache=False)
     if len(body) > current_app.config["WEBHOOK_MAX_BYTES"]:
         raise RequestEntityTooLarge()  # before anything is stored
-    outcome = webhooks.receive(topic, _kept_headers(), body)  # committed before the answer
+    outcome = webhooks.receive(topic, _kept_headers(), body, environment)  # committed before the answer
     WEBHOOK_DELIVERIES.labels(topic, outcome.state).inc()
     answer = {"deliveryId": outcome.delivery_id, "state": outcome.state}
     if outcome.problems:
@@ -54,10 +62,10 @@ def receive(topic: str):
     return jsonify(answer), outcome.status
 
 
-def _refuse_unauthenticated(topic: str):
+def _refuse_unauthenticated(topic: str, environment: str):
     header = current_app.config["WEBHOOK_HEADER"]
     presented = request.headers.get(header)
-    keys = webhook_keys.valid_values()
+    keys = webhook_keys.valid_values(environment)
     if not keys:
         if current_app.config["WEBHOOK_ALLOW_UNSIGNED"]:
             return None
@@ -72,7 +80,10 @@ def _refuse_unauthenticated(topic: str):
     # One row per client address and reason per interval, however many requests: a flood of
     # wrong keys must not become a flood of rows.
     record_repeated_event(
-        "webhook_refused", f"{request.remote_addr} {reason}", {"topic": topic, "reason": reason}, REFUSALS_INTERVAL
+        "webhook_refused",
+        f"{request.remote_addr} {environment} {reason}",
+        {"topic": topic, "environment": environment, "reason": reason},
+        REFUSALS_INTERVAL,
     )
     db.session.commit()
     return jsonify(error="invalid_token", error_description=f"{header}: {reason}"), 401

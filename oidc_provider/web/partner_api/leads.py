@@ -1,4 +1,5 @@
-"""GET /api/v1/leads/report and GET /api/v1/availability: the numbers the CLI shows."""
+"""GET /api/v1/leads/report and GET /api/v1/availability: the numbers the CLI shows, of one
+ServiceTitan environment (``?environment=``, by default the product's default one)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from oidc_provider.web.partner_api.protection import require_api_scope
 
 
 def environment_filter() -> str | None:
-    """The ``environment`` query parameter: sandbox, production, or absent for both."""
+    """The ``environment`` query parameter: sandbox, production, or absent for the default
+    environment."""
     environment = request.args.get("environment")
     if environment is not None and environment not in ENVIRONMENTS:
         raise ProblemError([Problem("environment", f"choose {' or '.join(ENVIRONMENTS)}")])
@@ -30,4 +32,4 @@ def leads_report_view():
 @require_api_scope("leads:read")
 def availability_view():
     """The same list as ``flask availability show --json``."""
-    return jsonify({"items": webhooks.latest_availability(), "next": None})
+    return jsonify({"items": webhooks.latest_availability(environment_filter()), "next": None})

@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.test_admin_console import admin_page, make, sign_in  # noqa: F401 - fixtures (provider is in conftest)
 from tests.servicetitan.test_leads_report import scenario
+from tests.servicetitan.test_webhooks import add_booking
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "images" / "admin" / "leads-report-desktop.png"
 
@@ -82,3 +83,16 @@ def test_the_report_in_chromium(postgres_app, provider, admin_page):  # noqa: F8
     page.set_viewport_size({"width": 375, "height": 812})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.console_errors == []
+
+
+def test_the_report_page_and_csv_are_of_one_environment(console, reported, clean_app):
+    add_booking(clean_app, "live-1", environment="production")
+    sandbox = console.get("/admin/leads").text
+    production = console.get("/admin/leads?environment=production").text
+    assert "<title>sent: 4</title>" in sandbox and "sandbox environment" in sandbox
+    assert "<title>sent: 1</title>" in production and "production environment" in production
+    assert '<option value="production" selected>' in production
+    assert 'href="/admin/leads/report.csv?environment=production"' in production
+    rows = list(csv.reader(io.StringIO(console.get("/admin/leads/report.csv?environment=production").text)))
+    assert [row[:3] for row in rows[1:]] == [["acct-hvac", "p-north", "1"]]
+    assert "<title>sent: 4</title>" in console.get("/admin/leads?environment=moon").text  # the default one

@@ -147,6 +147,23 @@ def test_the_outbox_lists_what_needs_attention_by_kind_and_discards_after_asking
     assert again.status_code == 409 and "discarded already" in again.text
 
 
+def test_flagged_deliveries_show_and_filter_their_environment(clean_app, console):
+    with clean_app.app_context():
+        ids = {
+            environment: webhooks.receive("accounts", {}, b"not json", environment).delivery_id
+            for environment in ("production", "sandbox")
+        }
+
+    listed = console.get("/admin/webhooks").text
+    assert '<td data-label="Environment">Production</td>' in listed
+    assert '<td data-label="Environment">Sandbox</td>' in listed
+    only_sandbox = console.get("/admin/webhooks?environment=sandbox").text
+    assert f"#{ids['sandbox']}<" in only_sandbox and f"#{ids['production']}<" not in only_sandbox
+    assert '<option value="sandbox" selected>' in only_sandbox
+    assert "at the sandbox environment's URL" in console.get(f"/admin/webhooks/{ids['sandbox']}").text
+    assert console.get("/admin/webhooks?environment=moon").status_code == 200
+
+
 def test_a_flagged_delivery_is_judged_again_once_its_booking_exists(clean_app, console, sandbox):
     with clean_app.app_context():
         body = (
@@ -155,7 +172,7 @@ def test_a_flagged_delivery_is_judged_again_once_its_booking_exists(clean_app, c
             b' "eventData": {"acceptedTimestamp": 1700000000, "leadDeliveredTimestamp": 1699990000,'
             b' "note": "<script>alert(1)</script>"}}'
         )
-        delivery_id = webhooks.receive("leads/accepted", {}, body).delivery_id
+        delivery_id = webhooks.receive("leads/accepted", {}, body, "sandbox").delivery_id
 
     listed = console.get("/admin/webhooks").text
     assert f"#{delivery_id}" in listed and "no booking we sent has this partnerBookingId" in listed

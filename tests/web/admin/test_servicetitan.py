@@ -90,13 +90,14 @@ def test_the_endpoints_are_the_discovery_documents(console, web, sheet_path):
 def test_pairing_url_and_webhook_prefix_follow_their_settings(clean_app, console, sheet_path, monkeypatch):
     text = console.get(sheet_path).text
     assert value(text, "value-partner-pairing-url") == "http://localhost/st/pair"
-    assert value(text, "value-webhook-url") == "http://localhost/servicetitan/webhooks"
+    # The client is the sandbox's (the default environment of tests): the sandbox's URL.
+    assert value(text, "value-webhook-url") == "http://localhost/servicetitan/webhooks/sandbox"
 
     monkeypatch.setitem(clean_app.config, "CUSTOM_PAIRING_PATH", "/pair/servicetitan")
     monkeypatch.setitem(clean_app.config, "WEBHOOK_PREFIX", "/hooks/st")
     text = console.get(sheet_path).text
     assert value(text, "value-partner-pairing-url") == "http://localhost/pair/servicetitan"
-    assert value(text, "value-webhook-url") == "http://localhost/hooks/st"
+    assert value(text, "value-webhook-url") == "http://localhost/hooks/st/sandbox"
 
 
 def test_an_unknown_client_has_no_sheet(console):
@@ -295,6 +296,39 @@ def test_a_pasted_key_keeps_the_previous_one_until_it_is_retired(clean_app, cons
     assert "this is the newest key" in refused.text
     assert console.post(sheet_path + f"/webhook-key/{older}/retire", {"confirmed": "yes"}).status_code == 302
     assert valid_keys(clean_app) == [("pasted", "st-generated-key-0001")]
+
+
+def test_each_environments_sheet_shows_its_own_webhook_url_and_keys(clean_app, console, make, sheet_path, web):
+    """The fixture's client is the sandbox's; a second client is production's. A key made on
+    one sheet is on that sheet only and authenticates only at that environment's URL."""
+    production = make.client(name="ServiceTitan production")
+    with clean_app.app_context():
+        db.session.scalar(
+            select(Client).where(Client.client_id == production.client_id)
+        ).servicetitan_environment = "production"
+        db.session.commit()
+    production_path = f"/admin/clients/{production.client_id}/servicetitan"
+    console.post(sheet_path + "/webhook-key/generate")
+    console.post(production_path + "/webhook-key/paste", {"webhook_key": "st-production-key-0001"})
+
+    sandbox_page, production_page = console.get(sheet_path).text, console.get(production_path).text
+    assert value(sandbox_page, "value-webhook-url") == "http://localhost/servicetitan/webhooks/sandbox"
+    assert value(production_page, "value-webhook-url") == "http://localhost/servicetitan/webhooks"
+    with clean_app.app_context():
+        keys = {row.environment: row for row in db.session.scalars(select(WebhookSigningKey))}
+        sandbox_key = decrypt(keys["sandbox"].key_encrypted)
+    assert sandbox_key in sandbox_page and sandbox_key not in production_page
+    assert "st-production-key-0001" in production_page and "st-production-key-0001" not in sandbox_page
+    header = clean_app.config["WEBHOOK_HEADER"]
+    assert (
+        web.post("/servicetitan/webhooks/sandbox/accounts", json={}, headers={header: sandbox_key}).status_code == 200
+    )
+    assert web.post("/servicetitan/webhooks/accounts", json={}, headers={header: sandbox_key}).status_code == 401
+    # Another environment's key is not on this sheet: it cannot be retired from here.
+    assert (
+        console.post(sheet_path + f"/webhook-key/{keys['production'].id}/retire", {"confirmed": "yes"}).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize(
