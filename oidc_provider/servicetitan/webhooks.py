@@ -29,7 +29,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.core.problems import ProblemError
-from oidc_provider.servicetitan import forwarding
+from oidc_provider.servicetitan import events
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,10 @@ def _judge(delivery_id: int, topic: str, received_at: datetime, body: bytes) -> 
                 for item in (document if isinstance(document, list) else [document])
             ],
         )
-    forwarding.enqueue(delivery_id, topic, received_at, document)
+    events.record(
+        events.SERVICETITAN_UPDATE,
+        {"deliveryId": delivery_id, "topic": topic, "receivedAt": received_at.isoformat(), "payload": document},
+    )
     return _record(delivery_id, STORED, [])
 
 
@@ -355,7 +358,10 @@ def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, doc
     ).first()
     if recorded is None:
         return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
-    forwarding.enqueue(delivery_id, topic, received_at, document)
+    events.record(
+        events.LEAD_UPDATED,
+        {"deliveryId": delivery_id, "partnerBookingId": document["partnerBookingId"], "update": document},
+    )
     if recorded.booking_id is None:
         return _record(delivery_id, UNKNOWN_BOOKING, ["no booking we sent has this partnerBookingId"])
     return _record(delivery_id, STORED, [])
@@ -363,6 +369,8 @@ def _record_lead_update(delivery_id: int, topic: str, received_at: datetime, doc
 
 def _record(delivery_id: int, state: str, problems: list[str]) -> Outcome:
     db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+    if state in FLAGGED:
+        events.record(events.WEBHOOK_FLAGGED, {"deliveryId": delivery_id, "state": state, "problems": problems})
     return Outcome(delivery_id, state, problems)
 
 

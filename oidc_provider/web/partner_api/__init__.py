@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import Flask
 
 from oidc_provider.core.extensions import csrf
-from oidc_provider.web.partner_api import bookings, leads
+from oidc_provider.web.partner_api import bookings, events, leads
 from oidc_provider.web.partner_api.blueprint import bp
 
 #: The modules whose views are registered on ``bp``.
-VIEW_MODULES = (bookings, leads)
+VIEW_MODULES = (bookings, events, leads)
 
 
 def init_app(app: Flask) -> None:
