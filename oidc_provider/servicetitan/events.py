@@ -9,10 +9,11 @@ the feed, the push and ``flask events list --json``; ``data`` is camelCase.
 event once, in id order. On SQLite, writers take turns, so ids commit in order. On
 PostgreSQL, ids come from a sequence when the row is written and two transactions may
 commit in the other order: event 6 can be visible while event 5 is not yet. ``page`` never
-serves an event beyond a gap in the ids until the gap is filled, or until the event after
-the gap is ``SETTLE`` seconds old: a gap that old is an id that will never commit (a rolled
-back transaction, a sequence that skipped values after a crash). Every writer of events
-commits within moments, well inside ``SETTLE``.
+serves an event beyond a gap in the ids after the consumer's last id until the gap is
+filled, or until the event after the gap is ``SETTLE`` seconds old: a gap that old is an id
+that will never commit (a rolled back transaction, a sequence that skipped values after a
+crash). Every writer of events commits within moments, well inside ``SETTLE``. A consumer's
+first read (no last id yet) starts at the oldest event kept: older ones were purged.
 """
 
 from __future__ import annotations
@@ -88,16 +89,16 @@ def pairing_changed(status: str, data: dict) -> dict[str, Any]:
 
 
 def page(after: int | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``limit`` events after the id ``after``, in id order, and the cursor of the
-    next page (the last id; None when the page is not full: the consumer has caught up and
-    polls again with its last id). Stops at a gap that is not settled (see above)."""
-    after = after or 0
-    rows = db.session.execute(_PAGE, {"after": after, "limit": limit}).all()
+    """Up to ``limit`` events after the id ``after`` (from the oldest kept when None), in id
+    order, and the cursor of the next page: the last id when the page is full, else None
+    (the consumer has caught up, and polls again with its last id). Stops at a gap after
+    ``after`` that has not settled (see above)."""
+    rows = db.session.execute(_PAGE, {"after": after or 0, "limit": limit}).all()
     settled_before = clock.now() - timedelta(seconds=SETTLE)
-    items = []
-    expected = after + 1
+    items: list[dict[str, Any]] = []
+    expected = None if after is None else after + 1
     for row in rows:
-        if row.id != expected and row.occurred_at > settled_before:
+        if expected is not None and row.id != expected and row.occurred_at > settled_before:
             break
         items.append(as_dict(row.id, row.type, row.occurred_at, row.data))
         expected = row.id + 1
