@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import random
+import re
+from pathlib import Path
 
 import pytest
 from flask import Flask, request
@@ -23,6 +25,7 @@ from tests.conftest import ENCRYPTION_KEY, LiveServer
 from tests.servicetitan.test_webhooks import KEY, add_booking, body
 
 SECRET = "whsec_" + base64.b64encode(b"partner-secret-0123456789abcdef").decode()
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "partner-api-events.md"
 NEXT_SECRET = "whsec_" + base64.b64encode(b"the-next-secret-0123456789abcdef").decode()
 
 
@@ -95,6 +98,20 @@ def test_each_event_is_pushed_once_as_the_feed_shows_it_and_signed(clean_app, fo
         assert headers["Webhook-Id"] == pushed[-1]["id"]
     assert sorted(pushed, key=lambda event: int(event["id"])) == [updated, flagged]
     assert forwards(clean_app) == [("delivered", 1), ("delivered", 1)]
+
+
+def test_the_guides_standard_library_example_verifies_a_push(clean_app, forwarding, monkeypatch):
+    monkeypatch.setitem(clean_app.config, "WEBHOOK_FORWARD_SECRET", f"{SECRET} {NEXT_SECRET}")
+    post(clean_app, "accepted", body("accepted"))
+    run_outbox(clean_app)
+    [received] = forwarding.received
+    [example] = re.findall(r"^```python\n(.*?)^```", GUIDE.read_text(), re.DOTALL | re.MULTILINE)
+    namespace: dict = {}
+    exec(example, namespace)  # noqa: S102 - the guide's own code, run as a reader would
+    for secret in (SECRET, NEXT_SECRET):
+        assert namespace["verify"](secret, received["headers"], received["body"]) == feed(clean_app)[0]
+    with pytest.raises(ValueError, match="no valid signature"):
+        namespace["verify"](SECRET, received["headers"], received["body"] + b" ")
 
 
 def test_a_wrong_secret_or_a_changed_body_fails_verification(clean_app, forwarding):
