@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import Response
 
 from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan import events
@@ -20,5 +20,4 @@ def list_events():
     limit = query_integer("limit", events.LIMIT_DEFAULT, 1, events.LIMIT_MAX, problems)
     if problems:
         raise ProblemError(problems)
-    items, following = events.page(after, limit)
-    return jsonify({"items": items, "next": following})
+    return Response(events.page_json(after, limit), mimetype="application/json")
