@@ -5,7 +5,9 @@ for the one core it gets with --pin) on the given PostgreSQL database, records N
 like those of delivered bookings, then reads 1,000 of them with one client credentials
 token and one keep-alive connection, as a consumer catching up does: in one page of 1,000,
 and in ten pages of 100 that resume from each page's last id. Reports the median and the
-worst of R repetitions of each. Needs Redis on 127.0.0.1:6379, as production does. Results
+worst of R repetitions of each, and the server's CPU time per read (user + system time of
+the gunicorn master and workers, read from /proc), which a busy machine inflates less than
+the wall time. Needs Redis on 127.0.0.1:6379, as production does. Results
 go to docs/performance.md ("Partner API event feed").
 
     python bench/events.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_events --pin
@@ -29,6 +31,8 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.webhooks import cpu_seconds  # noqa: E402
 
 
 def seed(app, count: int) -> tuple[str, str]:
@@ -95,8 +99,9 @@ def main() -> None:
         args.database_url, "http://127.0.0.1", "bench-secret-key", encryption_key, API_RATE_LIMIT="1000000/minute"
     )
     with Gunicorn(env, folder / "gunicorn.log", workers=1) as server:
+        pids = [server.process.pid, *server.worker_pids()]
         if args.pin and os.cpu_count() > 1:
-            for pid in [server.process.pid, *server.worker_pids()]:
+            for pid in pids:
                 for thread in os.listdir(f"/proc/{pid}/task"):  # a gthread worker's threads too
                     os.sched_setaffinity(int(thread), {1})
             os.sched_setaffinity(0, {0})
@@ -111,14 +116,16 @@ def main() -> None:
                 ).json()["access_token"]
             )
             read(session, server.url, 1000, 1000)  # warm-up: the connection, imports, caches
-            results = {
-                page: [read(session, server.url, 1000, page) for _ in range(args.repeat)] for page in (1000, 100)
-            }
+            results, cpu = {}, {}
+            for page in (1000, 100):
+                before = cpu_seconds(pids)
+                results[page] = [read(session, server.url, 1000, page) for _ in range(args.repeat)]
+                cpu[page] = (cpu_seconds(pids) - before) / args.repeat
     print(f"{args.events} events stored, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     for page, times in results.items():
         print(
             f"1,000 events in pages of {page}: median {statistics.median(times) * 1000:.1f} ms, "
-            f"worst {max(times) * 1000:.1f} ms over {args.repeat} reads"
+            f"worst {max(times) * 1000:.1f} ms over {args.repeat} reads; server CPU {cpu[page] * 1000:.1f} ms per read"
         )
 
 
