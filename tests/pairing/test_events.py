@@ -82,3 +82,12 @@ def test_a_request_id_answered_twice_records_no_second_event(make, clean_app):
         except custom.CustomPairingError:
             pass
     assert [kind for kind, _ in pairing_events(clean_app)] == ["pairing.declined"]
+
+
+def test_an_unpairing_is_its_own_event_type(clean_app):
+    with clean_app.app_context():
+        events.pairing_changed("UNPAIRED", {"mechanism": "openid", "requestId": "req-1", "environment": "sandbox"})
+        db.session.commit()
+    [(kind, data)] = pairing_events(clean_app)
+    assert (kind, data["status"]) == ("pairing.unpaired", "UNPAIRED")
+    assert kind in events.TYPES

@@ -21,6 +21,7 @@ from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.catalog.webhook_keys import paste
 from oidc_provider.servicetitan.forwarding import FORWARD
 from oidc_provider.servicetitan.outbox import OutboxWorker
+from oidc_provider.web.admin.outbox import subject
 from tests.conftest import ENCRYPTION_KEY, LiveServer
 from tests.servicetitan.test_webhooks import KEY, add_booking, body
 
@@ -156,6 +157,7 @@ def test_a_refusal_is_final_and_shown(clean_app, forwarding):
     with clean_app.app_context():
         [message] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == FORWARD)).all()
         assert message.last_error["message"] == "the partner's system answered HTTP 400"
+        assert subject(message) == f"event {message.payload['id']} (lead.updated)"  # the console's words
 
 
 def test_nothing_is_pushed_without_a_url(clean_app):
