@@ -1,4 +1,4 @@
-"""flask purge: delete expired codes, old tokens and expired consents."""
+"""flask purge: delete expired codes, old tokens, expired consents and old events."""
 
 import click
 from flask.cli import with_appcontext
@@ -12,7 +12,8 @@ from oidc_provider.core.purge import purge
 @with_appcontext
 def purge_command(as_json):
     """Delete expired authorization codes, access tokens expired or revoked longer ago than
-    OIDC_PROVIDER_PURGE_RETENTION, and expired consents. Run it daily (cron, a systemd
+    OIDC_PROVIDER_PURGE_RETENTION, expired consents, and events older than
+    OIDC_PROVIDER_EVENT_RETENTION. Run it daily (cron, a systemd
     timer); it is safe to run on any instance at any time. Tenant sessions are cookies in
     the browsers: there is nothing of theirs to delete."""
     counts = purge().as_dict()

@@ -657,3 +657,19 @@ class AvailabilitySnapshot(Model):
     service_id: Mapped[str] = mapped_column(String(200), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     payload: Mapped[dict] = mapped_column(JSON)
+
+
+class Event(Model):
+    """One entry of the partner's event feed (``/api/v1/events``) and push: a booking's
+    outcome, a lead update, a pairing change, a delivery from ServiceTitan. ``id`` is the
+    feed's order: on PostgreSQL, ids are taken in commit order (servicetitan/events.py)."""
+
+    __tablename__ = "events"
+    # SQLite would reuse the id of a deleted last row; a consumer that resumes after it
+    # would miss the next event.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    data: Mapped[dict] = mapped_column(JSON)

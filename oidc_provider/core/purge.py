@@ -1,4 +1,5 @@
-"""Deleting what can no longer be used: expired codes, old tokens, expired consents.
+"""Deleting what can no longer be used: expired codes, old tokens, expired consents, and
+events past their retention.
 
 Tenant sessions are not here: they are signed cookies held by the browsers, ending with
 ``TENANT_SESSION_LIFETIME``, so the server has nothing of theirs to delete.
@@ -16,7 +17,7 @@ from sqlalchemy.engine import CursorResult
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AccessToken, AuthorizationCode, Consent
+from oidc_provider.core.models import AccessToken, AuthorizationCode, Consent, Event
 
 
 @dataclass
@@ -24,6 +25,7 @@ class PurgeReport:
     authorization_codes: int
     access_tokens: int
     consents: int
+    events: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -36,7 +38,8 @@ def purge() -> PurgeReport:
       state, so keeping it detects nothing;
     - access tokens expired or revoked more than ``PURGE_RETENTION`` seconds ago (the
       pairings they created stay, without the link);
-    - remembered consents past their expiry.
+    - remembered consents past their expiry;
+    - events of the partner's feed older than ``EVENT_RETENTION`` seconds.
     """
     now = clock.now()
     horizon = now - timedelta(seconds=current_app.config["PURGE_RETENTION"])
@@ -45,8 +48,11 @@ def purge() -> PurgeReport:
         delete(AccessToken).where(or_(AccessToken.expires_at <= horizon, AccessToken.revoked_at <= horizon))
     )
     consents = _deleted(delete(Consent).where(Consent.expires_at <= now))
+    events = _deleted(
+        delete(Event).where(Event.occurred_at <= now - timedelta(seconds=current_app.config["EVENT_RETENTION"]))
+    )
     db.session.commit()
-    return PurgeReport(codes, tokens, consents)
+    return PurgeReport(codes, tokens, consents, events)
 
 
 def _deleted(statement: Delete) -> int:

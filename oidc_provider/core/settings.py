@@ -8,6 +8,7 @@ common convention of hosting platforms. ``docs/configuration.md`` lists them for
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Callable
@@ -126,11 +127,15 @@ DEFAULTS: dict[str, object] = {
     # judge that failed, a process that died); each web process sweeps once at its start,
     # then at this interval. 0: never (tests that judge by hand).
     "WEBHOOK_SWEEP_INTERVAL": 60,
-    # Optional: the partner's own URL that receives each stored webhook event as JSON,
-    # through the outbox (retried while it is down). None: nothing is forwarded.
+    # Optional: the partner's own URL that receives each event of the feed (/api/v1/events)
+    # by POST, through the outbox (retried while it is down). None: nothing is pushed.
     "WEBHOOK_FORWARD_URL": None,
-    # Optional bearer token sent with each forwarded event, for the partner's system to check.
-    "WEBHOOK_FORWARD_TOKEN": None,
+    # The Standard Webhooks secret that signs each push: "whsec_" and base64 (at least 16
+    # bytes). While one is rotated, two, space-separated: each push carries both signatures.
+    # Required when WEBHOOK_FORWARD_URL is set.
+    "WEBHOOK_FORWARD_SECRET": None,
+    # Seconds an event stays in the feed before `flask purge` deletes it.
+    "EVENT_RETENTION": 30 * 24 * 3600,
     # How many reverse proxies in front of the provider set X-Forwarded-For/-Proto/-Host/-Port
     # (a count, not a list of addresses). 0 trusts none of these headers. Behind one
     # TLS-terminating proxy, 1: requests are then seen as https, as the tenant sent them.
@@ -167,6 +172,18 @@ def _text(value: object) -> bool:
 
 def _url(value: object) -> bool:
     return isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and bool(urlsplit(value).netloc)
+
+
+def _forward_secret(value: object) -> bool:
+    if not isinstance(value, str) or not 1 <= len(value.split()) <= 2:
+        return False
+    for part in value.split():
+        try:
+            if not part.startswith("whsec_") or len(base64.b64decode(part[6:], validate=True)) < 16:
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 def _limits(value: object) -> bool:
@@ -226,7 +243,11 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "WEBHOOK_MAX_BYTES": _BYTES,
     "WEBHOOK_ALLOW_UNSIGNED": _BOOLEAN,
     "WEBHOOK_FORWARD_URL": (lambda v: v is None or _url(v), "an http or https URL"),
-    "WEBHOOK_FORWARD_TOKEN": (lambda v: v is None or _text(v), "a token of printable characters"),
+    "WEBHOOK_FORWARD_SECRET": (
+        lambda v: v is None or _forward_secret(v),
+        "whsec_ and base64 of at least 16 bytes; two, space-separated, while rotating",
+    ),
+    "EVENT_RETENTION": _SECONDS,
     "TRUSTED_PROXY_COUNT": (_whole(0), "a whole number of proxies, at least 0, e.g. 1"),
     "LOG_FORMAT": (_one_of("json", "text"), "json or text"),
     "PURGE_RETENTION": (_whole(0), "a whole number of seconds, at least 0, e.g. 604800"),
@@ -235,14 +256,29 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
 }
 
 
+_SECRETS = frozenset({"WEBHOOK_FORWARD_SECRET"})
+
+
 def check_settings(config) -> None:
     """Refuse a setting of the wrong type or out of range, naming it as the operator
     wrote it (``OIDC_PROVIDER_PURGE_RETENTION=7d``), before anything uses it."""
     for name, (valid, expected) in _CHECKS.items():
         value = config[name]
         if not valid(value):
-            written = os.environ.get(f"OIDC_PROVIDER_{name}", repr(value))
+            # A secret's value is never repeated, not even a malformed one.
+            written = "(hidden)" if name in _SECRETS else os.environ.get(f"OIDC_PROVIDER_{name}", repr(value))
             raise SettingError(f"OIDC_PROVIDER_{name}={written}: expected {expected}")
+    if config.get("WEBHOOK_FORWARD_TOKEN") is not None:
+        raise SettingError(
+            "OIDC_PROVIDER_WEBHOOK_FORWARD_TOKEN is retired: pushes are signed as Standard Webhooks now; "
+            "set OIDC_PROVIDER_WEBHOOK_FORWARD_SECRET (whsec_ and base64) instead and unset the token "
+            "(docs/partner-api-events.md says how to verify the signature)"
+        )
+    if config["WEBHOOK_FORWARD_URL"] and not config["WEBHOOK_FORWARD_SECRET"]:
+        raise SettingError(
+            "OIDC_PROVIDER_WEBHOOK_FORWARD_URL is set: OIDC_PROVIDER_WEBHOOK_FORWARD_SECRET must be set too "
+            "(whsec_ and base64), to sign each push"
+        )
     if config["OUTBOX_RETRY_MAX"] < config["OUTBOX_RETRY_BASE"]:
         raise SettingError(
             f"OIDC_PROVIDER_OUTBOX_RETRY_MAX={config['OUTBOX_RETRY_MAX']}: expected at least "

@@ -257,6 +257,7 @@ def _partner_api_paths() -> dict:
     problem+json (RFC 9457) with the list of problems."""
     from oidc_provider.servicetitan.bookings import STATES
     from oidc_provider.servicetitan.environments import ENVIRONMENTS
+    from oidc_provider.servicetitan.events import LIMIT_MAX
 
     def operation(operation_id: str, scope: str, summary: str, ok: dict, **more) -> dict:
         return {
@@ -338,6 +339,18 @@ def _partner_api_paths() -> dict:
                 "The availability ServiceTitan last pushed, per account, profile and service",
                 {"200": _json("AvailabilityPage", "Every latest snapshot of one environment.")},
                 parameters=[{**environment, "description": "Default: the product's default environment."}],
+            )
+        },
+        "/api/v1/events": {
+            "get": operation(
+                "list_events",
+                "events:read",
+                "The events after an id, oldest first: resume from the last id seen (docs/partner-api-events.md)",
+                {"200": _json("EventPage", "Up to `limit` events; `next` is the last id when more may follow.")},
+                parameters=[
+                    {"name": "after", "in": "query", "schema": _STRING, "description": "The last event id seen."},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX}},
+                ],
             )
         },
     }
@@ -473,6 +486,26 @@ _SCHEMAS = {
         "required": ["items", "next"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
+            "next": _NULLABLE_STRING,
+        },
+        "additionalProperties": False,
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "type", "occurredAt", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "type": _STRING,
+            "occurredAt": {"type": "string", "format": "date-time"},
+            "data": {"type": "object"},
+        },
+        "additionalProperties": False,
+    },
+    "EventPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
             "next": _NULLABLE_STRING,
         },
         "additionalProperties": False,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Account, CustomPairing, OutboxMessage, TenantUser
-from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan import events, outbox
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, REQUEST_ID_MAX
 
@@ -69,6 +69,15 @@ def answer(request_id: str, user: TenantUser, account: Account | None) -> Custom
         {"request_id": request_id, "account_id": pairing.account_id, "environment": environment},
     )
     try:
+        events.pairing_changed(
+            status,
+            {
+                "mechanism": "custom",
+                "requestId": request_id,
+                "accountId": pairing.account_id,
+                "environment": environment,
+            },
+        )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -18,6 +18,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, Account, Client, Pairing, TenantUser
 from oidc_provider.directory import account_directory
+from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.outbox import enqueue_account_status
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
@@ -71,7 +72,19 @@ def record_pairing(client: Client, user: TenantUser, account: Account, access_to
             "status": pairing.status,
         },
     )
+    events.pairing_changed(pairing.status, _event_data(pairing, client))
     return pairing
+
+
+def _event_data(pairing: Pairing, client: Client) -> dict:
+    environment = client.servicetitan_environment or default_environment()
+    return {
+        "pairingId": pairing.id,
+        "mechanism": "openid",
+        "requestId": pairing.request_id,
+        "accountId": pairing.account_id,
+        "environment": environment,
+    }
 
 
 def pairing_for_request(token: AccessToken, request_id: str) -> Pairing:
@@ -139,6 +152,7 @@ def decide(pairing: Pairing, approved: bool, actor: str) -> Pairing:
         actor,
         {"pairing_id": pairing.id, "request_id": pairing.request_id, "account_id": pairing.account_id},
     )
+    events.pairing_changed(pairing.status, _event_data(pairing, pairing.client))
     if pairing.request_id is not None:
         enqueue_account_status(
             pairing.client.servicetitan_environment or default_environment(),

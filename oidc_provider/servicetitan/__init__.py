@@ -4,7 +4,8 @@ Statuses and limits (the one definition of each), the catalog the partner config
 (``catalog``), where the sandbox and production are (``environments``), ServiceTitan's
 errors typed (``errors``), its payload rules (``validation``), the Leads API client
 (``leads_api``), the outbox that sends every call (``outbox``), bookings, and the webhooks
-ServiceTitan sends us (``webhooks``, ``forwarding``, ``leads_report``). ``st_sandbox/``
+ServiceTitan sends us (``webhooks``, ``leads_report``), and the partner's event feed with
+its push (``events``, ``forwarding``). ``st_sandbox/``
 (beside this package) stands in for ServiceTitan offline.
 
 May import: ``core``, ``directory``.
@@ -14,8 +15,10 @@ import threading
 
 from flask import Flask
 
-# forwarding registers its sender with the outbox on import: every worker knows it.
+# forwarding registers its sender with the outbox on import, bookings what follows from a
+# booking's outcome: every worker knows them.
 from oidc_provider.servicetitan import (
+    bookings,  # noqa: F401
     forwarding,  # noqa: F401
     webhook_sweeper,
 )

@@ -24,7 +24,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, LeadStatusUpdate, OutboxMessage
 from oidc_provider.core.problems import Problem, ProblemError
-from oidc_provider.servicetitan import outbox
+from oidc_provider.servicetitan import events, outbox
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.validation import (
     BookingCatalog,
@@ -367,3 +367,32 @@ def describe(booking: Booking, personal: bool = False, timeline: list[dict] | No
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _record_outcome(message: OutboxMessage, state: str, error: dict | None, outcome_unknown: bool) -> None:
+    """The event of a booking's outcome: delivered, refused, or its answer lost (once, when
+    an attempt first leaves it unknown)."""
+    if state == outbox.DELIVERED:
+        kind, error = events.BOOKING_DELIVERED, None
+    elif state == outbox.FAILED:
+        kind = events.BOOKING_FAILED
+    elif outcome_unknown and not message.outcome_unknown:
+        kind = events.BOOKING_OUTCOME_UNKNOWN
+    else:
+        return
+    slot = message.payload.get("slot", {})
+    events.record(
+        kind,
+        {
+            "partnerBookingId": message.payload.get("partnerBookingId"),
+            "environment": message.environment,
+            "accountId": slot.get("accountId"),
+            "profileId": slot.get("profileId"),
+            "serviceId": slot.get("serviceId"),
+            "attempts": message.attempts + 1,
+            "error": error,
+        },
+    )
+
+
+outbox.outcome_recorders[outbox.BOOKING] = _record_outcome

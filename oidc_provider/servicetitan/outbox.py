@@ -81,6 +81,12 @@ attempt_listeners: list[Callable[[str, str], None]] = []
 _OUTCOMES = {DELIVERED: "delivered", PENDING: "retry", FAILED: "failed"}
 
 
+#: Called by kind inside the transaction that records an attempt's outcome, before it
+#: commits: the message as claimed, its new state, the error, and whether its outcome is now
+#: unknown. What follows from an outcome (a booking's event) commits with it, or not at all.
+OutcomeRecorder = Callable[[OutboxMessage, str, "dict | None", bool], None]
+outcome_recorders: dict[str, OutcomeRecorder] = {}
+
 Sender = Callable[[dict, requests.Session], None]
 """Delivers one payload, or raises a LeadsApiError that says whether to retry."""
 _SENDERS: dict[str, Sender] = {}
@@ -464,6 +470,8 @@ class OutboxWorker:
                     "error": error,
                 },
             )
+            if recorder := outcome_recorders.get(message.kind):
+                recorder(message, state, error, values["outcome_unknown"])
         db.session.commit()
         if result.rowcount != 1:
             log.warning("outbox message %s: claim lost before the outcome was recorded", message.id)

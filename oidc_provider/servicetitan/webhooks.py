@@ -34,7 +34,7 @@ from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.core.problems import ProblemError
-from oidc_provider.servicetitan import forwarding
+from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.environments import PRODUCTION, default_environment
 
 log = logging.getLogger(__name__)
@@ -359,7 +359,16 @@ def _judge(delivery: Received) -> Outcome:
                 for item in (document if isinstance(document, list) else [document])
             ],
         )
-    forwarding.enqueue(delivery_id, topic, received_at, document)
+    events.record(
+        events.SERVICETITAN_UPDATE,
+        {
+            "deliveryId": delivery_id,
+            "environment": delivery.environment,
+            "topic": topic,
+            "receivedAt": received_at.isoformat(),
+            "payload": document,
+        },
+    )
     return _record(delivery_id, STORED, [])
 
 
@@ -405,7 +414,15 @@ def _record_lead_update(delivery: Received, document: Any, status: str) -> Outco
     ).first()
     if recorded is None:
         return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
-    forwarding.enqueue(delivery_id, delivery.topic, delivery.received_at, document)
+    events.record(
+        events.LEAD_UPDATED,
+        {
+            "deliveryId": delivery_id,
+            "environment": delivery.environment,
+            "partnerBookingId": document["partnerBookingId"],
+            "update": document,
+        },
+    )
     if recorded.booking_id is None:
         return _record(
             delivery_id,
@@ -417,6 +434,8 @@ def _record_lead_update(delivery: Received, document: Any, status: str) -> Outco
 
 def _record(delivery_id: int, state: str, problems: list[str]) -> Outcome:
     db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+    if state in FLAGGED:
+        events.record(events.WEBHOOK_FLAGGED, {"deliveryId": delivery_id, "state": state, "problems": problems})
     return Outcome(delivery_id, state, problems)
 
 

@@ -1,4 +1,4 @@
-"""flask purge: expired codes, old tokens and expired consents go; pairings stay."""
+"""flask purge: expired codes, old tokens, expired consents and old events go; pairings stay."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import AccessToken, AuthorizationCode, Consent, Pairing
+from oidc_provider.servicetitan.events import page, record
 
 
 @pytest.fixture
@@ -34,16 +35,16 @@ def test_purge_deletes_each_kind_when_its_time_has_come(clean_app, make, flows, 
     assert flows.exchange(client, reused_code).status_code == 400  # reuse: its token is revoked
     flows.code(client)  # never exchanged
 
-    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 0}
+    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 0, "events": 0}
 
     frozen_clock.advance(61)  # every code has expired; the revoked token is past retention
-    assert purge(runner) == {"authorization_codes": 3, "access_tokens": 1, "consents": 0}
+    assert purge(runner) == {"authorization_codes": 3, "access_tokens": 1, "consents": 0, "events": 0}
 
     frozen_clock.advance(3600)  # the other token expired more than the retention ago
-    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 1, "consents": 0}
+    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 1, "consents": 0, "events": 0}
 
-    frozen_clock.advance(clean_app.config["CONSENT_LIFETIME"])
-    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 1}
+    frozen_clock.advance(clean_app.config["CONSENT_LIFETIME"])  # a year: the pairings' events are past retention too
+    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 1, "events": 2}  # 2 pairings
 
     assert make.count(AuthorizationCode) == make.count(AccessToken) == make.count(Consent) == 0
     with clean_app.app_context():
@@ -70,7 +71,7 @@ def test_a_live_code_and_token_survive_a_purge_and_still_work(make, flows, runne
     code = flows.code(client)
     tokens = flows.tokens(client)
 
-    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 0}
+    assert purge(runner) == {"authorization_codes": 0, "access_tokens": 0, "consents": 0, "events": 0}
     assert flows.exchange(client, code).status_code == 200
     assert flows.account_info(tokens["access_token"]).json["Status"] == "COMPLETED"
 
@@ -79,4 +80,19 @@ def test_purge_reports_in_words_without_json(runner):
     result = runner.invoke(args=["purge"])
 
     assert result.exit_code == 0
-    assert result.output.strip() == "deleted 0 authorization codes, 0 access tokens, 0 consents"
+    assert result.output.strip() == "deleted 0 authorization codes, 0 access tokens, 0 consents, 0 events"
+
+
+def test_events_are_kept_for_their_retention_then_purged(clean_app, runner, frozen_clock, monkeypatch):
+    monkeypatch.setitem(clean_app.config, "EVENT_RETENTION", 3600)
+    with clean_app.app_context():
+        record("webhook.flagged", {"deliveryId": 1})
+        db.session.commit()
+    frozen_clock.advance(1800)
+    with clean_app.app_context():
+        record("webhook.flagged", {"deliveryId": 2})
+        db.session.commit()
+    frozen_clock.advance(1800)  # the first is exactly as old as the retention
+    assert purge(runner)["events"] == 1
+    with clean_app.app_context():
+        assert [e["data"] for e in page(None, 10)[0]] == [{"deliveryId": 2}]

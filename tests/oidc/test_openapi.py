@@ -50,6 +50,7 @@ PARTNER_API = {
     "/api/v1/bookings/{partnerBookingId}": {"get"},
     "/api/v1/leads/report": {"get"},
     "/api/v1/availability": {"get"},
+    "/api/v1/events": {"get"},
 }
 
 
@@ -89,7 +90,7 @@ def credentials(postgres_app):
     client = make.client()
     web = postgres_app.test_client()
     tokens = Flows(web).tokens(client)
-    api_client = make.api_client("bookings:write bookings:read bookings:personal leads:read")
+    api_client = make.api_client("bookings:write bookings:read bookings:personal leads:read events:read")
     api_token = web.post(
         "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic(*api_client)}
     ).json["access_token"]
@@ -127,6 +128,7 @@ def test_the_live_server_answers_as_its_document_says(postgres_app, credentials)
     # The partner API was reached with the token: content refused as content, not as a caller.
     assert 422 in statuses["POST /api/v1/bookings"] and 200 in statuses["GET /api/v1/bookings"], statuses
     assert 200 in statuses["GET /api/v1/leads/report"] and 404 in statuses["GET /api/v1/bookings/{partnerBookingId}"]
+    assert 200 in statuses["GET /api/v1/events"] and 422 in statuses["GET /api/v1/events"], statuses
 
 
 def _fuzz(operation, mode, base_url, session, authorization, answered: Counter):

@@ -28,7 +28,7 @@ def subject(message: OutboxMessage) -> str:
         return f"{payload.get('status')} for request {payload.get('requestId')}"
     if message.kind == outbox.BOOKING:
         return f"booking {payload.get('partnerBookingId')}"
-    return f"webhook delivery #{payload.get('deliveryId')} ({payload.get('topic')})"
+    return f"event {payload.get('id')} ({payload.get('type')})"
 
 
 def view_of(message: OutboxMessage) -> str:

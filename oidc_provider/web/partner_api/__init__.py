@@ -11,12 +11,12 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSessionInterface
 
 from oidc_provider.core.extensions import csrf
-from oidc_provider.web.partner_api import bookings, leads
+from oidc_provider.web.partner_api import bookings, events, leads
 from oidc_provider.web.partner_api.blueprint import bp
 from oidc_provider.web.partner_api.problem_json import PATH_PREFIX
 
 #: The modules whose views are registered on ``bp``.
-VIEW_MODULES = (bookings, leads)
+VIEW_MODULES = (bookings, events, leads)
 
 
 class _NoSessionForTheApi(SecureCookieSessionInterface):

@@ -60,8 +60,8 @@ def list_bookings():
     if state is not None and state not in bookings.STATES:
         problems.append(Problem("state", f"choose one of {', '.join(bookings.STATES)}"))
     since = _since(problems)
-    limit = _integer("limit", LIMIT_DEFAULT, 1, LIMIT_MAX, problems)
-    cursor = _integer("cursor", None, 1, 2**31 - 1, problems)
+    limit = query_integer("limit", LIMIT_DEFAULT, 1, LIMIT_MAX, problems)
+    cursor = query_integer("cursor", None, 1, 2**31 - 1, problems)
     environment = environment_filter()
     if problems:
         raise ProblemError(problems)
@@ -78,7 +78,8 @@ def _personal() -> bool:
     return "bookings:personal" in current_caller().scopes
 
 
-def _integer(name: str, default, low: int, high: int, problems: list[Problem]):
+def query_integer(name: str, default, low: int, high: int, problems: list[Problem]):
+    """The query parameter ``name``, a whole number from ``low`` to ``high``; a problem when not."""
     text = request.args.get(name)
     if text is None:
         return default
