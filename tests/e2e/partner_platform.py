@@ -3,6 +3,7 @@ HTTP API (docs/partner-api.md): plain ``requests``, nothing imported from the pr
 
     python partner_platform.py book BOOKING.json      # token, post, poll until settled
     python partner_platform.py timeline PARTNER_BOOKING_ID STATUS   # poll until STATUS is on it
+    python partner_platform.py events           # the whole event feed, page after page
 
 Reads ISSUER, CLIENT_ID and CLIENT_SECRET from the environment; prints the booking as JSON.
 """
@@ -22,7 +23,7 @@ DEADLINE = 30  # seconds
 def token(session):
     answer = session.post(
         f"{ISSUER}/token",
-        data={"grant_type": "client_credentials", "scope": "bookings:write bookings:read"},
+        data={"grant_type": "client_credentials", "scope": "bookings:write bookings:read events:read"},
         auth=(os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]),
         timeout=10,
     )
@@ -40,9 +41,25 @@ def poll(session, location, done):
     raise SystemExit(f"gave up waiting: {booking}")
 
 
+def feed(session):
+    """Every event, resuming after the last id seen, until a page comes back empty."""
+    events, after = [], None
+    while True:
+        page = session.get(
+            f"{ISSUER}/api/v1/events", params={"limit": 2, **({"after": after} if after else {})}, timeout=10
+        ).json()
+        if not page["items"]:
+            return {"items": events}
+        events += page["items"]
+        after = page["items"][-1]["id"]
+
+
 def main(command, *arguments):
     session = requests.Session()
     token(session)
+    if command == "events":
+        print(json.dumps(feed(session)))
+        return
     if command == "book":
         with open(arguments[0]) as file:
             answer = session.post(f"{ISSUER}/api/v1/bookings", json=json.load(file), timeout=10)

@@ -1,18 +1,23 @@
 """The partner API end to end: the product under gunicorn in production mode on PostgreSQL,
 its outbox sending to the offline ServiceTitan sandbox, and the partner's booking platform
-as a separate program that imports nothing from the product (``partner_platform.py``)."""
+as a separate program that imports nothing from the product (``partner_platform.py``). The
+partner's push receiver checks each signature with the independent ``standardwebhooks``."""
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask, request
+from standardwebhooks import Webhook
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import ExtraDetailParameter, JobType
@@ -28,6 +33,20 @@ from tests.servicetitan.test_bookings import document
 PLATFORM = Path(__file__).with_name("partner_platform.py")
 WEBHOOK_KEY = "st-e2e-webhook-key"
 ACCOUNT = {"id": "acct-hvac", "name": "MTech HVAC", "profiles": [{"id": "p-north", "name": "North"}]}
+PUSH_SECRET = "whsec_" + base64.b64encode(b"e2e-partner-push-secret-0123456").decode()
+
+
+def push_receiver() -> Flask:
+    """The partner's endpoint for pushed events: keeps what arrives, verified or not."""
+    receiver = Flask("partner-push")
+    receiver.received = []
+
+    @receiver.post("/events")
+    def receive():
+        receiver.received.append({"body": request.get_data(), "headers": dict(request.headers)})
+        return "", 204
+
+    return receiver
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +77,7 @@ def deployment(new_postgres_database, tmp_path_factory):
             "--name",
             "Booking platform",
             "--scope",
-            "bookings:write bookings:read",
+            "bookings:write bookings:read events:read",
             "--json",
         ]
     )
@@ -72,6 +91,7 @@ def deployment(new_postgres_database, tmp_path_factory):
         }
     )
     sandbox_app.extensions["st_sandbox"]["state"].pair_account(ACCOUNT)
+    receiver = push_receiver()
     env = production_environment(
         url,
         "http://127.0.0.1",
@@ -81,7 +101,9 @@ def deployment(new_postgres_database, tmp_path_factory):
         OUTBOX_IN_PROCESS="true",
         OUTBOX_POLL_INTERVAL="0.2",
     )
-    with LiveServer(sandbox_app) as sandbox:
+    with LiveServer(sandbox_app) as sandbox, LiveServer(receiver) as pushes:
+        env["OIDC_PROVIDER_WEBHOOK_FORWARD_URL"] = pushes.url + "/events"
+        env["OIDC_PROVIDER_WEBHOOK_FORWARD_SECRET"] = PUSH_SECRET
         make.servicetitan(sandbox.url, environment="sandbox")
         with Gunicorn(env, folder / "gunicorn.log", workers=1, port=port) as product:
             platform_env = {
@@ -90,7 +112,11 @@ def deployment(new_postgres_database, tmp_path_factory):
                 "CLIENT_ID": client["client_id"],
                 "CLIENT_SECRET": client["client_secret"],
             }
-            yield type("Deployment", (), {"product": product, "sandbox": sandbox, "platform_env": platform_env})
+            yield type(
+                "Deployment",
+                (),
+                {"product": product, "sandbox": sandbox, "platform_env": platform_env, "pushed": receiver.received},
+            )
 
 
 def platform(deployment, *arguments, cwd) -> dict:
@@ -142,6 +168,23 @@ def test_a_booking_from_the_platform_is_delivered_once_and_followed(deployment, 
             "eventData": webhook["body"]["eventData"],
         }
     ]
+
+    # The feed, read page by page by the platform, and the pushes: the same events, each push
+    # signed with the partner's secret. The pairing was made while setting up, before the
+    # product ran with a push URL: it is in the feed only.
+    feed = platform(deployment, "events", cwd=tmp_path)["items"]
+    assert [(event["type"], event["data"].get("partnerBookingId")) for event in feed] == [
+        ("pairing.completed", None),
+        ("booking.delivered", "booking-1"),
+        ("lead.updated", "booking-1"),
+    ]
+    verifier = Webhook(PUSH_SECRET)
+    deadline = time.monotonic() + 30
+    while len(deployment.pushed) < len(feed) - 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pushed = [verifier.verify(push["body"], push["headers"]) for push in deployment.pushed]
+    assert sorted(pushed, key=lambda event: int(event["id"])) == feed[1:]
+    assert [push["headers"]["Webhook-Id"] for push in deployment.pushed] == [event["id"] for event in pushed]
 
 
 def test_a_refused_booking_is_refused_over_http_and_nothing_reaches_servicetitan(deployment, tmp_path):
