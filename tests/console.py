@@ -79,6 +79,7 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         client_pk = db.session.scalar(select(Client.id).where(Client.client_id == client.client_id))
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
         pairing = Pairing(
+            environment="sandbox",
             client_pk=client_pk,
             user_id=owner.id,
             account_id="acct-hvac",

@@ -1,51 +1,49 @@
 """Where a booking for an account may go: the environments in which the account has an active
-COMPLETED pairing, by OpenID Connect or by Custom pairing.
+COMPLETED pairing, by OpenID Connect or by Custom pairing (one pairing record for both).
 
 A booking is sent only for an account paired with ServiceTitan in the environment it goes
 to, with a profile of that account, while the account is eligible: ServiceTitan would
-otherwise refuse it (AccountNotFound, ProfileNotFound) after it had already left.
+otherwise refuse it (AccountNotFound, ProfileNotFound) after it had already left. An
+UNPAIRED pairing (ended here, or superseded) books nothing.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, and_, bindparam, select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, Client, CustomPairing, Pairing, Profile
+from oidc_provider.core.models import Account, Pairing, Profile
 from oidc_provider.core.problems import Problem, ProblemError
-from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.statuses import COMPLETED
 
-
-def paired_environments(account_id: str) -> set[str]:
-    """The environments in which ``account_id`` has a COMPLETED pairing."""
-    openid = db.session.execute(
-        select(Client.servicetitan_environment)
-        .join(Pairing, Pairing.client_pk == Client.id)
-        .where(Pairing.account_id == account_id, Pairing.status == COMPLETED)
-        .distinct()
-    ).scalars()
-    custom = db.session.scalars(
-        select(CustomPairing.environment)
-        .where(CustomPairing.account_id == account_id, CustomPairing.status == COMPLETED)
-        .distinct()
-    )
-    return {environment or default_environment() for environment in openid} | set(custom)
+_accounts, _profiles, _pairings = (cast(Table, model.__table__) for model in (Account, Profile, Pairing))
+# Everything a booking's routing needs, in one statement on the booking path: one row per
+# COMPLETED pairing of the account (one row with no environment when there is none), each
+# saying whether the account is eligible and whether the profile is the account's.
+_ROUTING = (
+    select(_accounts.c.eligible, _profiles.c.id.label("profile_id"), _pairings.c.environment)
+    .select_from(_accounts)
+    .outerjoin(_profiles, and_(_profiles.c.account_id == _accounts.c.id, _profiles.c.id == bindparam("profile_id")))
+    .outerjoin(_pairings, and_(_pairings.c.account_id == _accounts.c.id, _pairings.c.status == COMPLETED))
+    .where(_accounts.c.id == bindparam("account_id"))
+)
 
 
 def route_booking(account_id: str, profile_id: str, environment: str | None = None) -> str:
-    """The environment a booking for this account and profile goes to; ``ProblemError``
-    when it may go nowhere. ``environment`` chooses among several pairings."""
-    account = db.session.get(Account, account_id)
-    if account is None:
+    """The environment a booking for this account and profile goes to: that of the account's
+    active COMPLETED pairing; ``ProblemError`` when it may go nowhere. ``environment``
+    chooses among pairings in both environments, and must be one of them."""
+    rows = db.session.execute(_ROUTING, {"account_id": account_id, "profile_id": profile_id}).all()
+    if not rows:
         raise ProblemError([Problem("slot.accountId", f"{account_id!r} is not an account in the directory")])
     problems = []
-    if not account.eligible:
+    if not rows[0].eligible:
         problems.append(Problem("slot.accountId", f"{account_id!r} is not eligible for bookings"))
-    profile_account = db.session.scalar(select(Profile.account_id).where(Profile.id == profile_id))
-    if profile_account != account_id:
+    if rows[0].profile_id is None:
         problems.append(Problem("slot.profileId", f"{profile_id!r} is not a profile of account {account_id!r}"))
-    environments = paired_environments(account_id)
+    environments = {row.environment for row in rows if row.environment is not None}
     if environment is not None and environment not in environments:
         problems.append(
             Problem("slot.accountId", f"{account_id!r} has no COMPLETED pairing with ServiceTitan's {environment}")

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, CustomPairing, OutboxMessage, TenantUser
+from oidc_provider.core.models import CUSTOM, Account, OutboxMessage, Pairing, TenantUser
+from oidc_provider.pairing.lifecycle import supersede_earlier, unpairable_reason
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import default_environment
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, REQUEST_ID_MAX
@@ -37,20 +38,23 @@ def check_request_id(value: str | None) -> str:
     return value
 
 
-def find(request_id: str) -> CustomPairing | None:
+def find(request_id: str) -> Pairing | None:
     return db.session.scalar(
-        select(CustomPairing).where(
-            CustomPairing.environment == default_environment(), CustomPairing.request_id == request_id
+        select(Pairing).where(
+            Pairing.mechanism == CUSTOM,
+            Pairing.environment == default_environment(),
+            Pairing.request_id == request_id,
         )
     )
 
 
-def answer(request_id: str, user: TenantUser, account: Account | None) -> CustomPairing:
+def answer(request_id: str, user: TenantUser, account: Account | None) -> Pairing:
     """The tenant's answer: an account of theirs to pair, or None to decline. Queues the
     calls to ServiceTitan in the same transaction that uses up the request id."""
     environment = default_environment()
-    status = COMPLETED if account is not None and account.eligible else DECLINED
-    pairing = CustomPairing(
+    status = COMPLETED if account is not None and account.eligible and not unpairable_reason(account) else DECLINED
+    pairing = Pairing(
+        mechanism=CUSTOM,
         environment=environment,
         request_id=request_id,
         user_id=user.id,
@@ -58,7 +62,15 @@ def answer(request_id: str, user: TenantUser, account: Account | None) -> Custom
         status=status,
     )
     db.session.add(pairing)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise CustomPairingError(
+            "This pairing link was already used. Start the pairing again from ServiceTitan."
+        ) from None
     if status == COMPLETED:
+        supersede_earlier(pairing, user.email)
         outbox.enqueue_account_status(environment, request_id, PROCESSING)
         outbox.enqueue_account_status(environment, request_id, COMPLETED, account)
     else:
@@ -68,13 +80,7 @@ def answer(request_id: str, user: TenantUser, account: Account | None) -> Custom
         user.email,
         {"request_id": request_id, "account_id": pairing.account_id, "environment": environment},
     )
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise CustomPairingError(
-            "This pairing link was already used. Start the pairing again from ServiceTitan."
-        ) from None
+    db.session.commit()
     return pairing
 
 
@@ -93,11 +99,10 @@ class Progress:
     error: dict | None = None
 
 
-def progress(pairing: CustomPairing) -> Progress:
+def progress(pairing: Pairing) -> Progress:
+    ordering_key = outbox.pairing_ordering_key(pairing.environment, pairing.request_id or "")  # always set: Custom
     messages = db.session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.ordering_key == outbox.pairing_ordering_key(pairing.environment, pairing.request_id))
-        .order_by(OutboxMessage.id)
+        select(OutboxMessage).where(OutboxMessage.ordering_key == ordering_key).order_by(OutboxMessage.id)
     ).all()
     steps = [
         {"status": m.payload.get("status"), "state": m.state, "attempts": m.attempts, "error": m.last_error}

@@ -131,7 +131,7 @@ def test_pairings_list(flows, runner, clean_app, async_client, st_sandbox):
 
     listed = json.loads(runner.invoke(args=["pairings", "list", "--status", "PROCESSING", "--json"]).output)
 
-    assert [(p["requestId"], p["accountId"], p["user"], p["status"]) for p in listed] == [
-        ("req-async-1", "acct-hvac", "owner@mtech.example", "PROCESSING")
+    assert [(p["requestId"], p["account"]["id"], p["mechanism"], p["environment"], p["status"]) for p in listed] == [
+        ("req-async-1", "acct-hvac", "openid", "sandbox", "PROCESSING")
     ]
     assert json.loads(runner.invoke(args=["pairings", "list", "--status", "COMPLETED", "--json"]).output) == []

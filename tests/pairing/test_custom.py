@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AuditEvent, CustomPairing, OutboxMessage
+from oidc_provider.core.models import AuditEvent, OutboxMessage, Pairing
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker
 from tests.conftest import ENCRYPTION_KEY
@@ -105,7 +105,7 @@ def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean
         {"requestId": request_id, "status": "COMPLETED", "account": HVAC},
     ]
     with clean_app.app_context():
-        row = db.session.scalar(select(CustomPairing))
+        row = db.session.scalar(select(Pairing))
         assert (row.request_id, row.account_id, row.status, row.environment) == (
             request_id,
             "acct-hvac",
@@ -195,7 +195,7 @@ def test_a_request_id_is_answered_once(clean_app, sandbox, make, frozen_clock):
     assert manager.get(page_url(request_id)).status_code == 409
     again = decide(owner, request_id, choice, "deny")  # the owner's second answer only shows the first
     assert progress_state(again) == "sending"
-    assert make.count(CustomPairing) == 1
+    assert make.count(Pairing) == 1
     assert make.count(OutboxMessage) == 2
 
 

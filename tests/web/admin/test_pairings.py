@@ -33,6 +33,7 @@ def pairings(clean_app, make):
         for n, (client_id, email, account_id, status, request_id) in enumerate(rows):
             at = start + timedelta(hours=n)
             pairing = Pairing(
+                environment="sandbox",
                 client_pk=clients[client_id],
                 user_id=users[email],
                 account_id=account_id,
@@ -134,10 +135,10 @@ def test_an_admin_decides_an_asynchronous_pairing(clean_app, console, pairings, 
     assert (decided.status, decided.decided_by) == (status, console.email)
     assert decided.decided_at is not None
     with clean_app.app_context():
-        assert (
-            db.session.scalar(select(AuditEvent.kind).where(AuditEvent.actor == console.email))
-            == f"pairing_{decision}d"
-        )
+        kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.actor == console.email)).all()
+    # Approving completes acct-hvac in the sandbox again: its earlier pairing (req-100) is superseded.
+    assert kinds == (["pairing_approved", "pairing_superseded"] if decision == "approve" else ["pairing_declined"])
+    assert stored(clean_app, pairings["req-100"]).status == ("UNPAIRED" if decision == "approve" else "COMPLETED")
     assert f"{console.email}, " in console.get("/admin/pairings").text
 
 
