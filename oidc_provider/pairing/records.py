@@ -3,7 +3,7 @@ partner API's ``/api/v1/pairings``, ``flask pairings list --json`` and the conso
 here, in ServiceTitan's vocabulary and casing (``requestId``, ``accountId``).
 
 ServiceTitan's refusal of a first attempt to report a pairing (DuplicateAccount,
-DuplicateRequestId) travels with the pairing, with what to do about it: the outbox has
+DuplicateRequestId, DuplicateProfile) travels with the pairing, with what to do about it: the outbox has
 already read such an answer to a retry after an unknown outcome as delivery, so a refusal
 that stayed is a real one.
 """
@@ -28,6 +28,10 @@ ADVICE = {
     "DuplicateRequestId": (
         "ServiceTitan already created an account for this request. Start a new pairing from ServiceTitan: "
         "a new request id is needed."
+    ),
+    "DuplicateProfile": (
+        "ServiceTitan already has one of this account's profiles under another account. Give the profile "
+        "its own id in the directory, or unpair the other account in ServiceTitan, then pair again from ServiceTitan."
     ),
 }
 

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from oidc_provider.directory import account_directory
 from oidc_provider.oidc.interaction import suggested_account_id, tenant_user
 from oidc_provider.pairing import custom as custom_pairing
+from oidc_provider.pairing import records
 from oidc_provider.pairing.lifecycle import acceptable_choice
 from oidc_provider.servicetitan.statuses import PROCESSING
 
@@ -70,7 +71,9 @@ def _status_page(pairing, progress):
     headers = {"Cache-Control": "no-store"}
     if not progress.final:
         headers["Refresh"] = str(current_app.config["CUSTOM_PAIRING_REFRESH"])
-    return render_template("custom_pairing_status.html", pairing=pairing, progress=progress), 200, headers
+    advice = records.ADVICE.get((progress.error or {}).get("name", ""))
+    body = render_template("custom_pairing_status.html", pairing=pairing, progress=progress, advice=advice)
+    return body, 200, headers
 
 
 def _error_page(description: str, status: int):
