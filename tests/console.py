@@ -88,7 +88,18 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             created_at=now,
             updated_at=now,
         )
-        db.session.add(pairing)
+        manager = db.session.scalar(select(TenantUser).where(TenantUser.email == "manager@mtech.example"))
+        custom_pairing = Pairing(
+            mechanism="custom",
+            environment="sandbox",
+            user_id=manager.id,
+            account_id="acct-plumbing",
+            request_id="req-world-custom",
+            status="COMPLETED",
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add_all([pairing, custom_pairing])
         db.session.commit()
         import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nElectrical,\n", "test")
         older, _ = generate("test")
@@ -123,6 +134,7 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             "client": client,
             "user_id": owner.id,
             "pairing_id": pairing.id,
+            "custom_pairing_id": custom_pairing.id,
             "job_type_id": db.session.scalar(select(JobType.id).where(JobType.partner_key == "hvac-repair")),
             "older_webhook_key_id": older.id,
             "kid": kid,

@@ -49,7 +49,7 @@ def list_pairings(status, account_id, environment, as_json):
 def unpair_command(pairing_id, actor, as_json):
     """End a COMPLETED pairing here (UNPAIRED). ServiceTitan is not told: its document has no
     un-pairing call. Bookings for the account are refused until it is paired again."""
-    pairing = db.session.get(Pairing, pairing_id)
+    pairing = records.find(pairing_id)
     if pairing is None:
         fail(f"no pairing with id {pairing_id}")
     try:

@@ -36,6 +36,15 @@ ADVICE = {
 }
 
 
+#: The largest id an INTEGER column holds: a larger one names no pairing.
+ID_MAX = 2**31 - 1
+
+
+def find(pairing_id: int) -> Pairing | None:
+    """The pairing with this id; None for none, an id out of the column's range included."""
+    return db.session.get(Pairing, pairing_id) if 1 <= pairing_id <= ID_MAX else None
+
+
 def query(
     status: str | None = None,
     account_id: str | None = None,

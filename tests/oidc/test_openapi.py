@@ -50,6 +50,8 @@ PARTNER_API = {
     "/api/v1/bookings/{partnerBookingId}": {"get"},
     "/api/v1/leads/report": {"get"},
     "/api/v1/availability": {"get"},
+    "/api/v1/pairings": {"get"},
+    "/api/v1/pairings/{id}/unpair": {"post"},
 }
 
 
@@ -62,7 +64,7 @@ def test_the_document_is_served_and_names_every_back_channel_endpoint(web, clean
     assert document["servers"] == [{"url": clean_app.config["ISSUER"]}]
     for path, methods in {**BACK_CHANNEL, **PARTNER_API}.items():
         assert set(document["paths"][path]) == methods, path
-        rule = path.replace("{partnerBookingId}", "<partner_booking_id>")
+        rule = path.replace("{partnerBookingId}", "<partner_booking_id>").replace("{id}", "<int:pairing_id>")
         served = {m.lower() for r in clean_app.url_map.iter_rules() if r.rule == rule for m in r.methods}
         assert methods <= served, path
 
@@ -89,7 +91,9 @@ def credentials(postgres_app):
     client = make.client()
     web = postgres_app.test_client()
     tokens = Flows(web).tokens(client)
-    api_client = make.api_client("bookings:write bookings:read bookings:personal leads:read")
+    api_client = make.api_client(
+        "bookings:write bookings:read bookings:personal leads:read pairings:read pairings:write"
+    )
     api_token = web.post(
         "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic(*api_client)}
     ).json["access_token"]
@@ -127,6 +131,8 @@ def test_the_live_server_answers_as_its_document_says(postgres_app, credentials)
     # The partner API was reached with the token: content refused as content, not as a caller.
     assert 422 in statuses["POST /api/v1/bookings"] and 200 in statuses["GET /api/v1/bookings"], statuses
     assert 200 in statuses["GET /api/v1/leads/report"] and 404 in statuses["GET /api/v1/bookings/{partnerBookingId}"]
+    assert 200 in statuses["GET /api/v1/pairings"] and 422 in statuses["GET /api/v1/pairings"], statuses
+    assert 404 in statuses["POST /api/v1/pairings/{id}/unpair"], statuses
 
 
 def _fuzz(operation, mode, base_url, session, authorization, answered: Counter):

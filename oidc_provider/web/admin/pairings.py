@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import CUSTOM, OPENID, Client, Pairing
+from oidc_provider.core.models import CUSTOM, OPENID, Client
 from oidc_provider.pairing import records
 from oidc_provider.pairing.lifecycle import PairingConflict, decide, unpair
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
@@ -56,7 +56,7 @@ def index(error: str | None = None, status: int = 200):
 
 @bp.post("/pairings/<int:pairing_id>/decision")
 def decision(pairing_id):
-    pairing = forms.found(db.session.get(Pairing, pairing_id))
+    pairing = forms.found(records.find(pairing_id))
     choice = request.form.get("decision")
     if choice not in ("approve", "decline"):
         return index(error="Choose Approve or Decline.", status=422)
@@ -77,7 +77,7 @@ def decision(pairing_id):
 
 @bp.post("/pairings/<int:pairing_id>/unpair")
 def unpair_pairing(pairing_id):
-    pairing = forms.found(db.session.get(Pairing, pairing_id))
+    pairing = forms.found(records.find(pairing_id))
     if not confirmation.confirmed():
         name = pairing.account.name if pairing.account else pairing.account_id
         return confirmation.ask(
