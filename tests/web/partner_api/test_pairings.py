@@ -201,3 +201,22 @@ def test_unpairing_needs_pairings_write(web, make, paired, reader):
     assert_problem(
         web.post(f"/api/v1/pairings/{paired['openid']}/unpair", headers=bearer(reader)), 403, "Authorization"
     )
+
+
+def test_a_booking_goes_to_the_environment_of_the_accounts_pairing(web, paired, writer):
+    """acct-plumbing is paired by Custom pairing in production: its booking goes there."""
+    booking = booking_without_token(2)
+    booking["slot"].update(accountId="acct-plumbing", profileId="p-main")
+
+    accepted = post(web, writer, booking)
+
+    assert accepted.status_code == 202, accepted.json
+    assert accepted.json["environment"] == "production"
+
+
+def test_a_booking_for_an_environment_the_account_is_not_paired_in_is_refused(web, make, paired, writer):
+    booking = booking_without_token(3)
+    booking["slot"].update(accountId="acct-plumbing", profileId="p-main")
+
+    assert_problem(post(web, writer, booking, environment="sandbox"), 422, "slot.accountId")
+    assert queued(make) == 0
