@@ -222,7 +222,8 @@ class OpenIDConnect(OpenIDCode):
         accountInfo claim of the pairing that ``save_token`` recorded on the request."""
         request_claims = super().get_compatible_claims(request)
         if request.client.account_info_claim:
-            # record_pairing gave the account its profiles.
+            # record_pairing gave the account its profiles when it could be COMPLETED; the
+            # claim names no account otherwise.
             pairing = request.pairing
             request_claims["accountInfo"] = claims.account_info_claim(pairing.account, pairing.status)
         return request_claims

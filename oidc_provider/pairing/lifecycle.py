@@ -77,10 +77,14 @@ def acceptable_choice(accounts: list[Account], account: Account | None) -> bool:
 
 
 def initial_status(client: Client, account: Account) -> str:
-    if not account.eligible or unpairable_reason(account):
+    """The status a code exchange records. The account's profiles are read only when it may
+    be COMPLETED at once; an asynchronous pairing's are checked when an admin decides."""
+    if not account.eligible:
         return DECLINED
     if client.async_pairing:
         return PROCESSING
+    if unpairable_reason(account):
+        return DECLINED
     return COMPLETED
 
 
@@ -117,8 +121,9 @@ def record_pairing(client: Client, user: TenantUser, account: Account, access_to
     """Write the pairing that an access token creates, in the token endpoint's transaction.
     Answers it detached, with its account, for the id_token's accountInfo claim."""
     now = clock.now()
-    # One query for the profiles, shared with the id_token's accountInfo claim.
-    [account] = account_directory().with_profiles([account])
+    if account.eligible and not client.async_pairing:
+        # Only a pairing that may be COMPLETED needs them; the accountInfo claim reuses them.
+        [account] = account_directory().with_profiles([account])
     values = {
         "mechanism": OPENID,
         "environment": pairing_environment(client),
