@@ -140,6 +140,7 @@ def seed(
         request_id = f"{rng.getrandbits(128):032x}"
         pairings.append(
             {
+                "environment": "sandbox",
                 "client_pk": client.id,
                 "user_id": user + 1,
                 "account_id": account,

@@ -57,7 +57,7 @@ def seed(app) -> tuple[str, str]:
     """One eligible account with a profile, paired (Custom, COMPLETED) in the sandbox
     environment; one job type; a partner API client. Answers its credentials."""
     from oidc_provider.core.extensions import db
-    from oidc_provider.core.models import CustomPairing, JobType, TenantUser
+    from oidc_provider.core.models import JobType, Pairing, TenantUser
     from oidc_provider.directory.store import import_directory
     from oidc_provider.oidc.api_clients import create_api_client
 
@@ -71,7 +71,8 @@ def seed(app) -> tuple[str, str]:
         user_id = db.session.scalar(db.select(TenantUser.id))
         db.session.add(JobType(category="Plumbing", partner_key="job-1", position=1))
         db.session.add(
-            CustomPairing(
+            Pairing(
+                mechanism="custom",
                 environment="sandbox",
                 request_id="bench-request",
                 user_id=user_id,

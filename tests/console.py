@@ -79,6 +79,7 @@ def seed_world(app, retirable_key: bool = False) -> dict:
         client_pk = db.session.scalar(select(Client.id).where(Client.client_id == client.client_id))
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
         pairing = Pairing(
+            environment="sandbox",
             client_pk=client_pk,
             user_id=owner.id,
             account_id="acct-hvac",
@@ -87,7 +88,18 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             created_at=now,
             updated_at=now,
         )
-        db.session.add(pairing)
+        manager = db.session.scalar(select(TenantUser).where(TenantUser.email == "manager@mtech.example"))
+        custom_pairing = Pairing(
+            mechanism="custom",
+            environment="sandbox",
+            user_id=manager.id,
+            account_id="acct-plumbing",
+            request_id="req-world-custom",
+            status="COMPLETED",
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add_all([pairing, custom_pairing])
         db.session.commit()
         import_csv("Category,Partner Job Type Key\nHVAC,hvac-repair\nHVAC,hvac-install\nElectrical,\n", "test")
         older, _ = generate("test", "sandbox")  # the environment of the world's client
@@ -125,6 +137,7 @@ def seed_world(app, retirable_key: bool = False) -> dict:
             "client": client,
             "user_id": owner.id,
             "pairing_id": pairing.id,
+            "custom_pairing_id": custom_pairing.id,
             "job_type_id": db.session.scalar(select(JobType.id).where(JobType.partner_key == "hvac-repair")),
             "older_webhook_key_id": older.id,
             "kid": kid,

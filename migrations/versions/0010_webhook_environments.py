@@ -2,7 +2,7 @@
 carry their ServiceTitan environment; what was there before came in at the production URL.
 
 Revision ID: 0010_webhook_environments
-Revises: 0008_audit_event_counts
+Revises: 0009_one_pairing_record
 Create Date: 2026-12-03 14:10:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010_webhook_environments"
-down_revision = "0008_audit_event_counts"
+down_revision = "0009_one_pairing_record"
 branch_labels = None
 depends_on = None
 

@@ -70,7 +70,12 @@ def import_file(file, file_format, as_json):
         {"file": name, "accounts": result.accounts, "profiles": result.profiles, "users": result.users},
     )
     db.session.commit()
-    data = {"accounts": result.accounts, "profiles": result.profiles, "users": result.users}
+    data: dict = {"accounts": result.accounts, "profiles": result.profiles, "users": result.users}
+    if result.warnings:
+        data["warnings"] = [warning.as_dict() for warning in result.warnings]
+    if not as_json:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning.where}: {warning.message}", err=True)
     report(data, as_json, f"imported {result.accounts} accounts, {result.profiles} profiles, {result.users} users")
 
 

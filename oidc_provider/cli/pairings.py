@@ -1,4 +1,5 @@
-"""flask pairings: asynchronous pairings waiting for an admin's answer."""
+"""flask pairings: every pairing (OpenID Connect and Custom); an admin's answer to an
+asynchronous one; ending one here."""
 
 import getpass
 
@@ -8,37 +9,55 @@ from sqlalchemy import select
 from oidc_provider.cli.output import CommandGroup, fail, json_option, report
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import Client, Pairing
-from oidc_provider.pairing.lifecycle import PairingConflict, decide
-from oidc_provider.servicetitan.statuses import PROCESSING
+from oidc_provider.pairing import records
+from oidc_provider.pairing.lifecycle import PairingConflict, decide, unpair
+from oidc_provider.servicetitan.environments import ENVIRONMENTS
+from oidc_provider.servicetitan.statuses import PROCESSING, RECORD_STATUSES
 
-group = CommandGroup("pairings", help="List pairings; approve or decline asynchronous ones.")
+group = CommandGroup("pairings", help="List pairings; approve or decline asynchronous ones; unpair.")
 
 
-def _describe(pairing: Pairing) -> dict:
-    """A pairing in ServiceTitan's vocabulary (requestId, accountId, status)."""
-    return {
-        "requestId": pairing.request_id,
-        "clientId": pairing.client.client_id,
-        "user": pairing.user.email,
-        "accountId": pairing.account_id,
-        "status": pairing.status,
-        "createdAt": pairing.created_at.isoformat(),
-        "decidedAt": pairing.decided_at.isoformat() if pairing.decided_at else None,
-        "decidedBy": pairing.decided_by,
-    }
+def _line(data: dict) -> str:
+    account = data["account"]["id"] if data["account"] else "-"
+    line = (
+        f"{data['id']:>6}  {data['mechanism']:7} {data['environment']:10} {data['status']:10} "
+        f"{data['requestId'] or '-'}  {account}"
+    )
+    if data["unpairedReason"]:
+        line += f"  ({data['unpairedReason']})"
+    if error := data["servicetitanError"]:
+        line += f"\n        ServiceTitan refused: {error.get('name')}. {error.get('advice', error.get('message', ''))}"
+    return line
 
 
 @group.command("list")
-@click.option("--status", type=click.Choice(["COMPLETED", "DECLINED", "PROCESSING"]), help="Only this status.")
+@click.option("--status", type=click.Choice(RECORD_STATUSES), help="Only this status.")
+@click.option("--account", "account_id", help="Only this account's pairings (its id).")
+@click.option("--environment", type=click.Choice(ENVIRONMENTS), help="Only this ServiceTitan environment.")
 @json_option
-def list_pairings(status, as_json):
-    """Pairings, newest first."""
-    query = select(Pairing).order_by(Pairing.id.desc())
-    if status:
-        query = query.where(Pairing.status == status)
-    data = [_describe(p) for p in db.session.scalars(query)]
-    lines = [f"{d['requestId'] or '-'}  {d['status']:10} {d['accountId']}  {d['user']}" for d in data]
-    report(data, as_json, "\n".join(lines) or "no pairings")
+def list_pairings(status, account_id, environment, as_json):
+    """Every pairing, OpenID Connect and Custom, newest first."""
+    pairings = list(db.session.scalars(records.query(status, account_id, environment)))
+    data = records.describe_all(pairings)
+    report(data, as_json, "\n".join(_line(d) for d in data) or "no pairings")
+
+
+@group.command("unpair")
+@click.argument("pairing_id", type=int)
+@click.option("--actor", help="Recorded as who ended it. Default: cli:<your user name>.")
+@json_option
+def unpair_command(pairing_id, actor, as_json):
+    """End a COMPLETED pairing here (UNPAIRED). ServiceTitan is not told: its document has no
+    un-pairing call. Bookings for the account are refused until it is paired again."""
+    pairing = records.find(pairing_id)
+    if pairing is None:
+        fail(f"no pairing with id {pairing_id}")
+    try:
+        unpair(pairing, actor or f"cli:{getpass.getuser()}")
+    except PairingConflict as error:
+        fail(str(error))
+    [data] = records.describe_all([pairing])
+    report(data, as_json, f"pairing {pairing_id} is UNPAIRED; ServiceTitan is not told")
 
 
 def _pairing(request_id: str, client_id: str | None) -> Pairing:
@@ -61,7 +80,7 @@ def _decide(request_id: str, client_id: str | None, approved: bool, actor: str |
         decide(pairing, approved, actor or f"cli:{getpass.getuser()}")
     except PairingConflict as error:
         fail(str(error))
-    data = _describe(pairing)
+    [data] = records.describe_all([pairing])
     report(data, as_json, f"pairing {request_id} is {pairing.status}; ServiceTitan will be told by the outbox")
 
 
@@ -76,7 +95,7 @@ _actor_option = click.option("--actor", help="Recorded as the decider. Default: 
 @json_option
 def approve(request_id, client_id, actor, as_json):
     """Complete an asynchronous pairing: ServiceTitan receives COMPLETED with the account
-    (DECLINED if the account is not eligible)."""
+    (DECLINED if the account is not eligible or has no profiles)."""
     _decide(request_id, client_id, True, actor, as_json)
 
 

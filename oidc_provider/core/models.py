@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -53,6 +55,10 @@ def detached(model, row):
     claims; they are values to read, never to add to a session."""
     mapping = row._mapping
     return model(**{column.key: mapping[column] for column in model.__table__.columns if column in mapping})
+
+
+#: How a pairing was made (``Pairing.mechanism``).
+OPENID, CUSTOM = "openid", "custom"
 
 
 def _new_subject() -> str:
@@ -399,31 +405,56 @@ class AccessToken(Model):
 
 
 class Pairing(Model):
-    """One account paired with one ServiceTitan tenant through one access token."""
+    """One account paired with one ServiceTitan tenant, by either mechanism: OpenID Connect
+    (``openid``: through one access token of a client) or Custom pairing (``custom``: our
+    page answered ServiceTitan's request id through the outbox)."""
 
     __tablename__ = "pairings"
-    __table_args__ = (UniqueConstraint("client_pk", "request_id"),)
+    __table_args__ = (
+        UniqueConstraint("client_pk", "request_id"),
+        # A Custom request id is answered once per environment (OpenID Connect ones are
+        # bound per client, above).
+        Index(
+            "uq_pairings_custom_request",
+            "environment",
+            "request_id",
+            unique=True,
+            sqlite_where=text("mechanism = 'custom'"),
+            postgresql_where=text("mechanism = 'custom'"),
+        ),
+        Index("ix_pairings_account_environment", "account_id", "environment"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    mechanism: Mapped[str] = mapped_column(String(16), default=OPENID, server_default=OPENID)
+    environment: Mapped[str] = mapped_column(String(16))  # "sandbox" or "production"
+    # OpenID Connect pairings only.
+    client_pk: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"), index=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # None only for a Custom pairing the tenant has not answered yet, or declined.
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     access_token_id: Mapped[int | None] = mapped_column(
         ForeignKey("access_tokens.id", ondelete="SET NULL"), unique=True
     )
-    # Set by ServiceTitan on its account-info call; absent when the id_token's accountInfo
-    # claim already finished the pairing. Indexed on its own: admins search by it.
+    # ServiceTitan's. OpenID Connect: set by its account-info call; absent when the
+    # id_token's accountInfo claim already finished the pairing. Indexed on its own: admins
+    # search by it.
     request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # PROCESSING, COMPLETED, DECLINED (ServiceTitan's), or UNPAIRED (ours alone).
     status: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     # An admin's decision on an asynchronous pairing.
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(254))
+    # Why an UNPAIRED pairing ended: "superseded" (the account was paired again) or
+    # "unpaired" (ended by an admin or an API client, named in ``unpaired_by``).
+    unpaired_reason: Mapped[str | None] = mapped_column(String(16))
+    unpaired_by: Mapped[str | None] = mapped_column(String(254))
 
-    client: Mapped[Client] = relationship()
+    client: Mapped[Client | None] = relationship()
     user: Mapped[TenantUser] = relationship()
-    account: Mapped[Account] = relationship()
+    account: Mapped[Account | None] = relationship()
 
 
 class SigningKey(Model):
@@ -583,25 +614,6 @@ class Booking(Model):
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), unique=True)
 
     message: Mapped[OutboxMessage] = relationship()
-
-
-class CustomPairing(Model):
-    """A Custom ("ST Pairing") request id, used once: who answered it, with which account,
-    and what we reported to ServiceTitan."""
-
-    __tablename__ = "custom_pairings"
-    __table_args__ = (UniqueConstraint("environment", "request_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(16))
-    request_id: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_users.id", ondelete="CASCADE"), index=True)
-    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16))  # COMPLETED or DECLINED, as reported
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-
-    user: Mapped[TenantUser] = relationship()
-    account: Mapped[Account | None] = relationship()
 
 
 class WebhookDelivery(Model):

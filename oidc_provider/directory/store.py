@@ -95,6 +95,8 @@ class ImportReport:
     profiles: int = 0
     users: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Imported all the same, but not pairable: ServiceTitan requires profiles.
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def import_directory(document: Any, progress: Callable[[Iterable], Iterable] = iter) -> ImportReport:
@@ -107,10 +109,18 @@ def import_directory(document: Any, progress: Callable[[Iterable], Iterable] = i
     if problems:
         raise DirectoryImportError(problems)
     report = ImportReport()
-    for entry in document.get("accounts", []):
+    for index, entry in enumerate(document.get("accounts", [])):
         _upsert_account(entry)
         report.accounts += 1
         report.profiles += len(entry.get("profiles", []))
+        if not entry.get("profiles"):
+            report.warnings.append(
+                Problem(
+                    f"accounts[{index}].profiles",
+                    f"account {entry['id']!r} has no profiles: it cannot be paired (ServiceTitan requires "
+                    "at least one) until it has one",
+                )
+            )
     db.session.flush()
     for entry in progress(document.get("users", [])):
         _upsert_user(entry)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 
 from oidc_provider.core.models import Account, TenantUser
-from oidc_provider.servicetitan.statuses import COMPLETED
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, UNPAIRED
 
 
 def account_info(account: Account, status: str) -> dict:
     """``{"Status": ..., "Account": {...}}``; the account is only named when COMPLETED."""
+    if status == UNPAIRED:
+        # Ours alone: ServiceTitan knows three statuses, and an ended pairing is no longer on.
+        return {"Status": DECLINED}
     if status != COMPLETED:
         return {"Status": status}
     return {

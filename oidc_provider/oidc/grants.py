@@ -28,7 +28,6 @@ from oidc_provider.core.models import (
     TenantUser,
     detached,
 )
-from oidc_provider.directory import account_directory
 from oidc_provider.oidc import authorization_checks, claims, response_modes
 from oidc_provider.oidc.keys import key_ring
 from oidc_provider.pairing.lifecycle import record_pairing
@@ -223,9 +222,10 @@ class OpenIDConnect(OpenIDCode):
         accountInfo claim of the pairing that ``save_token`` recorded on the request."""
         request_claims = super().get_compatible_claims(request)
         if request.client.account_info_claim:
+            # record_pairing gave the account its profiles when it could be COMPLETED; the
+            # claim names no account otherwise.
             pairing = request.pairing
-            [account] = account_directory().with_profiles([pairing.account])
-            request_claims["accountInfo"] = claims.account_info_claim(account, pairing.status)
+            request_claims["accountInfo"] = claims.account_info_claim(pairing.account, pairing.status)
         return request_claims
 
     def generate_user_info(self, user: TenantUser, scope: str) -> dict:

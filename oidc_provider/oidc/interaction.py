@@ -23,6 +23,7 @@ from oidc_provider.directory import account_directory
 from oidc_provider.oidc import response_modes
 from oidc_provider.oidc.authorization_checks import id_token_hint_subject, max_age, prompt_values, response_mode
 from oidc_provider.oidc.server import authorization_server
+from oidc_provider.pairing.lifecycle import acceptable_choice, unpairable_reason
 
 PENDING_KEY = "pending_authorizations"
 PENDING_MAX = 5
@@ -87,7 +88,7 @@ def decide(pending_id: str, allowed: bool, account_id: str | None):
         return _refuse(server, oauth_request, error)
     accounts = account_directory().pairable_accounts(user)
     account = next((a for a in accounts if a.id == account_id), None)
-    if allowed and account is None:
+    if allowed and not acceptable_choice(accounts, account):
         # The request stays kept, so that the page which says so can still be answered.
         consent = _remembered_consent(user, grant)
         return _consent_page(grant, user, pending_id, accounts, consent, error="Choose one of your accounts.")
@@ -182,7 +183,7 @@ def _account_without_asking(grant, prompts, accounts: list[Account], consent: Co
     if len(accounts) == 1:
         return accounts[0]
     if "none" in prompts:
-        return next((a for a in accounts if a.id == consent.account_id), None)
+        return next((a for a in accounts if a.id == consent.account_id and acceptable_choice(accounts, a)), None)
     return None
 
 
@@ -250,10 +251,10 @@ def _consent_page(
 
 def suggested_account_id(accounts: list[Account], last_choice: str | None = None) -> str | None:
     """The account an account-choice page preselects: the last choice, else the first
-    account that can actually be paired."""
+    account that can actually be paired (eligible, with profiles)."""
     if last_choice is not None:
         return last_choice
-    return next((a.id for a in accounts if a.eligible), None)
+    return next((a.id for a in accounts if a.eligible and unpairable_reason(a) is None), None)
 
 
 def _expired_page():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from oidc_provider.oidc.authorization_checks import TOKEN_PARAMETER_LIMITS
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING, RECORD_STATUSES
 
 
 def _json(schema_name: str, description: str, headers: dict | None = None) -> dict:
@@ -311,7 +311,32 @@ def _partner_api_paths() -> dict:
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
         {"name": "cursor", "in": "query", "schema": _STRING, "description": "The `next` of the previous page."},
     ]
+    unpair = operation(
+        "unpair_pairing",
+        "pairings:write",
+        "End a COMPLETED pairing here (UNPAIRED); ServiceTitan is not told, having no call for it",
+        {"200": _json("Pairing", "The pairing, now UNPAIRED.")},
+        parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+    )
+    unpair["responses"]["404"] = _problem("No pairing with this id.")
+    unpair["responses"]["409"] = _problem("The pairing is not COMPLETED.")
     return {
+        "/api/v1/pairings": {
+            "get": operation(
+                "list_pairings",
+                "pairings:read",
+                "Every pairing, OpenID Connect and Custom, newest first, a page at a time",
+                {"200": _json("PairingPage", "A page of pairings and the cursor of the next, or null.")},
+                parameters=[
+                    {"name": "status", "in": "query", "schema": {"enum": list(RECORD_STATUSES)}},
+                    {"name": "accountId", "in": "query", "schema": _STRING},
+                    environment,
+                    {"name": "mechanism", "in": "query", "schema": {"enum": ["openid", "custom"]}},
+                    *list_parameters[-2:],
+                ],
+            )
+        },
+        "/api/v1/pairings/{id}/unpair": {"post": unpair},
         "/api/v1/bookings": {
             "post": post_booking,
             "get": operation(
@@ -506,6 +531,67 @@ _SCHEMAS = {
         "required": ["items", "next"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "next": _NULLABLE_STRING,
+        },
+        "additionalProperties": False,
+    },
+    "Pairing": {
+        "type": "object",
+        "required": [
+            "id",
+            "mechanism",
+            "status",
+            "requestId",
+            "environment",
+            "account",
+            "sub",
+            "createdAt",
+            "updatedAt",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "mechanism": {"enum": ["openid", "custom"]},
+            "status": {"enum": list(RECORD_STATUSES)},
+            "requestId": _NULLABLE_STRING,
+            "environment": {"enum": ["sandbox", "production"]},
+            "account": {
+                "type": ["object", "null"],
+                "required": ["id", "name", "profiles"],
+                "properties": {
+                    "id": _STRING,
+                    "name": _STRING,
+                    "profiles": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name"],
+                            "properties": {"id": _STRING, "name": _STRING},
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "additionalProperties": False,
+            },
+            "sub": {"type": "string", "description": "The tenant user's subject, as in the id_token."},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "decidedAt": _NULLABLE_STRING,
+            "decidedBy": _NULLABLE_STRING,
+            "unpairedReason": {"enum": ["superseded", "unpaired", None]},
+            "unpairedBy": _NULLABLE_STRING,
+            "servicetitanError": {
+                "type": ["object", "null"],
+                "description": "ServiceTitan's refusal of the pairing's report (code, name, message, ...), with "
+                "`advice` for DuplicateAccount, DuplicateRequestId and DuplicateProfile.",
+            },
+        },
+        "additionalProperties": False,
+    },
+    "PairingPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Pairing"}},
             "next": _NULLABLE_STRING,
         },
         "additionalProperties": False,

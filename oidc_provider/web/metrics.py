@@ -30,7 +30,7 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import OutboxMessage, Pairing
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.outbox import OPEN_STATES
-from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
+from oidc_provider.servicetitan.statuses import RECORD_STATUSES
 
 # prometheus_client opens its file in that folder as soon as a metric is made, in every
 # process that imports this module (a CLI command too).
@@ -82,7 +82,7 @@ def database_gauge(function: Callable[[], GaugeMetricFamily]) -> Callable[[], Ga
 @database_gauge
 def pairings_by_status() -> GaugeMetricFamily:
     family = GaugeMetricFamily("oidc_provider_pairings", "Pairings recorded, by status.", labels=["status"])
-    counts = {COMPLETED: 0, DECLINED: 0, PROCESSING: 0}
+    counts = dict.fromkeys(RECORD_STATUSES, 0)
     counts.update(db.session.execute(select(Pairing.status, func.count()).group_by(Pairing.status)).all())
     for status, count in counts.items():
         family.add_metric([status], count)

@@ -131,7 +131,61 @@ def test_pairings_list(flows, runner, clean_app, async_client, st_sandbox):
 
     listed = json.loads(runner.invoke(args=["pairings", "list", "--status", "PROCESSING", "--json"]).output)
 
-    assert [(p["requestId"], p["accountId"], p["user"], p["status"]) for p in listed] == [
-        ("req-async-1", "acct-hvac", "owner@mtech.example", "PROCESSING")
+    assert [(p["requestId"], p["account"]["id"], p["mechanism"], p["environment"], p["status"]) for p in listed] == [
+        ("req-async-1", "acct-hvac", "openid", "sandbox", "PROCESSING")
     ]
     assert json.loads(runner.invoke(args=["pairings", "list", "--status", "COMPLETED", "--json"]).output) == []
+
+
+def test_pairings_list_shows_both_mechanisms_with_their_environment(flows, runner, clean_app, make):
+    make.directory()
+    flows.tokens(make.client())
+    with clean_app.app_context():
+        owner = db.session.scalar(select(Pairing.user_id))
+        db.session.add(
+            Pairing(
+                mechanism="custom",
+                environment="production",
+                request_id="req-custom-1",
+                user_id=owner,
+                account_id="acct-plumbing",
+                status="DECLINED",
+            )
+        )
+        db.session.commit()
+
+    shown = runner.invoke(args=["pairings", "list"]).output.splitlines()
+    assert [line.split()[1:4] for line in shown] == [
+        ["custom", "production", "DECLINED"],
+        ["openid", "sandbox", "COMPLETED"],
+    ]
+
+    def listed(*options):
+        return [p["mechanism"] for p in json.loads(runner.invoke(args=["pairings", "list", "--json", *options]).output)]
+
+    assert listed("--environment", "production") == ["custom"]
+    assert listed("--account", "acct-hvac") == ["openid"]
+    assert listed("--status", "DECLINED", "--environment", "sandbox") == []
+
+
+def test_pairings_unpair(flows, runner, clean_app, make):
+    make.directory()
+    flows.tokens(make.client())
+    with clean_app.app_context():
+        pairing_id = db.session.scalar(select(Pairing.id))
+
+    done = runner.invoke(args=["pairings", "unpair", str(pairing_id), "--actor", "ops@partner.example", "--json"])
+
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.output)
+    assert (shown["status"], shown["unpairedReason"], shown["unpairedBy"]) == (
+        "UNPAIRED",
+        "unpaired",
+        "ops@partner.example",
+    )
+    assert queued(clean_app) == []  # ServiceTitan is not told
+    again = runner.invoke(args=["pairings", "unpair", str(pairing_id)])
+    assert again.exit_code == 1
+    assert "Only a COMPLETED pairing can be unpaired; this one is UNPAIRED." in again.output
+    missing = runner.invoke(args=["pairings", "unpair", "999999"])
+    assert missing.exit_code == 1 and "no pairing with id 999999" in missing.output

@@ -98,6 +98,72 @@ def test_every_earlier_revision_upgrades_to_the_head(empty_app):
     assert db_check(empty_app).exit_code == 0
 
 
+def test_custom_pairings_move_into_the_one_pairing_record_and_back(empty_app):
+    """0009: every Custom pairing becomes a pairing with mechanism "custom"; an OpenID Connect
+    pairing takes its client's environment; the downgrade moves the Custom ones back."""
+    directory = empty_app.extensions["migrate"].directory
+    with empty_app.app_context():
+        upgrade(directory=directory, revision="0008_audit_event_counts")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO accounts (id, name, eligible) VALUES ('acct-1', 'One', :yes)"), {"yes": True}
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO tenant_users (id, subject, email, name, session_version)"
+                    " VALUES (1, 'sub-1', 'owner@example.com', 'Owner', 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO clients (id, client_id, name, redirect_uris, scope, id_token_alg, account_info_claim,"
+                    " async_pairing, remember_consent, default_response_mode, enabled, created_at,"
+                    " servicetitan_environment, multi_account_support)"
+                    " VALUES (1, 'st', 'ServiceTitan', '[]', 'openid', 'RS256', :no, :no, :yes, 'form_post', :yes,"
+                    " '2026-12-01 00:00:00', 'production', :no)"
+                ),
+                {"yes": True, "no": False},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO pairings (client_pk, user_id, account_id, request_id, status, created_at, updated_at)"
+                    " VALUES (1, 1, 'acct-1', 'req-oidc', 'COMPLETED', '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO custom_pairings (environment, request_id, user_id, account_id, status, created_at)"
+                    " VALUES ('sandbox', 'req-custom-1', 1, 'acct-1', 'COMPLETED', '2026-12-02 00:00:00'),"
+                    " ('sandbox', 'req-custom-2', 1, NULL, 'DECLINED', '2026-12-02 01:00:00')"
+                )
+            )
+        upgrade(directory=directory, revision="0009_one_pairing_record")
+        with db.engine.connect() as connection:
+            moved = connection.execute(
+                text(
+                    "SELECT mechanism, environment, request_id, account_id, status, client_pk FROM pairings ORDER BY id"
+                )
+            ).all()
+        assert [tuple(row) for row in moved] == [
+            ("openid", "production", "req-oidc", "acct-1", "COMPLETED", 1),
+            ("custom", "sandbox", "req-custom-1", "acct-1", "COMPLETED", None),
+            ("custom", "sandbox", "req-custom-2", None, "DECLINED", None),
+        ]
+        assert "custom_pairings" not in inspect(db.engine).get_table_names()
+
+        downgrade(directory=directory, revision="0008_audit_event_counts")
+        with db.engine.connect() as connection:
+            back = connection.execute(
+                text("SELECT environment, request_id, account_id, status FROM custom_pairings ORDER BY id")
+            ).all()
+            left = connection.execute(text("SELECT request_id FROM pairings")).scalars().all()
+        assert [tuple(row) for row in back] == [
+            ("sandbox", "req-custom-1", "acct-1", "COMPLETED"),
+            ("sandbox", "req-custom-2", None, "DECLINED"),
+        ]
+        assert left == ["req-oidc"]
+
+
 def test_webhook_rows_from_before_environments_become_productions(empty_app):
     """0010: what came in at the one receiver URL, and the keys that opened it, were
     production's; a downgrade drops the column and keeps the rows."""

@@ -299,6 +299,7 @@ def seed_keyboard_world(app) -> dict:
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
         db.session.add(
             Pairing(
+                environment="sandbox",
                 client_pk=client_pk,
                 user_id=owner.id,
                 account_id="acct-hvac",
@@ -571,6 +572,7 @@ def seed_tour(app) -> dict:
             at = start + timedelta(hours=index * 5)
             db.session.add(
                 Pairing(
+                    environment="sandbox",
                     client_pk=clients[client].id,
                     user_id=users[email].id,
                     account_id=account,

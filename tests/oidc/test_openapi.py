@@ -51,6 +51,8 @@ PARTNER_API = {
     "/api/v1/leads/report": {"get"},
     "/api/v1/availability": {"get"},
     "/api/v1/events": {"get"},
+    "/api/v1/pairings": {"get"},
+    "/api/v1/pairings/{id}/unpair": {"post"},
 }
 
 
@@ -63,7 +65,7 @@ def test_the_document_is_served_and_names_every_back_channel_endpoint(web, clean
     assert document["servers"] == [{"url": clean_app.config["ISSUER"]}]
     for path, methods in {**BACK_CHANNEL, **PARTNER_API}.items():
         assert set(document["paths"][path]) == methods, path
-        rule = path.replace("{partnerBookingId}", "<partner_booking_id>")
+        rule = path.replace("{partnerBookingId}", "<partner_booking_id>").replace("{id}", "<int:pairing_id>")
         served = {m.lower() for r in clean_app.url_map.iter_rules() if r.rule == rule for m in r.methods}
         assert methods <= served, path
 
@@ -90,7 +92,9 @@ def credentials(postgres_app):
     client = make.client()
     web = postgres_app.test_client()
     tokens = Flows(web).tokens(client)
-    api_client = make.api_client("bookings:write bookings:read bookings:personal leads:read events:read")
+    api_client = make.api_client(
+        "bookings:write bookings:read bookings:personal leads:read events:read pairings:read pairings:write"
+    )
     api_token = web.post(
         "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic(*api_client)}
     ).json["access_token"]
@@ -129,6 +133,8 @@ def test_the_live_server_answers_as_its_document_says(postgres_app, credentials)
     assert 422 in statuses["POST /api/v1/bookings"] and 200 in statuses["GET /api/v1/bookings"], statuses
     assert 200 in statuses["GET /api/v1/leads/report"] and 404 in statuses["GET /api/v1/bookings/{partnerBookingId}"]
     assert 200 in statuses["GET /api/v1/events"] and 422 in statuses["GET /api/v1/events"], statuses
+    assert 200 in statuses["GET /api/v1/pairings"] and 422 in statuses["GET /api/v1/pairings"], statuses
+    assert 404 in statuses["POST /api/v1/pairings/{id}/unpair"], statuses
 
 
 def _fuzz(operation, mode, base_url, session, authorization, answered: Counter):

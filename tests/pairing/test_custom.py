@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from oidc_provider import create_app
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AuditEvent, CustomPairing, OutboxMessage
+from oidc_provider.core.models import AuditEvent, OutboxMessage, Pairing
 from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH
 from oidc_provider.servicetitan.outbox import OutboxWorker
 from tests.conftest import ENCRYPTION_KEY
@@ -79,12 +79,21 @@ def statuses_sent(sandbox) -> list[dict]:
     return [a.body for a in sandbox.state.applied if a.path == ACCOUNTS_PATH]
 
 
-def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean_app, sandbox, frozen_clock):
+def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean_app, sandbox, make, frozen_clock):
     request_id = sandbox.state.create_request("custom").request_id
     choice = sign_in(web, request_id)
     assert choice.status_code == 200
     assert "ServiceTitan wants to pair with your account" in choice.text
     assert "MTech HVAC" in choice.text
+    # The document's recommended sequence: PROCESSING as soon as the tenant opens the page.
+    assert deliver(clean_app) == 1
+    assert statuses_sent(sandbox) == [{"requestId": request_id, "status": "PROCESSING"}]
+    assert sandbox.state.requests[request_id].status == "PROCESSING"
+    with clean_app.app_context():
+        opened = db.session.scalar(select(Pairing))
+        assert (opened.mechanism, opened.status, opened.account_id) == ("custom", "PROCESSING", None)
+    assert web.get(page_url(request_id)).status_code == 200  # opening again reports nothing more
+    assert make.count(OutboxMessage) == 1
 
     answered = decide(web, request_id, choice)
     assert answered.status_code == 303
@@ -94,7 +103,7 @@ def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean
     assert progress_state(waiting) == "sending"
     assert waiting.headers["Refresh"] == "2"
     assert waiting.headers["Cache-Control"] == "no-store"
-    assert deliver(clean_app) == 2
+    assert deliver(clean_app) == 1
 
     done = web.get(page_url(request_id))
     assert progress_state(done) == "completed"
@@ -105,7 +114,7 @@ def test_allow_reports_processing_then_completed_and_the_page_follows(web, clean
         {"requestId": request_id, "status": "COMPLETED", "account": HVAC},
     ]
     with clean_app.app_context():
-        row = db.session.scalar(select(CustomPairing))
+        row = db.session.scalar(select(Pairing))
         assert (row.request_id, row.account_id, row.status, row.environment) == (
             request_id,
             "acct-hvac",
@@ -132,7 +141,10 @@ def test_a_decline_reports_declined(web, clean_app, sandbox, frozen_clock, email
 
     done = web.get(page_url(request_id))
     assert progress_state(done) == "declined"
-    assert statuses_sent(sandbox) == [{"requestId": request_id, "status": "DECLINED"}]
+    assert statuses_sent(sandbox) == [
+        {"requestId": request_id, "status": "PROCESSING"},
+        {"requestId": request_id, "status": "DECLINED"},
+    ]
     assert sandbox.state.requests[request_id].status == "DECLINED"
 
 
@@ -182,21 +194,36 @@ def test_the_page_says_when_servicetitan_is_not_answering(web, clean_app, sandbo
     assert progress_state(web.get(page_url(request_id))) == "completed"
 
 
-def test_a_request_id_is_answered_once(clean_app, sandbox, make, frozen_clock):
+def test_a_request_id_belongs_to_the_first_tenant_who_opens_it_and_is_answered_once(
+    clean_app, sandbox, make, frozen_clock
+):
     request_id = sandbox.state.create_request("custom").request_id
     owner, manager = clean_app.test_client(), clean_app.test_client()
     choice = sign_in(owner, request_id)
-    other_choice = sign_in(manager, request_id, "manager@mtech.example")
-    decide(owner, request_id, choice)
 
-    late = decide(manager, request_id, other_choice, "allow", "acct-plumbing")
+    late = sign_in(manager, request_id, "manager@mtech.example")
     assert late.status_code == 409
     assert "This pairing link was already used." in late.text
-    assert manager.get(page_url(request_id)).status_code == 409
+    decide(owner, request_id, choice)
     again = decide(owner, request_id, choice, "deny")  # the owner's second answer only shows the first
     assert progress_state(again) == "sending"
-    assert make.count(CustomPairing) == 1
-    assert make.count(OutboxMessage) == 2
+    assert make.count(Pairing) == 1
+    assert make.count(OutboxMessage) == 2  # PROCESSING, COMPLETED
+
+
+def test_an_answer_from_another_tenant_changes_nothing(clean_app, sandbox, make, frozen_clock):
+    request_id = sandbox.state.create_request("custom").request_id
+    owner, manager = clean_app.test_client(), clean_app.test_client()
+    sign_in(owner, request_id)
+    manager_page = sign_in(manager, "another-request", "manager@mtech.example")
+
+    forged = decide(manager, request_id, manager_page, "allow", "acct-plumbing")
+
+    assert forged.status_code == 409
+    with clean_app.app_context():
+        pairing = db.session.scalar(select(Pairing).where(Pairing.request_id == request_id))
+        assert (pairing.status, pairing.account_id) == ("PROCESSING", None)
+    assert make.count(OutboxMessage) == 2  # the two PROCESSING reports only
 
 
 @pytest.mark.parametrize(

@@ -41,53 +41,51 @@ def test_an_openid_pairing_is_one_event_per_status(make, clean_app):
     assert (kind, data["pairingId"], data["status"]) == ("pairing.completed", pairing_id, "COMPLETED")
 
 
-def test_a_custom_pairing_is_one_event_for_its_answer(make, clean_app):
+def test_a_custom_pairing_is_one_event_when_opened_and_one_for_its_answer(make, clean_app):
     make.directory()
     with clean_app.app_context():
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
-        custom.answer("req-yes", owner, db.session.get(Account, "acct-hvac"))
-        custom.answer("req-no", owner, None)
+        custom.answer(custom.open_pairing("req-yes", owner), owner, db.session.get(Account, "acct-hvac"))
+        custom.answer(custom.open_pairing("req-no", owner), owner, None)
 
-    assert pairing_events(clean_app) == [
-        (
-            "pairing.completed",
-            {
-                "mechanism": "custom",
-                "requestId": "req-yes",
-                "accountId": "acct-hvac",
-                "environment": "sandbox",
-                "status": "COMPLETED",
-            },
-        ),
-        (
-            "pairing.declined",
-            {
-                "mechanism": "custom",
-                "requestId": "req-no",
-                "accountId": None,
-                "environment": "sandbox",
-                "status": "DECLINED",
-            },
-        ),
+    got = pairing_events(clean_app)
+    assert [(kind, data["requestId"], data["accountId"]) for kind, data in got] == [
+        ("pairing.processing", "req-yes", None),
+        ("pairing.completed", "req-yes", "acct-hvac"),
+        ("pairing.processing", "req-no", None),
+        ("pairing.declined", "req-no", None),
     ]
+    assert {(data["mechanism"], data["environment"]) for _, data in got} == {("custom", "sandbox")}
 
 
 def test_a_request_id_answered_twice_records_no_second_event(make, clean_app):
     make.directory()
     with clean_app.app_context():
         owner = db.session.scalar(select(TenantUser).where(TenantUser.email == "owner@mtech.example"))
-        custom.answer("req-once", owner, None)
+        pairing = custom.open_pairing("req-once", owner)
+        custom.open_pairing("req-once", owner)  # opened again: the same pairing, nothing new
+        custom.answer(pairing, owner, None)
         try:
-            custom.answer("req-once", owner, None)
+            custom.answer(pairing, owner, None)
         except custom.CustomPairingError:
             pass
-    assert [kind for kind, _ in pairing_events(clean_app)] == ["pairing.declined"]
+    assert [kind for kind, _ in pairing_events(clean_app)] == ["pairing.processing", "pairing.declined"]
 
 
-def test_an_unpairing_is_its_own_event_type(clean_app):
+def test_unpairing_and_superseding_are_unpaired_events(make, clean_app):
+    make.directory()
+    client = make.client()
+    Flows(clean_app.test_client()).tokens(client)
+    Flows(clean_app.test_client()).tokens(client)  # the same account again: supersedes the first
     with clean_app.app_context():
-        events.pairing_changed("UNPAIRED", {"mechanism": "openid", "requestId": "req-1", "environment": "sandbox"})
-        db.session.commit()
-    [(kind, data)] = pairing_events(clean_app)
-    assert (kind, data["status"]) == ("pairing.unpaired", "UNPAIRED")
-    assert kind in events.TYPES
+        first, second = db.session.scalars(select(Pairing.id).order_by(Pairing.id)).all()
+        lifecycle.unpair(db.session.get(Pairing, second), "admin@partner.example")
+
+    got = [(kind, data["pairingId"], data.get("unpairedReason")) for kind, data in pairing_events(clean_app)]
+    assert got == [
+        ("pairing.completed", first, None),
+        ("pairing.unpaired", first, "superseded"),
+        ("pairing.completed", second, None),
+        ("pairing.unpaired", second, "unpaired"),
+    ]
+    assert "pairing.unpaired" in events.TYPES

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.hashing import token_digest
-from oidc_provider.core.models import AccessToken, Account, Client, Pairing
+from oidc_provider.core.models import AccessToken, Account, Client, Pairing, Profile
 from oidc_provider.pairing.lifecycle import initial_status
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from tests.flows import Flows
@@ -131,7 +131,13 @@ def test_a_refused_exchange_records_no_pairing(flows, make, servicetitan):
     [(True, False, COMPLETED), (False, False, DECLINED), (True, True, PROCESSING), (False, True, DECLINED)],
 )
 def test_initial_status(eligible, async_pairing, status):
-    assert initial_status(Client(async_pairing=async_pairing), Account(eligible=eligible)) == status
+    account = Account(eligible=eligible, profiles=[Profile(id="p-1", name="Main")])
+    assert initial_status(Client(async_pairing=async_pairing), account) == status
+
+
+def test_an_account_without_profiles_is_declined():
+    # Asynchronous pairings stay PROCESSING: the admin's approval declines them (test_profiles_mandatory).
+    assert initial_status(Client(async_pairing=False), Account(eligible=True, profiles=[])) == DECLINED
 
 
 def test_every_pairing_is_in_the_audit_log(clean_app, servicetitan, flows):

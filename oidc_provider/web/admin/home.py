@@ -6,10 +6,11 @@ from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, Client, Pairing, TenantUser
+from oidc_provider.core.models import OPENID, Account, Client, Pairing, TenantUser
 from oidc_provider.oidc.keys import keys_due_for_rotation
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
+from oidc_provider.servicetitan.statuses import PROCESSING
 from oidc_provider.web.admin import listings
 
 bp = Blueprint("home", __name__)
@@ -26,7 +27,10 @@ def index():
         "accounts": _count(select(func.count()).select_from(Account)),
         "users": _count(select(func.count()).select_from(TenantUser)),
         "pairings": _count(select(func.count()).select_from(Pairing)),
-        "processing": _count(select(func.count()).select_from(Pairing).where(Pairing.status == "PROCESSING")),
+        # Only OpenID Connect pairings wait for an admin; a Custom one waits for its tenant.
+        "processing": _count(
+            select(func.count()).select_from(Pairing).where(Pairing.status == PROCESSING, Pairing.mechanism == OPENID)
+        ),
     }
     attention = {
         "failed": outbox.failed_count(),

@@ -13,6 +13,8 @@ from sqlalchemy.orm import selectinload
 
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import (
+    CUSTOM,
+    OPENID,
     Account,
     AuditEvent,
     Booking,
@@ -22,10 +24,11 @@ from oidc_provider.core.models import (
     TenantUser,
     WebhookDelivery,
 )
+from oidc_provider.pairing import records
 from oidc_provider.servicetitan import forwarding, outbox
+from oidc_provider.servicetitan.environments import ENVIRONMENTS
+from oidc_provider.servicetitan.statuses import RECORD_STATUSES
 from oidc_provider.servicetitan.webhooks import FLAGGED
-
-PAIRING_STATUSES = ("COMPLETED", "PROCESSING", "DECLINED")
 
 
 @dataclass
@@ -102,15 +105,14 @@ def users(q: str = "") -> Select:
     return statement
 
 
-def pairings(q: str = "", status: str = "", client_id: str = "") -> Select:
-    """Newest first. ``q`` finds a request id, an account (id or name) or a user's email."""
-    statement = (
-        select(Pairing)
-        .options(selectinload(Pairing.client), selectinload(Pairing.user), selectinload(Pairing.account))
-        .order_by(Pairing.id.desc())
+def pairings(q: str = "", status: str = "", client_id: str = "", environment: str = "", mechanism: str = "") -> Select:
+    """Both mechanisms, newest first (``records.query``). ``q`` finds a request id, an
+    account (id or name) or a user's email."""
+    statement = records.query(
+        status if status in RECORD_STATUSES else None,
+        environment=environment if environment in ENVIRONMENTS else None,
+        mechanism=mechanism if mechanism in (OPENID, CUSTOM) else None,
     )
-    if status in PAIRING_STATUSES:
-        statement = statement.where(Pairing.status == status)
     if client_id:
         statement = statement.where(
             Pairing.client_pk == select(Client.id).where(Client.client_id == client_id).scalar_subquery()

@@ -1,7 +1,9 @@
-"""Every pairing, filtered and searched; an admin's decision on an asynchronous one.
+"""Every pairing, OpenID Connect and Custom, filtered and searched; an admin's decision on
+an asynchronous one; ending one here (unpair).
 
 The decision is recorded here (``pairing.decide``); telling ServiceTitan is the outbox's
-work, hooked into the same call.
+work, hooked into the same call. Unpairing tells ServiceTitan nothing: its document has no
+call for it.
 """
 
 from __future__ import annotations
@@ -10,16 +12,25 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Client, Pairing
-from oidc_provider.pairing.lifecycle import PairingConflict, decide
+from oidc_provider.core.models import CUSTOM, OPENID, Client
+from oidc_provider.pairing import records
+from oidc_provider.pairing.lifecycle import PairingConflict, decide, unpair
+from oidc_provider.servicetitan.environments import ENVIRONMENTS
+from oidc_provider.servicetitan.statuses import RECORD_STATUSES
 from oidc_provider.web.admin import confirmation, forms, listings
 from oidc_provider.web.admin.auth import actor
 
 bp = Blueprint("pairings", __name__)
 
+_FILTERS = ("q", "status", "client_id", "environment", "mechanism")
+
 
 def _filters() -> dict[str, str]:
-    return {name: request.args.get(name, "").strip() for name in ("q", "status", "client_id")}
+    return {name: request.args.get(name, "").strip() for name in _FILTERS}
+
+
+def _back() -> str:
+    return url_for(".index", **{k: v for k, v in _filters().items() if v})
 
 
 @bp.get("/pairings")
@@ -31,10 +42,13 @@ def index(error: str | None = None, status: int = 200):
     body = render_template(
         "admin/pairings.html",
         page=page,
+        refusals=records.servicetitan_refusals(page.items),
         filters=filters,
         filters_set={k: v for k, v in filters.items() if v},
-        status_options=[("", "Any")] + [(s, s) for s in listings.PAIRING_STATUSES],
+        status_options=[("", "Any")] + [(s, s) for s in RECORD_STATUSES],
         client_options=[("", "Any")] + [(client_id, name) for client_id, name in clients],
+        environment_options=[("", "Any")] + [(e, e) for e in ENVIRONMENTS],
+        mechanism_options=[("", "Any"), (OPENID, "OpenID Connect"), (CUSTOM, "Custom")],
         error=error,
     )
     return body, status
@@ -42,20 +56,40 @@ def index(error: str | None = None, status: int = 200):
 
 @bp.post("/pairings/<int:pairing_id>/decision")
 def decision(pairing_id):
-    pairing = forms.found(db.session.get(Pairing, pairing_id))
+    pairing = forms.found(records.find(pairing_id))
     choice = request.form.get("decision")
     if choice not in ("approve", "decline"):
         return index(error="Choose Approve or Decline.", status=422)
     if choice == "decline" and not confirmation.confirmed():
         return confirmation.ask(
-            f"Decline the pairing of {pairing.account.name}?",
+            f"Decline the pairing of {pairing.account.name if pairing.account else pairing.account_id}?",
             f"ServiceTitan is told DECLINED for request {pairing.request_id or pairing.id}: "
             f"{pairing.user.email} must start the pairing again from ServiceTitan to pair this account.",
             "Decline pairing",
-            url_for(".index", **{k: v for k, v in _filters().items() if v}),
+            _back(),
         )
     try:
         decide(pairing, choice == "approve", actor())
     except PairingConflict as conflict:
         return index(error=str(conflict), status=409)
-    return redirect(url_for(".index", **{k: v for k, v in _filters().items() if v}))
+    return redirect(_back())
+
+
+@bp.post("/pairings/<int:pairing_id>/unpair")
+def unpair_pairing(pairing_id):
+    pairing = forms.found(records.find(pairing_id))
+    if not confirmation.confirmed():
+        name = pairing.account.name if pairing.account else pairing.account_id
+        return confirmation.ask(
+            f"Unpair {name} ({pairing.environment})?",
+            f"The pairing ends here: bookings for {name} are refused until it is paired again from "
+            "ServiceTitan. ServiceTitan is not told (it has no call for this): the tenant should also "
+            "disconnect the integration in ServiceTitan.",
+            "Unpair",
+            _back(),
+        )
+    try:
+        unpair(pairing, actor())
+    except PairingConflict as conflict:
+        return index(error=str(conflict), status=409)
+    return redirect(_back())

@@ -1,4 +1,5 @@
-"""The partner API, ``/api/v1``: the partner's own systems book leads and follow them.
+"""The partner API, ``/api/v1``: the partner's own systems book leads, follow them and see
+every pairing.
 
 ``/api/v1`` changes only by addition (docs/partner-api.md). Callers are partner API clients
 with client credentials tokens (``protection``); every error is problem+json
@@ -11,12 +12,12 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSessionInterface
 
 from oidc_provider.core.extensions import csrf
-from oidc_provider.web.partner_api import bookings, events, leads
+from oidc_provider.web.partner_api import bookings, events, leads, pairings
 from oidc_provider.web.partner_api.blueprint import bp
 from oidc_provider.web.partner_api.problem_json import PATH_PREFIX
 
 #: The modules whose views are registered on ``bp``.
-VIEW_MODULES = (bookings, events, leads)
+VIEW_MODULES = (bookings, events, leads, pairings)
 
 
 class _NoSessionForTheApi(SecureCookieSessionInterface):

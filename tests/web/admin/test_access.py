@@ -167,6 +167,7 @@ def _form(endpoint: str, world: dict) -> dict:
         "admin.directory.reset_password": {"new_password": "a new long password"},
         "admin.directory.import_file": {"file": (io.BytesIO(json.dumps({"accounts": []}).encode()), "d.json")},
         "admin.pairings.decision": {"decision": "approve"},
+        "admin.pairings.unpair_pairing": {"confirmed": "yes"},
         "admin.keys.rotate_keys": {},
         "admin.keys.retire_key": {"confirmed": "yes"},
         "admin.job_types.add": {"category": "Plumbing", "partner_key": "plumb"},
@@ -199,6 +200,8 @@ def test_every_form_needs_its_csrf_token(console, request, endpoint):
     values = {**SAMPLE_VALUES, **world, "key_id": world["older_webhook_key_id"]}
     if endpoint == "admin.admins.enable":
         values["admin_id"] = world["disabled_admin_id"]
+    if endpoint == "admin.pairings.unpair_pairing":
+        values["pairing_id"] = world["custom_pairing_id"]
     [rule] = [r for e, r, m in CONSOLE_RULES if e == endpoint and m == "POST"]
     path = url(rule, values)
     before = audit_count(console.app)

@@ -28,6 +28,12 @@ DESTRUCTIVE = {
         "Decline the pairing of MTech HVAC?",
         "Decline pairing",
     ),
+    "unpair a pairing": (
+        "/admin/pairings/{custom_pairing_id}/unpair",
+        {},
+        "Unpair MTech Plumbing (sandbox)?",
+        "Unpair",
+    ),
     "discard a message": ("/admin/outbox/{message_id}/discard", {}, "Discard message", "Discard message"),
     "discard a booking": ("/admin/bookings/{booking_id}/discard", {}, "Discard message", "Discard message"),
     "resend a booking": ("/admin/bookings/{booking_id}/resend", {}, "new idempotency token", "Resend"),

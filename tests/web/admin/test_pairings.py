@@ -33,6 +33,7 @@ def pairings(clean_app, make):
         for n, (client_id, email, account_id, status, request_id) in enumerate(rows):
             at = start + timedelta(hours=n)
             pairing = Pairing(
+                environment="sandbox",
                 client_pk=clients[client_id],
                 user_id=users[email],
                 account_id=account_id,
@@ -134,10 +135,10 @@ def test_an_admin_decides_an_asynchronous_pairing(clean_app, console, pairings, 
     assert (decided.status, decided.decided_by) == (status, console.email)
     assert decided.decided_at is not None
     with clean_app.app_context():
-        assert (
-            db.session.scalar(select(AuditEvent.kind).where(AuditEvent.actor == console.email))
-            == f"pairing_{decision}d"
-        )
+        kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.actor == console.email)).all()
+    # Approving completes acct-hvac in the sandbox again: its earlier pairing (req-100) is superseded.
+    assert kinds == (["pairing_approved", "pairing_superseded"] if decision == "approve" else ["pairing_declined"])
+    assert stored(clean_app, pairings["req-100"]).status == ("UNPAIRED" if decision == "approve" else "COMPLETED")
     assert f"{console.email}, " in console.get("/admin/pairings").text
 
 
@@ -158,3 +159,86 @@ def test_a_decision_must_be_approve_or_decline(clean_app, console, pairings):
     assert "Choose Approve or Decline." in response.text
     assert stored(clean_app, pairings["req_%400"]).status == "PROCESSING"
     assert console.post("/admin/pairings/999999/decision", {"decision": "approve"}).status_code == 404
+
+
+@pytest.fixture
+def custom(clean_app, pairings):
+    """A Custom pairing of acct-plumbing in production, newest of all."""
+    with clean_app.app_context():
+        manager = db.session.scalar(select(TenantUser.id).where(TenantUser.email == "manager@mtech.example"))
+        pairing = Pairing(
+            mechanism="custom",
+            environment="production",
+            user_id=manager,
+            account_id="acct-plumbing",
+            request_id="req-custom-9",
+            status="COMPLETED",
+        )
+        db.session.add(pairing)
+        db.session.commit()
+        return pairing.id
+
+
+def test_custom_pairings_are_listed_with_mechanism_environment_and_profiles(console, custom):
+    page = console.get("/admin/pairings").text
+
+    assert request_ids(page)[0] == "req-custom-9"
+    row = page[page.index(f'id="pairing-{custom}"') :].split("</tr>")[0]
+    assert '<td data-label="Mechanism">Custom</td>' in row
+    assert '<td data-label="Environment">production</td>' in row
+    assert '<td data-label="Profiles">Main</td>' in row
+    assert f'action="/admin/pairings/{custom}/unpair"' in row
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("environment=production", ["req-custom-9"]),
+        ("mechanism=custom", ["req-custom-9"]),
+        ("environment=sandbox&status=DECLINED", ["req-300"]),
+        ("environment=nowhere", ["req-custom-9", "req_%400", "req-300", "req-200", "req-100"]),
+    ],
+)
+def test_the_environment_and_mechanism_filters(console, custom, query, expected):
+    assert request_ids(console.get(f"/admin/pairings?{query}").text) == expected
+
+
+def test_unpair_asks_first_then_ends_the_pairing_audited_without_telling_servicetitan(clean_app, console, custom):
+    from oidc_provider.core.models import OutboxMessage
+
+    asked = console.post(f"/admin/pairings/{custom}/unpair?environment=production", {})
+    assert asked.status_code == 200
+    assert "Unpair MTech Plumbing (production)?" in asked.text
+    assert "bookings for MTech Plumbing are refused until it is paired again" in asked.text
+    assert stored(clean_app, custom).status == "COMPLETED"
+
+    done = console.post(f"/admin/pairings/{custom}/unpair?environment=production", {"confirmed": "yes"})
+
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/admin/pairings?environment=production"
+    ended = stored(clean_app, custom)
+    assert (ended.status, ended.unpaired_reason, ended.unpaired_by) == ("UNPAIRED", "unpaired", console.email)
+    with clean_app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "pairing_unpaired"))
+        assert (event.actor, event.detail["pairing_id"]) == (console.email, custom)
+    assert make_count(clean_app, OutboxMessage) == 0
+    assert f"by {console.email}" in console.get("/admin/pairings").text
+
+
+def make_count(app, model) -> int:
+    from sqlalchemy import func
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.mark.parametrize(("target", "status"), [("processing", 409), ("missing", 404), ("huge", 404)])
+def test_unpair_refusals_change_nothing(clean_app, console, pairings, target, status):
+    pairing_id = {"processing": pairings["req_%400"], "missing": 999_999, "huge": 2**40}[target]
+
+    response = console.post(f"/admin/pairings/{pairing_id}/unpair", {"confirmed": "yes"})
+
+    assert response.status_code == status
+    if target == "processing":
+        assert "Only a COMPLETED pairing can be unpaired; this one is PROCESSING." in response.text
+        assert stored(clean_app, pairing_id).status == "PROCESSING"

@@ -70,7 +70,9 @@ def test_the_curl_examples_run_verbatim(partner, tmp_path):
         ["bash", "-c", script], cwd=tmp_path, env=partner, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    posted, polled, listed, feed = (json.loads(line) for line in result.stdout.split("\n") if line.strip())
+    posted, polled, listed, feed, pairings, unpaired = (
+        json.loads(line) for line in result.stdout.split("\n") if line.strip()
+    )
     assert (posted["partnerBookingId"], posted["state"], posted["environment"]) == ("booking-1001", "queued", "sandbox")
     assert polled == posted
     assert [item["partnerBookingId"] for item in listed["items"]] == ["booking-1001"]
@@ -78,6 +80,13 @@ def test_the_curl_examples_run_verbatim(partner, tmp_path):
     assert [(event["type"], event["data"]["accountId"]) for event in feed["items"]] == [
         ("pairing.completed", "acct-hvac")
     ]
+    [pairing] = pairings["items"]
+    assert (pairing["mechanism"], pairing["status"], pairing["account"]["id"]) == ("openid", "COMPLETED", "acct-hvac")
+    assert (unpaired["id"], unpaired["status"], unpaired["unpairedBy"]) == (
+        pairing["id"],
+        "UNPAIRED",
+        "api-client:Booking platform",
+    )
 
 
 def test_the_python_client_books_and_polls_until_delivered(partner, postgres_app, st_sandbox, tmp_path):
