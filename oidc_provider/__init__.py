@@ -20,6 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         endpoints,
         metrics,
         partner_api,
+        prebuilt,
         request_log,
         reverse_proxy,
         security_headers,
@@ -42,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for warning in warnings:
         app.logger.warning(warning)
     metrics.init_app(app)
+    prebuilt.init_app(app)
     reverse_proxy.init_app(app)
     app.json.sort_keys = False  # keep documented key order, e.g. Status first in account-info
     db.init_app(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -163,9 +164,13 @@ class KeyRing:
         self.refresh_interval = refresh_interval
         self._keys: dict[str, LoadedKey] = {}
         self._loaded_at = float("-inf")
+        # Counts reads of the table and invalidations: a JWKS built from one read is current
+        # while the count is unchanged and the read is younger than the interval.
+        self._generation = 0
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+        self._generation += 1
 
     def _load(self) -> list[LoadedKey]:
         if time.monotonic() - self._loaded_at < self.refresh_interval:
@@ -180,6 +185,7 @@ class KeyRing:
             )
         self._keys = keys
         self._loaded_at = time.monotonic()
+        self._generation += 1
         return list(keys.values())
 
     def signing_key(self, alg: str) -> LoadedKey:
@@ -224,6 +230,19 @@ class KeyRing:
             self._create_first_keys()
         keys = sorted(self._load(), key=lambda k: (k.alg, k.activates_at))
         return {"keys": [k.public_jwk for k in keys]}
+
+    def published(self) -> tuple[dict, Callable[[], bool]]:
+        """JWKS, and a check that answers whether it still is what this worker would publish:
+        false once the ring has re-read the table, been invalidated (a rotation here), or is
+        due to re-read it (a rotation through another instance is seen within the interval,
+        as for signing). A read by another thread between the two lines keeps a document at
+        most one more interval."""
+        document = self.jwks()
+        generation = self._generation
+        return (
+            document,
+            lambda: self._generation == generation and time.monotonic() - self._loaded_at < self.refresh_interval,
+        )
 
 
 def _import_private(row: SigningKey) -> RSAKey | ECKey:

@@ -33,12 +33,18 @@ def current_request_id() -> str:
     return g.get("request_id", "-") if has_request_context() else "-"
 
 
+def request_id_from(incoming: str) -> str:
+    """The caller's request id when it is a plausible one, else a new one."""
+    return incoming if _PLAUSIBLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        record.request_id = current_request_id()
+        # A line written outside Flask's request (web/prebuilt.py) carries its id itself.
+        record.request_id = (getattr(record, "data", None) or {}).get("request_id") or current_request_id()
         return super().format(record)
 
 
@@ -96,8 +102,7 @@ def configure_logging(log_format: str) -> None:
 
 
 def _start_request() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _PLAUSIBLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
     g.request_started = time.perf_counter()
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, session
+from flask.globals import request_ctx
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user
 
 from oidc_provider.core import clock
@@ -98,8 +100,31 @@ def refused() -> str | None:
     return g.get("session_refused")
 
 
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, without building the cookie's signer for a request
+    that carries no cookie: every back-channel request."""
+
+    def open_session(self, app, request):
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+def _update_remember_cookie(response):
+    """Flask-Login's remember-cookie hook, only after a request that used its session (the
+    hook acts on what sign-in and sign-out leave there). Run on every request, it read the
+    session of each, which put ``Vary: Cookie`` on answers that depend on no cookie (token,
+    account-info, discovery, JWKS, webhooks)."""
+    if request_ctx._session is not None and request_ctx._session.accessed:
+        return login_manager._update_remember_cookie(response)
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = _CookieSessions()
     login_manager.init_app(app)
+    hooks = app.after_request_funcs[None]
+    hooks[hooks.index(login_manager._update_remember_cookie)] = _update_remember_cookie
     login_manager.login_view = "login.sign_in"
     # The session cookie is renewed at sign-in; "strong" would also drop it when the
     # client's address changes, which mobile users do all day.

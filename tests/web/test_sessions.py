@@ -181,3 +181,24 @@ def test_the_back_channel_reads_no_user_for_a_session_cookie(clean_app, web, mak
     assert statements and user_reads == []
     with clean_app.app_context():
         assert db.session.scalar(select(Admin.id)) is None
+
+
+def test_the_back_channel_answers_do_not_depend_on_the_session_cookie(clean_app, web, make, flows):
+    """Its answers neither vary with the cookie nor set one: the session is never opened."""
+    make.directory()
+    client = make.client()
+    code = flows.code(client)  # signs in: this browser now sends its session cookie along
+    assert web.get_cookie(clean_app.config["SESSION_COOKIE_NAME"]) is not None
+    exchanged = flows.exchange(client, code)
+    answers = [
+        exchanged,
+        flows.account_info(exchanged.get_json()["access_token"]),
+        web.get("/.well-known/openid-configuration"),
+        web.get("/jwks.json"),
+        web.get("/jwks.json"),
+        web.post("/servicetitan/webhooks/accounts", data=b"{}"),
+    ]
+
+    for answer in answers:
+        assert "Cookie" not in answer.headers.get("Vary", ""), answer.request.path
+        assert "Set-Cookie" not in answer.headers, answer.request.path

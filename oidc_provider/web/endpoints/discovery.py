@@ -1,11 +1,12 @@
 """OpenID Provider metadata and the public signing keys."""
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from oidc_provider.oidc import openapi
 from oidc_provider.oidc.claims import CLAIMS_SUPPORTED
 from oidc_provider.oidc.keys import key_ring
 from oidc_provider.oidc.response_modes import SUPPORTED as RESPONSE_MODES
+from oidc_provider.web import prebuilt
 
 bp = Blueprint("discovery", __name__)
 
@@ -46,18 +47,29 @@ def openid_configuration():
         # Every authorization response carries iss (RFC 9207), against mix-up attacks.
         authorization_response_iss_parameter_supported=True,
     )
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
-    return response
+    # Settings only: the same for the process's life (the check is for a test that moves
+    # the issuer of a running app to a server's address).
+    settings = current_app.config
+    prebuilt.keep(lambda: settings["ISSUER"] == issuer)
+    return _public(response)
 
 
 @bp.get("/jwks.json")
 def jwks():
-    response = jsonify(key_ring().jwks())
-    # Short enough that a newly published key is seen long before it starts signing.
+    document, current = key_ring().published()
+    prebuilt.keep(current)
+    return _public(jsonify(document))
+
+
+def _public(response: Response) -> Response:
+    """Cached by anyone for five minutes: short enough that a newly published key is seen
+    long before it starts signing. A client that has this version already gets a 304."""
     response.cache_control.public = True
     response.cache_control.max_age = 300
-    return response
+    response.add_etag()
+    # Only for a conditional request: make_conditional also adds a Date, which a repeated
+    # answer (web/prebuilt.py) would carry stale.
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 @bp.get("/openapi.json")
