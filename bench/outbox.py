@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhooks import cpu_seconds  # noqa: E402
+from bench.serving import cpu_seconds  # noqa: E402
 
 ACCOUNT = {"id": "acct-1", "name": "Bench account", "profiles": [{"id": "p-1", "name": "Main"}]}
 # The sandbox's default Leads API credentials (st_sandbox/state.py).
