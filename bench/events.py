@@ -32,7 +32,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhooks import cpu_seconds  # noqa: E402
+from bench.serving import cpu_seconds  # noqa: E402
 
 
 def seed(app, count: int) -> tuple[str, str]:
