@@ -185,7 +185,7 @@ def test_custom_pairings_are_listed_with_mechanism_environment_and_profiles(cons
     assert request_ids(page)[0] == "req-custom-9"
     row = page[page.index(f'id="pairing-{custom}"') :].split("</tr>")[0]
     assert '<td data-label="Mechanism">Custom</td>' in row
-    assert '<td data-label="Environment">Production</td>' in row
+    assert '<td data-label="Environment">production</td>' in row
     assert '<td data-label="Profiles">Main</td>' in row
     assert f'action="/admin/pairings/{custom}/unpair"' in row
 
