@@ -603,6 +603,8 @@ class Booking(Model):
     idempotency token and the outcome."""
 
     __tablename__ = "bookings"
+    # The console lists one environment's bookings newest first (``web/admin/listings``).
+    __table_args__ = (Index("ix_bookings_environment_id", "environment", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     partner_booking_id: Mapped[str] = mapped_column(String(128), unique=True)

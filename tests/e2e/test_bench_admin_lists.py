@@ -29,7 +29,7 @@ def test_the_console_benchmark_requests_every_list_and_search(tmp_path):
 
     assert run.returncode == 0, run.stdout + run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "`/admin/" in line]
-    assert len(rows) == 35
+    assert len(rows) == 37
     for page in (
         "/admin/pairings?q=",
         "/admin/accounts?q=",

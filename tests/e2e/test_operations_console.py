@@ -42,6 +42,7 @@ from tests.e2e.test_admin_console import (
     type_into,
 )
 from tests.factories import PASSWORD
+from tests.web.admin.test_console_environment import add_booking
 
 # The console tests' fixtures: empty tables with the directory and one admin, the admin's
 # browser page, and signing keys put back after a test that retires one.
@@ -250,4 +251,24 @@ def test_photographs_of_the_overview_and_the_go_live_checklist(postgres_app, pro
     open_page(page, url + "/admin/go-live/sandbox")
     page.get_by_text("Not ready").wait_for()  # no client yet, and a failed message
     for_the_guide(page, "27-go-live")
+    assert page.console_errors == []
+
+
+def test_the_console_shows_one_environment_at_a_time(postgres_app, provider, admin_page, make):
+    page, url = admin_page, provider.url
+    add_booking(postgres_app, "bk-e2e-sandbox", "sandbox")
+    add_booking(postgres_app, "bk-e2e-production", "production")
+
+    keyboard_sign_in(page, url)
+    tab_to(page, page.locator("#console-environment"))
+    page.keyboard.type("Sandbox")  # a closed list box takes the typed name
+    press_button(page, "Show")
+    page.get_by_text("Showing sandbox only").wait_for()
+    tab_to(page, page.get_by_role("link", name="Bookings", exact=True))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url == url + "/admin/bookings"
+    main = page.text_content("main")
+    assert "bk-e2e-sandbox" in main and "bk-e2e-production" not in main
+    page.get_by_text("Showing sandbox only").wait_for()
     assert page.console_errors == []

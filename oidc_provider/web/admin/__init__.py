@@ -17,6 +17,7 @@ from oidc_provider.web.admin import (
     auth,
     bookings,
     clients,
+    console_environment,
     deliveries,
     directory,
     golive,
@@ -32,6 +33,7 @@ from oidc_provider.web.admin import (
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 for child in (
     auth,
+    console_environment,
     home,
     clients,
     servicetitan,
@@ -118,6 +120,8 @@ def _navigation() -> dict:
         "current_admin": auth.current_admin(),
         "console_sections": SECTIONS,
         "section": _section(request.endpoint or ""),
+        "console_environment": console_environment.chosen(),
+        "console_environment_choices": console_environment.CHOICES,
     }
 
 

@@ -19,7 +19,7 @@ from oidc_provider.web.admin.outbox import resend_or_discard
 
 bp = Blueprint("bookings", __name__)
 
-FILTERS = ("q", "state", "since", "until")
+FILTERS = ("q", "state", "since", "until", "environment")
 #: What of a booking's payload is the customer's, shown only on request.
 PERSONAL_FIELDS = ("userInformation", "description", "extraDetails", "externalBookingUrl")
 
@@ -35,6 +35,7 @@ def index():
         filters=filters,
         filters_set={k: v for k, v in filters.items() if v},
         state_options=[("", "Any")] + [(state, state) for state in listings.BOOKING_STATES],
+        environment_options=listings.ENVIRONMENT_OPTIONS,
         problems=problems,
     )
     return body, 422 if problems else 200

@@ -9,7 +9,6 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import WebhookDelivery
 from oidc_provider.servicetitan import webhooks
-from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.web.admin import forms, listings
 from oidc_provider.web.admin.auth import actor
 
@@ -34,7 +33,7 @@ def index():
         filters_set={k: v for k, v in filters.items() if v},
         state_options=[("", "Any flagged")] + list(STATE_NAMES.items()),
         topic_options=[("", "Any")] + [(topic, topic) for topic in webhooks.TOPICS],
-        environment_options=[("", "Any")] + [(name, name.capitalize()) for name in ENVIRONMENTS],
+        environment_options=listings.ENVIRONMENT_OPTIONS,
         state_names=STATE_NAMES,
     )
     return body

@@ -11,7 +11,7 @@ from oidc_provider.oidc.keys import keys_due_for_rotation
 from oidc_provider.servicetitan import outbox
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.servicetitan.statuses import PROCESSING
-from oidc_provider.web.admin import listings
+from oidc_provider.web.admin import console_environment, listings
 
 bp = Blueprint("home", __name__)
 
@@ -22,15 +22,19 @@ def _count(statement) -> int:
 
 @bp.get("/")
 def index():
+    # The pairings of the environment the admin chose. What needs attention is of every
+    # environment: a production failure must not hide behind a sandbox view.
+    environment = console_environment.chosen()
+    pairings = select(func.count()).select_from(Pairing)
+    if environment:
+        pairings = pairings.where(Pairing.environment == environment)
     counts = {
         "clients": _count(select(func.count()).select_from(Client)),
         "accounts": _count(select(func.count()).select_from(Account)),
         "users": _count(select(func.count()).select_from(TenantUser)),
-        "pairings": _count(select(func.count()).select_from(Pairing)),
+        "pairings": _count(pairings),
         # Only OpenID Connect pairings wait for an admin; a Custom one waits for its tenant.
-        "processing": _count(
-            select(func.count()).select_from(Pairing).where(Pairing.status == PROCESSING, Pairing.mechanism == OPENID)
-        ),
+        "processing": _count(pairings.where(Pairing.status == PROCESSING, Pairing.mechanism == OPENID)),
     }
     attention = {
         "failed": outbox.failed_count(),

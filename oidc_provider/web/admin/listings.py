@@ -29,6 +29,11 @@ from oidc_provider.servicetitan import forwarding, outbox
 from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.servicetitan.statuses import RECORD_STATUSES
 from oidc_provider.servicetitan.webhooks import FLAGGED
+from oidc_provider.web.admin import console_environment
+
+#: A list's environment filter. "Any" is a value of its own, not "": it must outlive the
+#: pager's links and win over the console-wide choice (``console_environment``).
+ENVIRONMENT_OPTIONS = [("any", "Any")] + [(name, name.capitalize()) for name in ENVIRONMENTS]
 
 
 @dataclass
@@ -167,8 +172,9 @@ OUTBOX_VIEWS = {
 }
 
 
-def outbox_messages(view: str = "", kind: str = "") -> Select:
-    """Newest first: queued, unknown-outcome and failed messages, or one of those views."""
+def outbox_messages(view: str = "", kind: str = "", environment: str = "") -> Select:
+    """Newest first: queued, unknown-outcome and failed messages, or one of those views,
+    of one ServiceTitan environment when ``environment`` names one."""
     statement = select(OutboxMessage).order_by(OutboxMessage.id.desc())
     if view in OUTBOX_VIEWS:
         statement = statement.where(*OUTBOX_VIEWS[view])
@@ -176,17 +182,21 @@ def outbox_messages(view: str = "", kind: str = "") -> Select:
         statement = statement.where(OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED)))
     if kind in OUTBOX_KINDS:
         statement = statement.where(OutboxMessage.kind == kind)
+    if environment in ENVIRONMENTS:
+        statement = statement.where(OutboxMessage.environment == environment)
     return statement
 
 
-def outbox_counts() -> dict[tuple[str, str], int]:
-    """(kind, view) -> how many messages: the outbox page's summary."""
+def outbox_counts(environment: str = "") -> dict[tuple[str, str], int]:
+    """(kind, view) -> how many messages: the outbox page's summary, of one environment
+    when ``environment`` names one."""
     unknown = OutboxMessage.outcome_unknown.is_(True)
-    rows = db.session.execute(
-        select(OutboxMessage.kind, OutboxMessage.state, unknown, func.count())
-        .where(OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED)))
-        .group_by(OutboxMessage.kind, OutboxMessage.state, unknown)
+    statement = select(OutboxMessage.kind, OutboxMessage.state, unknown, func.count()).where(
+        OutboxMessage.state.in_((outbox.PENDING, outbox.FAILED))
     )
+    if environment in ENVIRONMENTS:
+        statement = statement.where(OutboxMessage.environment == environment)
+    rows = db.session.execute(statement.group_by(OutboxMessage.kind, OutboxMessage.state, unknown))
     counts: dict[tuple[str, str], int] = {}
     for kind, state, is_unknown, number in rows:
         view = "failed" if state == outbox.FAILED else ("unknown" if is_unknown else "queued")
@@ -197,9 +207,10 @@ def outbox_counts() -> dict[tuple[str, str], int]:
 BOOKING_STATES = (outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.DISCARDED)
 
 
-def bookings(q: str = "", state: str = "", since: str = "", until: str = "") -> Select:
+def bookings(q: str = "", state: str = "", since: str = "", until: str = "", environment: str = "") -> Select:
     """Newest first. ``q`` is a partnerBookingId or an account (its id, or part of its
-    name); ``since`` and ``until`` are dates (YYYY-MM-DD, UTC, both included)."""
+    name); ``since`` and ``until`` are dates (YYYY-MM-DD, UTC, both included);
+    ``environment`` a ServiceTitan environment, or anything else for both."""
     statement = select(Booking).options(selectinload(Booking.message)).order_by(Booking.id.desc())
     if state in BOOKING_STATES:
         # Joined only to filter: a page deep in the list skips bookings, not a join.
@@ -216,17 +227,19 @@ def bookings(q: str = "", state: str = "", since: str = "", until: str = "") -> 
         statement = statement.where(Booking.created_at >= datetime.combine(start, time.min, UTC))
     if end := parse_date(until):
         statement = statement.where(Booking.created_at <= datetime.combine(end, time.max, UTC))
+    if environment in ENVIRONMENTS:
+        statement = statement.where(Booking.environment == environment)
     return statement
 
 
 def flagged_deliveries(state: str = "", topic: str = "", environment: str = "") -> Select:
     """Newest first: the deliveries kept for an admin (invalid, not_json, unknown_booking),
-    of one ServiceTitan environment when ``environment`` is given."""
+    of one ServiceTitan environment when ``environment`` names one."""
     statement = select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
     statement = statement.where(WebhookDelivery.state.in_([state] if state in FLAGGED else FLAGGED))
     if topic:
         statement = statement.where(WebhookDelivery.topic == topic)
-    if environment:
+    if environment in ENVIRONMENTS:
         statement = statement.where(WebhookDelivery.environment == environment)
     return statement
 
@@ -254,8 +267,11 @@ def audit_kinds() -> list[str]:
 
 def query_filters(names: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
     """A list page's filters from the query string, and the problems of its ``since`` and
-    ``until`` dates, keyed by field."""
+    ``until`` dates, keyed by field. A list's ``environment`` is, unless asked for, the one
+    the admin chose for the whole console."""
     filters = {name: request.args.get(name, "").strip() for name in names}
+    if "environment" in names and "environment" not in request.args:
+        filters["environment"] = console_environment.chosen()
     problems = {
         name: "give a date as YYYY-MM-DD"
         for name in ("since", "until")

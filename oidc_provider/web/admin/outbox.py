@@ -19,6 +19,7 @@ from oidc_provider.web.admin.auth import actor
 bp = Blueprint("outbox", __name__)
 
 VIEWS = {"queued": "Queued", "unknown": "Outcome unknown", "failed": "Failed"}
+FILTERS = ("view", "kind", "environment")
 
 
 def subject(message: OutboxMessage) -> str:
@@ -49,15 +50,16 @@ def _outbox_words() -> dict:
 
 @bp.get("/outbox")
 def index(error: str | None = None, status: int = 200):
-    filters = {name: request.args.get(name, "").strip() for name in ("view", "kind")}
+    filters, _ = listings.query_filters(FILTERS)  # no dates among them
     body = render_template(
         "admin/outbox.html",
         page=listings.page_of(listings.outbox_messages(**filters), count=False),
-        counts=listings.outbox_counts(),
+        counts=listings.outbox_counts(filters["environment"]),
         filters=filters,
         filters_set={k: v for k, v in filters.items() if v},
         view_options=[("", "Needs attention (all three)")] + list(VIEWS.items()),
         kind_options=[("", "Any")] + list(listings.OUTBOX_KINDS.items()),
+        environment_options=listings.ENVIRONMENT_OPTIONS,
         now=clock.now(),
         error=error,
     )
@@ -109,4 +111,4 @@ def _act(message_id: int, action: str):
 
 
 def _kept_filters() -> dict:
-    return {name: request.args[name] for name in ("view", "kind") if request.args.get(name)}
+    return {name: request.args[name] for name in FILTERS if request.args.get(name)}

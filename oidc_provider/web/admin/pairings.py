@@ -15,7 +15,6 @@ from oidc_provider.core.extensions import db
 from oidc_provider.core.models import CUSTOM, OPENID, Client
 from oidc_provider.pairing import records
 from oidc_provider.pairing.lifecycle import PairingConflict, decide, unpair
-from oidc_provider.servicetitan.environments import ENVIRONMENTS
 from oidc_provider.servicetitan.statuses import RECORD_STATUSES
 from oidc_provider.web.admin import confirmation, forms, listings
 from oidc_provider.web.admin.auth import actor
@@ -26,7 +25,7 @@ _FILTERS = ("q", "status", "client_id", "environment", "mechanism")
 
 
 def _filters() -> dict[str, str]:
-    return {name: request.args.get(name, "").strip() for name in _FILTERS}
+    return listings.query_filters(_FILTERS)[0]  # no dates among them
 
 
 def _back() -> str:
@@ -47,7 +46,7 @@ def index(error: str | None = None, status: int = 200):
         filters_set={k: v for k, v in filters.items() if v},
         status_options=[("", "Any")] + [(s, s) for s in RECORD_STATUSES],
         client_options=[("", "Any")] + [(client_id, name) for client_id, name in clients],
-        environment_options=[("", "Any")] + [(e, e) for e in ENVIRONMENTS],
+        environment_options=listings.ENVIRONMENT_OPTIONS,
         mechanism_options=[("", "Any"), (OPENID, "OpenID Connect"), (CUSTOM, "Custom")],
         error=error,
     )

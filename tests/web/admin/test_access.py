@@ -188,7 +188,12 @@ def _form(endpoint: str, world: dict) -> dict:
         "admin.api_clients.create": {"name": "Booking platform", "scope": "bookings:write"},
         "admin.api_clients.rotate": {"grace_seconds": "0", "confirmed": "yes"},
         "admin.api_clients.revoke": {"confirmed": "yes"},
+        "admin.environment.choose": {"environment": "sandbox"},
     }[endpoint]
+
+
+# Forms that change only what this admin's console shows, not what it manages: not audited.
+VIEW_CHOICES = {"admin.environment.choose"}
 
 
 @pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
@@ -214,4 +219,5 @@ def test_every_form_needs_its_csrf_token(console, request, endpoint):
 
     response = console.post(path, _form(endpoint, world))
     assert response.status_code in (200, 201, 302), response.text
-    assert audit_count(console.app) > before
+    if endpoint not in VIEW_CHOICES:
+        assert audit_count(console.app) > before
