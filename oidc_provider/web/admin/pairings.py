@@ -1,5 +1,5 @@
-"""Every pairing, OpenID Connect and Custom, filtered and searched; an admin's decision on
-an asynchronous one; ending one here (unpair).
+"""Every pairing, OpenID Connect and Custom, filtered and searched, and exported as CSV or
+JSON; an admin's decision on an asynchronous one; ending one here (unpair).
 
 The decision is recorded here (``pairing.decide``); telling ServiceTitan is the outbox's
 work, hooked into the same call. Unpairing tells ServiceTitan nothing: its document has no
@@ -8,9 +8,14 @@ call for it.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import io
+import json
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from oidc_provider.core import csv_cells
+from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import CUSTOM, OPENID, Client
 from oidc_provider.pairing import records
@@ -51,6 +56,72 @@ def index(error: str | None = None, status: int = 200):
         error=error,
     )
     return body, status
+
+
+CSV_COLUMNS = (
+    "id",
+    "mechanism",
+    "status",
+    "requestId",
+    "environment",
+    "accountId",
+    "accountName",
+    "profiles",
+    "sub",
+    "createdAt",
+    "updatedAt",
+    "decidedAt",
+    "decidedBy",
+    "unpairedReason",
+    "unpairedBy",
+    "servicetitanError",
+)
+
+
+def _exported(file_format: str) -> list[dict]:
+    """Every pairing the list's filters select, as the partner API shows each; audited,
+    since the file leaves the console."""
+    filters = _filters()
+    pairings = records.describe_all(list(db.session.scalars(listings.pairings(**filters))))
+    record_event(
+        "pairings_exported",
+        actor(),
+        {"format": file_format, "count": len(pairings), "filters": {k: v for k, v in filters.items() if v}},
+    )
+    db.session.commit()
+    return pairings
+
+
+def _attachment(body: str, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/pairings.json")
+def export_json():
+    """The same objects as ``GET /api/v1/pairings`` and ``pairings list --json``."""
+    return _attachment(json.dumps({"items": _exported("json")}, indent=2), "application/json", "pairings.json")
+
+
+@bp.get("/pairings.csv")
+def export_csv():
+    out = io.StringIO()
+    writer = csv_cells.Writer(out)  # neutralises cells a spreadsheet would run as formulas
+    writer.writerow(CSV_COLUMNS)
+    for pairing in _exported("csv"):
+        account, error = pairing["account"] or {}, pairing["servicetitanError"] or {}
+        writer.writerow(
+            [
+                *(pairing[column] for column in CSV_COLUMNS[:5]),
+                account.get("id", ""),
+                account.get("name", ""),
+                "; ".join(f"{profile['id']}: {profile['name']}" for profile in account.get("profiles", [])),
+                *(pairing[column] or "" for column in CSV_COLUMNS[8:15]),
+                error.get("name", ""),
+            ]
+        )
+    return _attachment(out.getvalue(), "text/csv", "pairings.csv")
 
 
 @bp.post("/pairings/<int:pairing_id>/decision")

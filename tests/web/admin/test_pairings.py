@@ -3,6 +3,9 @@ and times; filters and search; an admin's decision on an asynchronous pairing.""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -242,3 +245,31 @@ def test_unpair_refusals_change_nothing(clean_app, console, pairings, target, st
     if target == "processing":
         assert "Only a COMPLETED pairing can be unpaired; this one is PROCESSING." in response.text
         assert stored(clean_app, pairing_id).status == "PROCESSING"
+
+
+def test_the_filtered_pairings_export_as_json_like_the_api_and_as_csv(console, pairings, custom, clean_app):
+    exported = console.get("/admin/pairings.json?environment=sandbox&status=COMPLETED")
+    assert exported.status_code == 200
+    assert exported.headers["Content-Disposition"] == 'attachment; filename="pairings.json"'
+    items = json.loads(exported.text)["items"]
+    assert [(p["requestId"], p["mechanism"], p["environment"]) for p in items] == [
+        ("req-200", "openid", "sandbox"),
+        ("req-100", "openid", "sandbox"),
+    ]
+    assert items[1]["account"]["profiles"] == [{"id": "p-north", "name": "North"}, {"id": "p-south", "name": "South"}]
+
+    table = console.get("/admin/pairings.csv?mechanism=custom")
+    assert table.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(table.text)))
+    assert rows[0][:5] == ["id", "mechanism", "status", "requestId", "environment"]
+    assert [row[1:8] for row in rows[1:]] == [
+        ["custom", "COMPLETED", "req-custom-9", "production", "acct-plumbing", "MTech Plumbing", "p-main: Main"]
+    ]
+    with clean_app.app_context():
+        exports = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "pairings_exported").order_by(AuditEvent.id)
+        ).all()
+    assert [(e.actor, e.detail["format"], e.detail["count"]) for e in exports] == [
+        ("admin@partner.example", "json", 2),
+        ("admin@partner.example", "csv", 1),
+    ]
