@@ -2,7 +2,14 @@
 
 import click
 
-from oidc_provider.cli.output import CommandGroup, fail, json_option, report
+from oidc_provider.cli.output import (
+    CommandGroup,
+    fail,
+    grace_period_option,
+    json_option,
+    report,
+    report_new_secret,
+)
 from oidc_provider.core.models import ApiClient
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.oidc.api_clients import (
@@ -57,9 +64,7 @@ def list_clients(as_json):
 
 @group.command("rotate-secret")
 @click.argument("client_id")
-@click.option(
-    "--grace-period", type=int, default=0, show_default=True, help="Seconds during which the old secret still works."
-)
+@grace_period_option
 @json_option
 def rotate(client_id, grace_period, as_json):
     """Give an API client a new secret and print it once."""
@@ -68,11 +73,7 @@ def rotate(client_id, grace_period, as_json):
         secret = rotate_api_client_secret(client, grace_period)
     except ProblemError as error:
         fail(str(error))
-    report(
-        {"client_id": client_id, "client_secret": secret, "grace_period": grace_period},
-        as_json,
-        f"client_secret: {secret}\n(the secret is not shown again)",
-    )
+    report_new_secret(client_id, secret, grace_period, as_json)
 
 
 @group.command("revoke")

@@ -20,6 +20,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from oidc_provider.core.problems import Problem
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result (or the error) as JSON.")
+#: ``rotate-secret`` of both kinds of client (relying parties and partner API clients).
+grace_period_option = click.option(
+    "--grace-period", type=int, default=0, show_default=True, help="Seconds during which the old secret still works."
+)
 
 _JSON_REQUESTED = "oidc_provider.cli.json"
 
@@ -29,6 +33,15 @@ def report(data, as_json: bool, text: str | None = None) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         click.echo(text if text is not None else json.dumps(data, indent=2, default=str))
+
+
+def report_new_secret(client_id: str, secret: str, grace_period: int, as_json: bool) -> None:
+    """A rotated client secret, shown this once."""
+    report(
+        {"client_id": client_id, "client_secret": secret, "grace_period": grace_period},
+        as_json,
+        f"client_secret: {secret}\n(the secret is not shown again)",
+    )
 
 
 class CommandError(click.ClickException):
