@@ -1,7 +1,8 @@
 """How fast a consumer reads the partner's event feed: 1,000 events over HTTP.
 
-Starts the product as production runs it (gunicorn, the shipped configuration, one worker
-for the one core it gets with --pin) on the given PostgreSQL database, records N events
+Starts the product as production runs it (bench/serving.py: gunicorn, the shipped
+configuration, one worker; with --pin on core 1, the driver and PostgreSQL on core 0) on the
+given PostgreSQL database, records N events
 like those of delivered bookings, then reads 1,000 of them with one client credentials
 token and one keep-alive connection, as a consumer catching up does: in one page of 1,000,
 and in ten pages of 100 that resume from each page's last id. Reports the median and the
@@ -21,18 +22,15 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serving import cpu_seconds  # noqa: E402
+from bench import serving  # noqa: E402
 
 
 def seed(app, count: int) -> tuple[str, str]:
@@ -82,29 +80,14 @@ def read(session: requests.Session, url: str, total: int, page: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True)
+    serving.arguments(parser)
     parser.add_argument("--events", type=int, default=10_000, help="Events in the table.")
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--pin", action="store_true", help="Server on core 1, driver on core 0.")
     args = parser.parse_args()
 
-    from tests.conftest import build_app
-    from tests.gunicorn_server import Gunicorn, production_environment
-
-    encryption_key = Fernet.generate_key().decode()
-    folder = Path(tempfile.mkdtemp(prefix="bench-events-"))
-    app = build_app(args.database_url, folder, ENCRYPTION_KEYS=[encryption_key])
-    client_id, secret = seed(app, args.events)
-    env = production_environment(
-        args.database_url, "http://127.0.0.1", "bench-secret-key", encryption_key, API_RATE_LIMIT="1000000/minute"
-    )
-    with Gunicorn(env, folder / "gunicorn.log", workers=1) as server:
-        pids = [server.process.pid, *server.worker_pids()]
-        if args.pin and os.cpu_count() > 1:
-            for pid in pids:
-                for thread in os.listdir(f"/proc/{pid}/task"):  # a gthread worker's threads too
-                    os.sched_setaffinity(int(thread), {1})
-            os.sched_setaffinity(0, {0})
+    bench = serving.Bench(args.database_url, "bench-events-")
+    client_id, secret = seed(bench.app, args.events)
+    with bench.serve(args.workers, args.pin, API_RATE_LIMIT="1000000/minute") as (server, pids):
         with requests.Session() as session:
             session.headers["Authorization"] = (
                 "Bearer "
@@ -118,10 +101,10 @@ def main() -> None:
             read(session, server.url, 1000, 1000)  # warm-up: the connection, imports, caches
             results, cpu = {}, {}
             for page in (1000, 100):
-                before = cpu_seconds(pids)
+                before = serving.cpu_seconds(pids)
                 results[page] = [read(session, server.url, 1000, page) for _ in range(args.repeat)]
-                cpu[page] = (cpu_seconds(pids) - before) / args.repeat
-    print(f"{args.events} events stored, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+                cpu[page] = (serving.cpu_seconds(pids) - before) / args.repeat
+    print(f"{args.events} events stored, {os.cpu_count()} CPUs, load average {serving.load_average()}")
     for page, times in results.items():
         print(
             f"1,000 events in pages of {page}: median {statistics.median(times) * 1000:.1f} ms, "

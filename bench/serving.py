@@ -1,4 +1,4 @@
-"""What bench/bookings.py and bench/webhooks.py share: the product as production runs it
+"""What the benches that start the product share (bookings, webhooks, events): the product as production runs it
 (gunicorn, the shipped configuration) on a given database, pinned the way bench/run-all.sh
 pins it, and the server's CPU time read from /proc.
 
