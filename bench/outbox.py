@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -91,12 +90,6 @@ def open_count(app) -> int:
         return count
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
@@ -106,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from tests.conftest import build_app
-    from tests.gunicorn_server import production_environment
+    from tests.gunicorn_server import free_port, production_environment
 
     pinned = args.pin and (os.cpu_count() or 1) > 1
     if pinned:

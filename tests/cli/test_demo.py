@@ -13,7 +13,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,16 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.gunicorn_server import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_LIMIT = 120  # seconds: bootstrap runs pip install before the servers start
 START_LINE = re.compile(r"^Start a pairing: (http://\S+)$")
 PASSWORD_LINE = re.compile(r"password (\S+)\.$")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Output:
