@@ -20,13 +20,22 @@ _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
 def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None:
     """Write an event in the caller's transaction, which commits it (or rolls it back with
     the rest). Never put a secret, a token or a password in ``detail``."""
-    detail = dict(detail or {})
-    if has_request_context():
-        detail.setdefault("remote_addr", request.remote_addr)
     # On the session's connection, which never flushes: objects the caller has added stay
     # pending until the caller flushes, so a constraint they break fails where the caller
     # expects it, not here. (It also spares the session's per-statement work.)
-    db.session.connection().execute(_INSERT_EVENT, {"at": clock.now(), "kind": kind, "actor": actor, "detail": detail})
+    db.session.connection().execute(_INSERT_EVENT, event_row(kind, actor, detail))
+
+
+def event_row(kind: str, actor: str = "", detail: dict | None = None) -> dict:
+    """The audit table's values for an event, for a caller that writes it within a statement
+    of its own (``record_event`` writes it alone)."""
+    detail = dict(detail or {})
+    if has_request_context():
+        detail.setdefault("remote_addr", request.remote_addr)
+    return dict(zip(EVENT_COLUMNS, (clock.now(), kind, actor, detail), strict=True))
+
+
+EVENT_COLUMNS = ("at", "kind", "actor", "detail")
 
 
 def record_repeated_event(kind: str, source: str, detail: dict, interval: int) -> None:

@@ -13,16 +13,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, insert, literal_column, not_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from oidc_provider.core import clock
-from oidc_provider.core.audit import record_event
+from oidc_provider.core import audit, clock
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Booking, ExtraDetailParameter, JobType, LeadStatusUpdate, OutboxMessage
+from oidc_provider.core.models import (
+    AuditEvent,
+    Booking,
+    ExtraDetailParameter,
+    JobType,
+    LeadStatusUpdate,
+    OutboxMessage,
+)
 from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan import events, outbox
 from oidc_provider.servicetitan.environments import default_environment
@@ -34,7 +41,9 @@ from oidc_provider.servicetitan.validation import (
     parse_json,
 )
 
-_bookings, _messages, _updates = (cast(Table, model.__table__) for model in (Booking, OutboxMessage, LeadStatusUpdate))
+_bookings, _messages, _updates, _events = (
+    cast(Table, model.__table__) for model in (Booking, OutboxMessage, LeadStatusUpdate, AuditEvent)
+)
 # The catalog in one statement: the job type keys (kind 1) and the Extra Details keys (kind 2).
 _CATALOG_PARTS = (
     select(literal_column("1").label("kind"), JobType.__table__.c.partner_key.label("key")).where(
@@ -57,7 +66,7 @@ _SELECT_KNOWN = union_all(
     ),
 )
 _SELECT_TOKEN_USED = select(_messages.c.id).where(_messages.c.idempotency_token == bindparam("token"))
-_INSERT_BOOKING = insert(_bookings)
+_INSERT_MESSAGE, _INSERT_BOOKING = insert(_messages).returning(_messages.c.id), insert(_bookings)
 _SELECT_TIMELINES = (
     select(
         _updates.c.partner_booking_id,
@@ -214,10 +223,8 @@ def accept_booking(
         raise BookingConflict([Problem("idempotencyToken", "was already used: leave it out and one is minted")])
     slot = booking["slot"]
     environment = route(slot["accountId"], slot["profileId"])
-    # Core INSERTs, not the unit of work: this is the partner API's hot path. The rows come
-    # back as model instances in no session, for ``describe``.
     try:
-        message = outbox.insert_booking_message(environment, CheckedBooking(booking))
+        message = outbox.booking_message(environment, CheckedBooking(booking))
         values = {
             "partner_booking_id": booking_id,
             "environment": environment,
@@ -225,12 +232,13 @@ def accept_booking(
             "profile_id": slot["profileId"],
             "service_id": slot["serviceId"],
             "created_at": clock.now(),
-            "message_id": message.id,
         }
-        db.session.connection().execute(_INSERT_BOOKING, values)
-        record_event("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
+        message_id = _store(
+            message, values, ("booking_accepted", actor, {"partnerBookingId": booking_id, "environment": environment})
+        )
         timeline = timelines([checked_id])[checked_id] if _UPDATED in kinds else []
-        described = describe(Booking(**values, message=message), personal, timeline)
+        # The answer is built from the values written: model instances in no session.
+        described = describe(Booking(**values, message=OutboxMessage(id=message_id, **message)), personal, timeline)
         db.session.commit()
     except IntegrityError:  # the same booking, or token, accepted a moment ago by another request
         db.session.rollback()
@@ -238,6 +246,42 @@ def accept_booking(
             return describe(_replayed(earlier, booking), personal), False
         raise BookingConflict([Problem("idempotencyToken", "was just used by another booking")]) from None
     return described, True
+
+
+def _store(message: dict[str, Any], booking: dict[str, Any], event: tuple[str, str, dict]) -> int:
+    """Write a new booking: its outbox message, the booking, its audit event, as Core
+    statements in the session's transaction (the partner API's hot path skips the unit of
+    work). Answers the message's id."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":  # SQLite has no data-modifying CTE
+        statement = _store_together(tuple(message), tuple(booking))
+        values = {f"message_{column}": value for column, value in message.items()}
+        values |= {f"booking_{column}": value for column, value in booking.items()}
+        values |= {f"event_{column}": value for column, value in audit.event_row(*event).items()}
+        return connection.execute(statement, values).scalar_one()
+    message_id = connection.execute(_INSERT_MESSAGE, message).scalar_one()
+    connection.execute(_INSERT_BOOKING, booking | {"message_id": message_id})
+    audit.record_event(*event)
+    return message_id
+
+
+@cache
+def _store_together(message_columns: tuple[str, ...], booking_columns: tuple[str, ...]):
+    """The three rows of ``_store`` in one statement, one round trip: data-modifying CTEs.
+    Parameters are named after their table's columns: ``message_kind``, ``booking_created_at``, ..."""
+    new_message = (
+        insert(_messages).values(_parameters(_messages, message_columns, "message_")).returning(_messages.c.id)
+    ).cte("new_message")
+    booking_values = _parameters(_bookings, booking_columns, "booking_")
+    new_booking = insert(_bookings).from_select(
+        [*booking_values, "message_id"], select(*booking_values.values(), new_message.c.id)
+    )
+    new_event = insert(_events).values(_parameters(_events, audit.EVENT_COLUMNS, "event_"))
+    return select(new_message.c.id).add_cte(new_booking.cte("new_booking"), new_event.cte("new_event"))
+
+
+def _parameters(table: Table, columns: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    return {column: bindparam(prefix + column, type_=table.c[column].type) for column in columns}
 
 
 def _nul_problems(value: Any, where: str) -> list[Problem]:

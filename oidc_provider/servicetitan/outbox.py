@@ -39,7 +39,7 @@ from typing import Any, cast
 
 import requests
 from flask import Flask, current_app
-from sqlalchemy import Table, event, func, insert, or_, select, update
+from sqlalchemy import event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
@@ -120,16 +120,14 @@ def enqueue_booking(environment: str, payload: CheckedBooking) -> OutboxMessage:
     return enqueue(BOOKING, environment, _booking_ordering_key(environment, payload), payload, idempotency_token=token)
 
 
-def insert_booking_message(environment: str, payload: CheckedBooking) -> OutboxMessage:
-    """``enqueue_booking`` as one Core ``INSERT`` in the caller's transaction (the partner
-    API's hot path): the message comes back as values to read, with its id, in no session."""
+def booking_message(environment: str, payload: CheckedBooking) -> dict[str, Any]:
+    """The outbox row of ``enqueue_booking``, as values for a caller that inserts it in a
+    statement of its own (the partner API's hot path). The caller's commit makes it real."""
     token = payload["idempotencyToken"]
-    values = _new_message(
+    db.session.info["outbox_enqueued"] = True
+    return _new_message(
         BOOKING, environment, _booking_ordering_key(environment, payload), payload, idempotency_token=token
     )
-    message_id = db.session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
-    db.session.info["outbox_enqueued"] = True
-    return OutboxMessage(id=message_id, **values)
 
 
 def enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> OutboxMessage:
@@ -139,9 +137,6 @@ def enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **col
     db.session.add(message)
     db.session.info["outbox_enqueued"] = True
     return message
-
-
-_INSERT_MESSAGE = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.__table__.c.id)
 
 
 def _new_message(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> dict[str, Any]:
