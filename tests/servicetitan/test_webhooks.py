@@ -15,6 +15,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
 
 from oidc_provider.core import clock, json_limits
+from oidc_provider.core.encryption import encrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import (
     AuditEvent,
@@ -23,6 +24,7 @@ from oidc_provider.core.models import (
     LeadStatusUpdate,
     OutboxMessage,
     WebhookDelivery,
+    WebhookSigningKey,
 )
 from oidc_provider.servicetitan import leads_report, webhook_sweeper, webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
@@ -32,6 +34,7 @@ from st_sandbox import webhooks as sender
 from tests.conftest import LiveServer
 
 KEY = "st-generated-key-0001"
+OTHER_KEY = "st-generated-key-0002"
 SANDBOX_KEY = "st-sandbox-key-0001"
 PREFIX = "/servicetitan/webhooks"
 SENT_AT = 1_658_312_877
@@ -161,6 +164,37 @@ def test_both_keys_work_while_rotating_and_the_retired_one_stops(clean_app, keye
     assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 401
     assert sender.send(keyed, "invoiced", body("invoiced"), new_key).status_code == 200
     assert count(clean_app, LeadStatusUpdate) == 3
+
+
+def test_a_known_key_is_checked_without_a_query_and_a_change_elsewhere_is_followed(clean_app, keyed, monkeypatch):
+    """Another process's rotation, written straight to the table: its new key is accepted at
+    once, its retired key until this process's values are older than KEY_REFRESH_INTERVAL."""
+    add_booking(clean_app)
+    with clean_app.app_context():
+        engine = db.engine
+    statements = []
+
+    def keep(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    sender.send(keyed, "accepted", body("accepted"), KEY)
+    sqlalchemy_event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert sender.send(keyed, "declined", body("declined"), KEY).status_code == 200
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", keep)
+    assert statements and not [s for s in statements if "webhook_signing_keys" in s]
+
+    with clean_app.app_context():
+        db.session.execute(update(WebhookSigningKey).values(retired_at=clock.now()))
+        db.session.commit()
+    assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 200  # within the interval
+    with clean_app.app_context():
+        db.session.add(WebhookSigningKey(key_encrypted=encrypt(OTHER_KEY), source="pasted"))
+        db.session.commit()
+    assert sender.send(keyed, "invoiced", body("invoiced"), OTHER_KEY).status_code == 200
+    monkeypatch.setitem(clean_app.config, "KEY_REFRESH_INTERVAL", 0)
+    assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 401
 
 
 def test_the_header_name_is_a_setting(clean_app, keyed, monkeypatch):
