@@ -3,10 +3,11 @@
 ServiceTitan does not retry a failed delivery ("HTTP failures retry mechanism will be
 supported in the later stages"), so an authenticated body is kept raw whatever it holds;
 one that does not validate stays, flagged for an admin. The raw row and its judgment are
-written in one transaction, committed before the answer; the judging runs in a savepoint,
-so that when it fails the raw row commits all the same, in state ``received``, and a sweep
-(``judge_waiting``, every WEBHOOK_SWEEP_INTERVAL seconds in each web process) judges it
-again. Lead status updates are validated against the document's examples, not its table
+written in one transaction, committed before the answer: the body is judged first, the raw
+row inserted with its state, then what the judgment records beside it. When judging fails,
+that transaction is rolled back and the raw row alone commits, in state ``received``, and a
+sweep (``judge_waiting``, every WEBHOOK_SWEEP_INTERVAL seconds in each web process) judges
+it again. Lead status updates are validated against the document's examples, not its table
 (which calls decimals, strings and lists "integer"), and recorded once per
 ``statusUpdateId``: the unique constraint decides between two copies arriving at once on
 two workers.
@@ -228,25 +229,25 @@ def _unstorable(value: Any) -> bool:
 
 def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTION) -> Outcome:
     """Keep ``body``, posted to ``environment``'s URL, raw and judge it, in one transaction
-    that the caller commits before it answers. The judging runs inside a savepoint: when it
-    fails, the raw row still commits, in state ``received``, and ``judge_waiting`` judges it
-    again."""
+    committed before the caller answers. The raw row is inserted with the state its body
+    earns (a valid one as ``stored``: no second write unless it turns out a duplicate or
+    about an unknown booking). When judging fails, the transaction is rolled back and the
+    raw row alone commits, in state ``received``, for ``judge_waiting``."""
     received_at = clock.now()
-    delivery_id = db.session.execute(
-        _INSERT_DELIVERY,
-        {
-            "topic": topic,
-            "environment": environment,
-            "received_at": received_at,
-            "headers": headers,
-            "body": body,
-            "state": RECEIVED,
-            "problems": [],
-        },
-    ).scalar_one()
-    outcome = _judge_in_savepoint(Received(delivery_id, topic, environment, received_at, body))
+    row = {"topic": topic, "environment": environment, "received_at": received_at, "headers": headers, "body": body}
+    try:
+        state, problems, document = _verdict(topic, body)
+        delivery_id = db.session.execute(_INSERT_DELIVERY, {**row, "state": state, "problems": problems}).scalar_one()
+        received = Received(delivery_id, topic, environment, received_at, body)
+        outcome = _write_judgment(received, state, problems, document, recorded=state)
+        db.session.commit()
+        return outcome
+    except Exception:  # noqa: BLE001 - whatever went wrong, the raw delivery is kept
+        db.session.rollback()
+        log.exception("webhook delivery (%s): judging failed; it is kept received", topic)
+    delivery_id = db.session.execute(_INSERT_DELIVERY, {**row, "state": RECEIVED, "problems": []}).scalar_one()
     db.session.commit()
-    return outcome
+    return Outcome(delivery_id, RECEIVED, [JUDGING_FAILED])
 
 
 #: What an admin may judge again once its cause is fixed (a duplicate stays one).
@@ -334,17 +335,40 @@ def _judge_in_savepoint(delivery: Received) -> Outcome:
 
 
 def _judge(delivery: Received) -> Outcome:
-    delivery_id, topic, received_at = delivery.delivery_id, delivery.topic, delivery.received_at
+    state, problems, document = _verdict(delivery.topic, delivery.body)
+    return _write_judgment(delivery, state, problems, document)
+
+
+def _verdict(topic: str, body: bytes) -> tuple[str, list[str], Any]:
+    """What the body alone decides, before anything is written: ``not_json`` or ``invalid``
+    with the problems, else ``stored`` and the parsed document."""
     try:
-        document = parse_body(delivery.body)
+        document = parse_body(body)
     except NotJson as error:
-        return _record(delivery_id, NOT_JSON, [f"the body is not JSON: {error}"])
+        return NOT_JSON, [f"the body is not JSON: {error}"], None
     except ProblemError as error:
-        return _record(delivery_id, INVALID, [str(problem) for problem in error.problems])
+        return INVALID, [str(problem) for problem in error.problems], None
     if topic.startswith("leads/"):
-        return _record_lead_update(delivery, document, LEAD_EVENTS[topic.removeprefix("leads/")])
-    if _unstorable(document):
-        return _record(delivery_id, INVALID, [UNSTORABLE])
+        problems = lead_update_problems(document, LEAD_EVENTS[topic.removeprefix("leads/")])
+    else:
+        problems = [UNSTORABLE] if _unstorable(document) else []
+    return (INVALID, problems, None) if problems else (STORED, [], document)
+
+
+def _write_judgment(
+    delivery: Received, state: str, problems: list[str], document: Any, recorded: str | None = None
+) -> Outcome:
+    """Record a stored document (a lead update may turn out a duplicate, or about an unknown
+    booking) and the delivery's final state, unless the row holds it already (``recorded``)."""
+    if state == STORED and delivery.topic.startswith("leads/"):
+        state, problems = _record_lead_update(delivery, document, LEAD_EVENTS[delivery.topic.removeprefix("leads/")])
+    elif state == STORED:
+        _record_push(delivery, document)
+    return _record(delivery.delivery_id, state, problems, recorded)
+
+
+def _record_push(delivery: Received, document: Any) -> None:
+    delivery_id, topic, received_at = delivery.delivery_id, delivery.topic, delivery.received_at
     if topic == "availabilities":
         db.session.execute(
             insert(cast(Table, AvailabilitySnapshot.__table__)),
@@ -369,7 +393,6 @@ def _judge(delivery: Received) -> Outcome:
             "payload": document,
         },
     )
-    return _record(delivery_id, STORED, [])
 
 
 def _availability_keys(item: Any) -> dict:
@@ -389,11 +412,9 @@ def _availability_keys(item: Any) -> dict:
     return keys
 
 
-def _record_lead_update(delivery: Received, document: Any, status: str) -> Outcome:
+def _record_lead_update(delivery: Received, document: Any, status: str) -> tuple[str, list[str]]:
+    """The update recorded (a valid one); its delivery's state and problems."""
     delivery_id = delivery.delivery_id
-    problems = lead_update_problems(document, status)
-    if problems:
-        return _record(delivery_id, INVALID, problems)
     # One statement: the booking looked up, and nothing written when the statusUpdateId was
     # recorded before, or a moment ago by another worker (whose commit this one waits for).
     recorded = db.session.execute(
@@ -413,7 +434,7 @@ def _record_lead_update(delivery: Received, document: Any, status: str) -> Outco
         },
     ).first()
     if recorded is None:
-        return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
+        return DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"]
     events.record(
         events.LEAD_UPDATED,
         {
@@ -424,16 +445,15 @@ def _record_lead_update(delivery: Received, document: Any, status: str) -> Outco
         },
     )
     if recorded.booking_id is None:
-        return _record(
-            delivery_id,
-            UNKNOWN_BOOKING,
-            [f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"],
-        )
-    return _record(delivery_id, STORED, [])
+        return UNKNOWN_BOOKING, [
+            f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"
+        ]
+    return STORED, []
 
 
-def _record(delivery_id: int, state: str, problems: list[str]) -> Outcome:
-    db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+def _record(delivery_id: int, state: str, problems: list[str], recorded: str | None = None) -> Outcome:
+    if state != recorded:
+        db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
     if state in FLAGGED:
         events.record(events.WEBHOOK_FLAGGED, {"deliveryId": delivery_id, "state": state, "problems": problems})
     return Outcome(delivery_id, state, problems)
