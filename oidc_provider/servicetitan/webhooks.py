@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oidc_provider.core import clock, json_limits
@@ -105,6 +105,43 @@ _INSERT_NEW_UPDATE = {
     .returning(_UPDATES.c.booking_id)
     for on_postgresql, dialect in ((False, sqlite), (True, postgresql))
 }
+_UPDATE_FIELDS = (
+    "status_update_id",
+    "environment",
+    "partner_booking_id",
+    "account_id",
+    "profile_id",
+    "status",
+    "event_timestamp",
+    "event_data",
+)
+# On PostgreSQL, the raw row of a valid lead update and the update in one statement: the
+# update's foreign key to the row beside it is checked at the statement's end. The update's
+# columns are empty when its statusUpdateId is recorded already.
+_NEW_DELIVERY = (
+    insert(_DELIVERIES)
+    .values({name: bindparam(name) for name in ("topic", "environment", "received_at", "headers", "body", "state")})
+    .values(problems=[])
+    .returning(_DELIVERIES.c.id)
+    .cte("delivery")
+)
+_NEW_UPDATE = (
+    postgresql.insert(_UPDATES)
+    .from_select(
+        ["delivery_id", "booking_id", *_UPDATE_FIELDS],
+        select(
+            _NEW_DELIVERY.c.id,
+            _BOOKING_IN_ENVIRONMENT.scalar_subquery(),
+            *(bindparam(name, type_=_UPDATES.c[name].type) for name in _UPDATE_FIELDS),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["status_update_id"])
+    .returning(_UPDATES.c.id, _UPDATES.c.booking_id)
+    .cte("lead_update")
+)
+_INSERT_DELIVERY_WITH_UPDATE = select(
+    _NEW_DELIVERY.c.id.label("delivery_id"), _NEW_UPDATE.c.id.label("update_id"), _NEW_UPDATE.c.booking_id
+).select_from(_NEW_DELIVERY.outerjoin(_NEW_UPDATE, true()))
 
 
 class NotJson(ValueError):
@@ -237,9 +274,19 @@ def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTIO
     row = {"topic": topic, "environment": environment, "received_at": received_at, "headers": headers, "body": body}
     try:
         state, problems, document = _verdict(topic, body)
-        delivery_id = db.session.execute(_INSERT_DELIVERY, {**row, "state": state, "problems": problems}).scalar_one()
-        received = Received(delivery_id, topic, environment, received_at, body)
-        outcome = _write_judgment(received, state, problems, document, recorded=state)
+        if state == STORED and topic.startswith("leads/") and db.engine.dialect.name == "postgresql":
+            kept = db.session.execute(
+                _INSERT_DELIVERY_WITH_UPDATE, {**row, "state": state, **_update_values(document, topic, environment)}
+            ).one()
+            received = Received(kept.delivery_id, topic, environment, received_at, body)
+            state, problems = _lead_update_written(received, document, kept if kept.update_id is not None else None)
+            outcome = _record(kept.delivery_id, state, problems, recorded=STORED)
+        else:
+            delivery_id = db.session.execute(
+                _INSERT_DELIVERY, {**row, "state": state, "problems": problems}
+            ).scalar_one()
+            received = Received(delivery_id, topic, environment, received_at, body)
+            outcome = _write_judgment(received, state, problems, document, recorded=state)
         db.session.commit()
         return outcome
     except Exception:  # noqa: BLE001 - whatever went wrong, the raw delivery is kept
@@ -361,7 +408,13 @@ def _write_judgment(
     """Record a stored document (a lead update may turn out a duplicate, or about an unknown
     booking) and the delivery's final state, unless the row holds it already (``recorded``)."""
     if state == STORED and delivery.topic.startswith("leads/"):
-        state, problems = _record_lead_update(delivery, document, LEAD_EVENTS[delivery.topic.removeprefix("leads/")])
+        # One statement: the booking looked up, and nothing written when the statusUpdateId
+        # was recorded before, or a moment ago by another worker (whose commit this one waits for).
+        written = db.session.execute(
+            _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
+            {"delivery_id": delivery.delivery_id, **_update_values(document, delivery.topic, delivery.environment)},
+        ).first()
+        state, problems = _lead_update_written(delivery, document, written)
     elif state == STORED:
         _record_push(delivery, document)
     return _record(delivery.delivery_id, state, problems, recorded)
@@ -412,39 +465,37 @@ def _availability_keys(item: Any) -> dict:
     return keys
 
 
-def _record_lead_update(delivery: Received, document: Any, status: str) -> tuple[str, list[str]]:
-    """The update recorded (a valid one); its delivery's state and problems."""
-    delivery_id = delivery.delivery_id
-    # One statement: the booking looked up, and nothing written when the statusUpdateId was
-    # recorded before, or a moment ago by another worker (whose commit this one waits for).
-    recorded = db.session.execute(
-        _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
-        {
-            "status_update_id": document["statusUpdateId"],
-            "delivery_id": delivery_id,
-            "environment": delivery.environment,
-            "partner_booking_id": document["partnerBookingId"],
-            "booking_ref": document["partnerBookingId"],
-            "booking_environment": delivery.environment,
-            "account_id": document["accountId"],
-            "profile_id": document["profileId"],
-            "status": status,
-            "event_timestamp": int(document["timestamp"]),
-            "event_data": document["eventData"],
-        },
-    ).first()
-    if recorded is None:
+def _update_values(document: Any, topic: str, environment: str) -> dict[str, Any]:
+    """The parameters of a valid lead update's INSERT, but its delivery's id."""
+    return {
+        "status_update_id": document["statusUpdateId"],
+        "environment": environment,
+        "partner_booking_id": document["partnerBookingId"],
+        "booking_ref": document["partnerBookingId"],
+        "booking_environment": environment,
+        "account_id": document["accountId"],
+        "profile_id": document["profileId"],
+        "status": LEAD_EVENTS[topic.removeprefix("leads/")],
+        "event_timestamp": int(document["timestamp"]),
+        "event_data": document["eventData"],
+    }
+
+
+def _lead_update_written(delivery: Received, document: Any, written: Row | None) -> tuple[str, list[str]]:
+    """The event of a lead update just ``written`` (None: its statusUpdateId was recorded
+    before); its delivery's state and problems."""
+    if written is None:
         return DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"]
     events.record(
         events.LEAD_UPDATED,
         {
-            "deliveryId": delivery_id,
+            "deliveryId": delivery.delivery_id,
             "environment": delivery.environment,
             "partnerBookingId": document["partnerBookingId"],
             "update": document,
         },
     )
-    if recorded.booking_id is None:
+    if written.booking_id is None:
         return UNKNOWN_BOOKING, [
             f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"
         ]
