@@ -27,13 +27,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, true, update
+from sqlalchemy import JSON, Row, Table, bindparam, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oidc_provider.core import clock, json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
+from oidc_provider.core.models import AvailabilitySnapshot, Booking, Event, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.environments import PRODUCTION, default_environment
@@ -115,9 +115,10 @@ _UPDATE_FIELDS = (
     "event_timestamp",
     "event_data",
 )
-# On PostgreSQL, the raw row of a valid lead update and the update in one statement: the
-# update's foreign key to the row beside it is checked at the statement's end. The update's
-# columns are empty when its statusUpdateId is recorded already.
+# On PostgreSQL, the raw row of a valid lead update, the update and its event in one
+# statement: the update's foreign key to the row beside it is checked at the statement's
+# end. The update's and the event's columns are empty when the statusUpdateId is recorded
+# already.
 _NEW_DELIVERY = (
     insert(_DELIVERIES)
     .values({name: bindparam(name) for name in ("topic", "environment", "received_at", "headers", "body", "state")})
@@ -136,12 +137,39 @@ _NEW_UPDATE = (
         ),
     )
     .on_conflict_do_nothing(index_elements=["status_update_id"])
-    .returning(_UPDATES.c.id, _UPDATES.c.booking_id)
+    .returning(_UPDATES.c.id, _UPDATES.c.booking_id, _UPDATES.c.environment, _UPDATES.c.partner_booking_id)
     .cte("lead_update")
 )
+_EVENTS = cast(Table, Event.__table__)
+_NEW_UPDATE_EVENT = (
+    insert(_EVENTS)
+    .from_select(
+        ["type", "occurred_at", "data"],
+        select(
+            literal(events.LEAD_UPDATED),
+            bindparam("occurred_at", type_=_EVENTS.c.occurred_at.type),
+            # The keys in the order of the event's data everywhere else (_lead_update_event).
+            func.json_build_object(
+                literal("deliveryId"),
+                _NEW_DELIVERY.c.id,
+                literal("environment"),
+                _NEW_UPDATE.c.environment,
+                literal("partnerBookingId"),
+                _NEW_UPDATE.c.partner_booking_id,
+                literal("update"),
+                bindparam("update", type_=JSON),
+            ),
+        ).select_from(_NEW_UPDATE.join(_NEW_DELIVERY, true())),
+    )
+    .returning(_EVENTS.c.id)
+    .cte("lead_event")
+)
 _INSERT_DELIVERY_WITH_UPDATE = select(
-    _NEW_DELIVERY.c.id.label("delivery_id"), _NEW_UPDATE.c.id.label("update_id"), _NEW_UPDATE.c.booking_id
-).select_from(_NEW_DELIVERY.outerjoin(_NEW_UPDATE, true()))
+    _NEW_DELIVERY.c.id.label("delivery_id"),
+    _NEW_UPDATE.c.id.label("update_id"),
+    _NEW_UPDATE.c.booking_id,
+    _NEW_UPDATE_EVENT.c.id.label("event_id"),
+).select_from(_NEW_DELIVERY.outerjoin(_NEW_UPDATE, true()).outerjoin(_NEW_UPDATE_EVENT, true()))
 
 
 class NotJson(ValueError):
@@ -275,11 +303,21 @@ def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTIO
     try:
         state, problems, document = _verdict(topic, body)
         if state == STORED and topic.startswith("leads/") and db.engine.dialect.name == "postgresql":
+            occurred_at = clock.now()
             kept = db.session.execute(
-                _INSERT_DELIVERY_WITH_UPDATE, {**row, "state": state, **_update_values(document, topic, environment)}
+                _INSERT_DELIVERY_WITH_UPDATE,
+                {
+                    **row,
+                    "state": state,
+                    **_update_values(document, topic, environment),
+                    "occurred_at": occurred_at,
+                    "update": document,
+                },
             ).one()
             received = Received(kept.delivery_id, topic, environment, received_at, body)
-            state, problems = _lead_update_written(received, document, kept if kept.update_id is not None else None)
+            if kept.event_id is not None:
+                events.written(kept.event_id, events.LEAD_UPDATED, occurred_at, _lead_update_event(received, document))
+            state, problems = _lead_update_state(received, document, kept if kept.update_id is not None else None)
             outcome = _record(kept.delivery_id, state, problems, recorded=STORED)
         else:
             delivery_id = db.session.execute(
@@ -414,7 +452,9 @@ def _write_judgment(
             _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
             {"delivery_id": delivery.delivery_id, **_update_values(document, delivery.topic, delivery.environment)},
         ).first()
-        state, problems = _lead_update_written(delivery, document, written)
+        if written is not None:
+            events.record(events.LEAD_UPDATED, _lead_update_event(delivery, document))
+        state, problems = _lead_update_state(delivery, document, written)
     elif state == STORED:
         _record_push(delivery, document)
     return _record(delivery.delivery_id, state, problems, recorded)
@@ -481,20 +521,20 @@ def _update_values(document: Any, topic: str, environment: str) -> dict[str, Any
     }
 
 
-def _lead_update_written(delivery: Received, document: Any, written: Row | None) -> tuple[str, list[str]]:
-    """The event of a lead update just ``written`` (None: its statusUpdateId was recorded
-    before); its delivery's state and problems."""
+def _lead_update_event(delivery: Received, document: Any) -> dict[str, Any]:
+    return {
+        "deliveryId": delivery.delivery_id,
+        "environment": delivery.environment,
+        "partnerBookingId": document["partnerBookingId"],
+        "update": document,
+    }
+
+
+def _lead_update_state(delivery: Received, document: Any, written: Row | None) -> tuple[str, list[str]]:
+    """The state and problems of a lead update's delivery, the update ``written`` (None: its
+    statusUpdateId was recorded before)."""
     if written is None:
         return DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"]
-    events.record(
-        events.LEAD_UPDATED,
-        {
-            "deliveryId": delivery.delivery_id,
-            "environment": delivery.environment,
-            "partnerBookingId": document["partnerBookingId"],
-            "update": document,
-        },
-    )
     if written.booking_id is None:
         return UNKNOWN_BOOKING, [
             f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"
