@@ -21,12 +21,13 @@ from oidc_provider.core.models import (
     AuditEvent,
     AvailabilitySnapshot,
     Booking,
+    Event,
     LeadStatusUpdate,
     OutboxMessage,
     WebhookDelivery,
     WebhookSigningKey,
 )
-from oidc_provider.servicetitan import leads_report, webhook_sweeper, webhooks
+from oidc_provider.servicetitan import forwarding, leads_report, webhook_sweeper, webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
 from oidc_provider.web.endpoints import webhooks as webhooks_endpoint
@@ -602,6 +603,22 @@ def test_when_judging_fails_the_raw_delivery_commits_and_the_sweep_judges_it(cle
         assert webhooks.judge_waiting() == 1
     assert deliveries(clean_app)[0].state == "stored"
     assert count(clean_app, LeadStatusUpdate) == 1
+
+
+def test_when_judging_fails_after_writing_only_the_raw_delivery_commits(clean_app, keyed, monkeypatch):
+    """A failure after the update and its event were written (here, queueing the event's
+    push) takes them back: the raw row alone commits, received, as for a failed check."""
+    add_booking(clean_app)
+
+    def broken(event):
+        raise RuntimeError("the push could not be queued")
+
+    monkeypatch.setattr(forwarding, "enqueue", broken)
+    answer = sender.send(keyed, "accepted", body("accepted"), KEY)
+    assert answer.status_code == 200 and answer.json()["state"] == "received"
+    [delivery] = deliveries(clean_app)
+    assert delivery.state == "received" and delivery.id == answer.json()["deliveryId"]
+    assert count(clean_app, LeadStatusUpdate) == 0 and count(clean_app, Event) == 0
 
 
 def test_a_delivery_that_fails_judging_twice_is_flagged_not_retried_for_ever(clean_app, keyed, monkeypatch):
