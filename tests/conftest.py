@@ -25,6 +25,7 @@ from oidc_provider import create_app
 from oidc_provider.core.extensions import db, limiter
 from oidc_provider.core.models import SigningKey
 from oidc_provider.oidc.keys import ASYMMETRIC_ALGS, create_key, key_ring
+from oidc_provider.servicetitan.catalog import webhook_keys
 from tests.factories import Factories
 from tests.flows import Flows
 
@@ -140,6 +141,7 @@ def _empty_tables(application) -> None:
                 db.session.execute(table.delete())
         db.session.commit()
         key_ring().invalidate()
+        webhook_keys.forget_values()
 
 
 _MEMORY_COUNTS = Flask("sign-in-counts")

@@ -50,8 +50,9 @@ DEFAULTS: dict[str, object] = {
     # Seconds an active signing key may sign before `keys rotate` is due: the console's
     # overview and the go-live check name a key older than this with no successor.
     "KEY_ROTATION_PERIOD": 90 * 24 * 3600,
-    # How often, in seconds, a worker re-reads the signing keys from the database: a
-    # rotation done anywhere is followed by every worker within this time.
+    # How often, in seconds, a worker re-reads the signing keys (and the webhook signing
+    # keys) from the database: a rotation done anywhere is followed by every worker within
+    # this time.
     "KEY_REFRESH_INTERVAL": 5,
     # The user store, as "module:Class" implementing directory.AccountDirectory.
     "DIRECTORY": "oidc_provider.directory:DatabaseDirectory",

@@ -86,6 +86,12 @@ def record(type: str, data: dict) -> dict[str, Any]:
     # break must fail where the caller expects it, not here.
     with db.session.no_autoflush:
         event_id = db.session.execute(_INSERT, {"type": type, "occurred_at": occurred_at, "data": data}).scalar_one()
+    return written(event_id, type, occurred_at, data)
+
+
+def written(event_id: int, type: str, occurred_at: datetime, data: dict) -> dict[str, Any]:
+    """An event the caller wrote with a statement of its own (webhooks.py writes a lead
+    update's with the update), with its push queued as ``record`` queues it."""
     event = as_dict(event_id, type, occurred_at, data)
     forwarding.enqueue(event)
     return event

@@ -3,10 +3,11 @@
 ServiceTitan does not retry a failed delivery ("HTTP failures retry mechanism will be
 supported in the later stages"), so an authenticated body is kept raw whatever it holds;
 one that does not validate stays, flagged for an admin. The raw row and its judgment are
-written in one transaction, committed before the answer; the judging runs in a savepoint,
-so that when it fails the raw row commits all the same, in state ``received``, and a sweep
-(``judge_waiting``, every WEBHOOK_SWEEP_INTERVAL seconds in each web process) judges it
-again. Lead status updates are validated against the document's examples, not its table
+written in one transaction, committed before the answer: the body is judged first, the raw
+row inserted with its state, then what the judgment records beside it. When judging fails,
+that transaction is rolled back and the raw row alone commits, in state ``received``, and a
+sweep (``judge_waiting``, every WEBHOOK_SWEEP_INTERVAL seconds in each web process) judges
+it again. Lead status updates are validated against the document's examples, not its table
 (which calls decimals, strings and lists "integer"), and recorded once per
 ``statusUpdateId``: the unique constraint decides between two copies arriving at once on
 two workers.
@@ -26,13 +27,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import JSON, Row, Table, bindparam, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oidc_provider.core import clock, json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AvailabilitySnapshot, Booking, LeadStatusUpdate, WebhookDelivery
+from oidc_provider.core.models import AvailabilitySnapshot, Booking, Event, LeadStatusUpdate, WebhookDelivery
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.environments import PRODUCTION, default_environment
@@ -104,6 +105,71 @@ _INSERT_NEW_UPDATE = {
     .returning(_UPDATES.c.booking_id)
     for on_postgresql, dialect in ((False, sqlite), (True, postgresql))
 }
+_UPDATE_FIELDS = (
+    "status_update_id",
+    "environment",
+    "partner_booking_id",
+    "account_id",
+    "profile_id",
+    "status",
+    "event_timestamp",
+    "event_data",
+)
+# On PostgreSQL, the raw row of a valid lead update, the update and its event in one
+# statement: the update's foreign key to the row beside it is checked at the statement's
+# end. The update's and the event's columns are empty when the statusUpdateId is recorded
+# already.
+_NEW_DELIVERY = (
+    insert(_DELIVERIES)
+    .values({name: bindparam(name) for name in ("topic", "environment", "received_at", "headers", "body", "state")})
+    .values(problems=[])
+    .returning(_DELIVERIES.c.id)
+    .cte("delivery")
+)
+_NEW_UPDATE = (
+    postgresql.insert(_UPDATES)
+    .from_select(
+        ["delivery_id", "booking_id", *_UPDATE_FIELDS],
+        select(
+            _NEW_DELIVERY.c.id,
+            _BOOKING_IN_ENVIRONMENT.scalar_subquery(),
+            *(bindparam(name, type_=_UPDATES.c[name].type) for name in _UPDATE_FIELDS),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["status_update_id"])
+    .returning(_UPDATES.c.id, _UPDATES.c.booking_id, _UPDATES.c.environment, _UPDATES.c.partner_booking_id)
+    .cte("lead_update")
+)
+_EVENTS = cast(Table, Event.__table__)
+_NEW_UPDATE_EVENT = (
+    insert(_EVENTS)
+    .from_select(
+        ["type", "occurred_at", "data"],
+        select(
+            literal(events.LEAD_UPDATED),
+            bindparam("occurred_at", type_=_EVENTS.c.occurred_at.type),
+            # The keys in the order of the event's data everywhere else (_lead_update_event).
+            func.json_build_object(
+                literal("deliveryId"),
+                _NEW_DELIVERY.c.id,
+                literal("environment"),
+                _NEW_UPDATE.c.environment,
+                literal("partnerBookingId"),
+                _NEW_UPDATE.c.partner_booking_id,
+                literal("update"),
+                bindparam("update", type_=JSON),
+            ),
+        ).select_from(_NEW_UPDATE.join(_NEW_DELIVERY, true())),
+    )
+    .returning(_EVENTS.c.id)
+    .cte("lead_event")
+)
+_INSERT_DELIVERY_WITH_UPDATE = select(
+    _NEW_DELIVERY.c.id.label("delivery_id"),
+    _NEW_UPDATE.c.id.label("update_id"),
+    _NEW_UPDATE.c.booking_id,
+    _NEW_UPDATE_EVENT.c.id.label("event_id"),
+).select_from(_NEW_DELIVERY.outerjoin(_NEW_UPDATE, true()).outerjoin(_NEW_UPDATE_EVENT, true()))
 
 
 class NotJson(ValueError):
@@ -228,25 +294,45 @@ def _unstorable(value: Any) -> bool:
 
 def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTION) -> Outcome:
     """Keep ``body``, posted to ``environment``'s URL, raw and judge it, in one transaction
-    that the caller commits before it answers. The judging runs inside a savepoint: when it
-    fails, the raw row still commits, in state ``received``, and ``judge_waiting`` judges it
-    again."""
+    committed before the caller answers. The raw row is inserted with the state its body
+    earns (a valid one as ``stored``: no second write unless it turns out a duplicate or
+    about an unknown booking). When judging fails, the transaction is rolled back and the
+    raw row alone commits, in state ``received``, for ``judge_waiting``."""
     received_at = clock.now()
-    delivery_id = db.session.execute(
-        _INSERT_DELIVERY,
-        {
-            "topic": topic,
-            "environment": environment,
-            "received_at": received_at,
-            "headers": headers,
-            "body": body,
-            "state": RECEIVED,
-            "problems": [],
-        },
-    ).scalar_one()
-    outcome = _judge_in_savepoint(Received(delivery_id, topic, environment, received_at, body))
+    row = {"topic": topic, "environment": environment, "received_at": received_at, "headers": headers, "body": body}
+    try:
+        state, problems, document = _verdict(topic, body)
+        if state == STORED and topic.startswith("leads/") and db.engine.dialect.name == "postgresql":
+            occurred_at = clock.now()
+            kept = db.session.execute(
+                _INSERT_DELIVERY_WITH_UPDATE,
+                {
+                    **row,
+                    "state": state,
+                    **_update_values(document, topic, environment),
+                    "occurred_at": occurred_at,
+                    "update": document,
+                },
+            ).one()
+            received = Received(kept.delivery_id, topic, environment, received_at, body)
+            if kept.event_id is not None:
+                events.written(kept.event_id, events.LEAD_UPDATED, occurred_at, _lead_update_event(received, document))
+            state, problems = _lead_update_state(received, document, kept if kept.update_id is not None else None)
+            outcome = _record(kept.delivery_id, state, problems, recorded=STORED)
+        else:
+            delivery_id = db.session.execute(
+                _INSERT_DELIVERY, {**row, "state": state, "problems": problems}
+            ).scalar_one()
+            received = Received(delivery_id, topic, environment, received_at, body)
+            outcome = _write_judgment(received, state, problems, document, recorded=state)
+        db.session.commit()
+        return outcome
+    except Exception:  # noqa: BLE001 - whatever went wrong, the raw delivery is kept
+        db.session.rollback()
+        log.exception("webhook delivery (%s): judging failed; it is kept received", topic)
+    delivery_id = db.session.execute(_INSERT_DELIVERY, {**row, "state": RECEIVED, "problems": []}).scalar_one()
     db.session.commit()
-    return outcome
+    return Outcome(delivery_id, RECEIVED, [JUDGING_FAILED])
 
 
 #: What an admin may judge again once its cause is fixed (a duplicate stays one).
@@ -334,17 +420,48 @@ def _judge_in_savepoint(delivery: Received) -> Outcome:
 
 
 def _judge(delivery: Received) -> Outcome:
-    delivery_id, topic, received_at = delivery.delivery_id, delivery.topic, delivery.received_at
+    state, problems, document = _verdict(delivery.topic, delivery.body)
+    return _write_judgment(delivery, state, problems, document)
+
+
+def _verdict(topic: str, body: bytes) -> tuple[str, list[str], Any]:
+    """What the body alone decides, before anything is written: ``not_json`` or ``invalid``
+    with the problems, else ``stored`` and the parsed document."""
     try:
-        document = parse_body(delivery.body)
+        document = parse_body(body)
     except NotJson as error:
-        return _record(delivery_id, NOT_JSON, [f"the body is not JSON: {error}"])
+        return NOT_JSON, [f"the body is not JSON: {error}"], None
     except ProblemError as error:
-        return _record(delivery_id, INVALID, [str(problem) for problem in error.problems])
+        return INVALID, [str(problem) for problem in error.problems], None
     if topic.startswith("leads/"):
-        return _record_lead_update(delivery, document, LEAD_EVENTS[topic.removeprefix("leads/")])
-    if _unstorable(document):
-        return _record(delivery_id, INVALID, [UNSTORABLE])
+        problems = lead_update_problems(document, LEAD_EVENTS[topic.removeprefix("leads/")])
+    else:
+        problems = [UNSTORABLE] if _unstorable(document) else []
+    return (INVALID, problems, None) if problems else (STORED, [], document)
+
+
+def _write_judgment(
+    delivery: Received, state: str, problems: list[str], document: Any, recorded: str | None = None
+) -> Outcome:
+    """Record a stored document (a lead update may turn out a duplicate, or about an unknown
+    booking) and the delivery's final state, unless the row holds it already (``recorded``)."""
+    if state == STORED and delivery.topic.startswith("leads/"):
+        # One statement: the booking looked up, and nothing written when the statusUpdateId
+        # was recorded before, or a moment ago by another worker (whose commit this one waits for).
+        written = db.session.execute(
+            _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
+            {"delivery_id": delivery.delivery_id, **_update_values(document, delivery.topic, delivery.environment)},
+        ).first()
+        if written is not None:
+            events.record(events.LEAD_UPDATED, _lead_update_event(delivery, document))
+        state, problems = _lead_update_state(delivery, document, written)
+    elif state == STORED:
+        _record_push(delivery, document)
+    return _record(delivery.delivery_id, state, problems, recorded)
+
+
+def _record_push(delivery: Received, document: Any) -> None:
+    delivery_id, topic, received_at = delivery.delivery_id, delivery.topic, delivery.received_at
     if topic == "availabilities":
         db.session.execute(
             insert(cast(Table, AvailabilitySnapshot.__table__)),
@@ -369,7 +486,6 @@ def _judge(delivery: Received) -> Outcome:
             "payload": document,
         },
     )
-    return _record(delivery_id, STORED, [])
 
 
 def _availability_keys(item: Any) -> dict:
@@ -389,51 +505,46 @@ def _availability_keys(item: Any) -> dict:
     return keys
 
 
-def _record_lead_update(delivery: Received, document: Any, status: str) -> Outcome:
-    delivery_id = delivery.delivery_id
-    problems = lead_update_problems(document, status)
-    if problems:
-        return _record(delivery_id, INVALID, problems)
-    # One statement: the booking looked up, and nothing written when the statusUpdateId was
-    # recorded before, or a moment ago by another worker (whose commit this one waits for).
-    recorded = db.session.execute(
-        _INSERT_NEW_UPDATE[db.engine.dialect.name == "postgresql"],
-        {
-            "status_update_id": document["statusUpdateId"],
-            "delivery_id": delivery_id,
-            "environment": delivery.environment,
-            "partner_booking_id": document["partnerBookingId"],
-            "booking_ref": document["partnerBookingId"],
-            "booking_environment": delivery.environment,
-            "account_id": document["accountId"],
-            "profile_id": document["profileId"],
-            "status": status,
-            "event_timestamp": int(document["timestamp"]),
-            "event_data": document["eventData"],
-        },
-    ).first()
-    if recorded is None:
-        return _record(delivery_id, DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"])
-    events.record(
-        events.LEAD_UPDATED,
-        {
-            "deliveryId": delivery_id,
-            "environment": delivery.environment,
-            "partnerBookingId": document["partnerBookingId"],
-            "update": document,
-        },
-    )
-    if recorded.booking_id is None:
-        return _record(
-            delivery_id,
-            UNKNOWN_BOOKING,
-            [f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"],
-        )
-    return _record(delivery_id, STORED, [])
+def _update_values(document: Any, topic: str, environment: str) -> dict[str, Any]:
+    """The parameters of a valid lead update's INSERT, but its delivery's id."""
+    return {
+        "status_update_id": document["statusUpdateId"],
+        "environment": environment,
+        "partner_booking_id": document["partnerBookingId"],
+        "booking_ref": document["partnerBookingId"],
+        "booking_environment": environment,
+        "account_id": document["accountId"],
+        "profile_id": document["profileId"],
+        "status": LEAD_EVENTS[topic.removeprefix("leads/")],
+        "event_timestamp": int(document["timestamp"]),
+        "event_data": document["eventData"],
+    }
 
 
-def _record(delivery_id: int, state: str, problems: list[str]) -> Outcome:
-    db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+def _lead_update_event(delivery: Received, document: Any) -> dict[str, Any]:
+    return {
+        "deliveryId": delivery.delivery_id,
+        "environment": delivery.environment,
+        "partnerBookingId": document["partnerBookingId"],
+        "update": document,
+    }
+
+
+def _lead_update_state(delivery: Received, document: Any, written: Row | None) -> tuple[str, list[str]]:
+    """The state and problems of a lead update's delivery, the update ``written`` (None: its
+    statusUpdateId was recorded before)."""
+    if written is None:
+        return DUPLICATE, [f"statusUpdateId {document['statusUpdateId']!r} was received before"]
+    if written.booking_id is None:
+        return UNKNOWN_BOOKING, [
+            f"no booking we sent has this partnerBookingId in the {delivery.environment} environment"
+        ]
+    return STORED, []
+
+
+def _record(delivery_id: int, state: str, problems: list[str], recorded: str | None = None) -> Outcome:
+    if state != recorded:
+        db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
     if state in FLAGGED:
         events.record(events.WEBHOOK_FLAGGED, {"deliveryId": delivery_id, "state": state, "problems": problems})
     return Outcome(delivery_id, state, problems)

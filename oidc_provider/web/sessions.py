@@ -100,7 +100,7 @@ def refused() -> str | None:
     return g.get("session_refused")
 
 
-class _CookieSessions(SecureCookieSessionInterface):
+class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, without building the cookie's signer for a request
     that carries no cookie: every back-channel request."""
 
@@ -121,7 +121,7 @@ def _update_remember_cookie(response):
 
 
 def init_app(app: Flask) -> None:
-    app.session_interface = _CookieSessions()
+    app.session_interface = CookieSessions()
     login_manager.init_app(app)
     hooks = app.after_request_funcs[None]
     hooks[hooks.index(login_manager._update_remember_cookie)] = _update_remember_cookie

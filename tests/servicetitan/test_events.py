@@ -83,7 +83,7 @@ def deliver(app, topic, document=None, raw=None):
 
 def test_each_delivery_is_one_event_of_its_kind(clean_app, keyed):
     update = body("accepted")
-    deliver(clean_app, "leads/accepted", update)
+    delivery_id = deliver(clean_app, "leads/accepted", update).get_json()["deliveryId"]
     deliver(clean_app, "leads/accepted", update)  # a duplicate: no event
     deliver(clean_app, "availabilities", [{"accountId": "acct-hvac", "slots": []}])
     deliver(clean_app, "leads/declined", {"not": "valid"})
@@ -99,7 +99,12 @@ def test_each_delivery_is_one_event_of_its_kind(clean_app, keyed):
         "lead.updated",
         "webhook.flagged",
     ]
-    assert got[0]["data"]["partnerBookingId"] == "booking-1" and got[0]["data"]["update"] == update
+    assert got[0]["data"] == {
+        "deliveryId": delivery_id,
+        "environment": "production",
+        "partnerBookingId": "booking-1",
+        "update": update,
+    }
     assert got[1]["data"]["topic"] == "availabilities"
     assert got[1]["data"]["payload"] == [{"accountId": "acct-hvac", "slots": []}]
     assert [e["data"]["state"] for e in got if e["type"] == "webhook.flagged"] == [

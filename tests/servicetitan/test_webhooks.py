@@ -15,16 +15,19 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
 
 from oidc_provider.core import clock, json_limits
+from oidc_provider.core.encryption import encrypt
 from oidc_provider.core.extensions import db
 from oidc_provider.core.models import (
     AuditEvent,
     AvailabilitySnapshot,
     Booking,
+    Event,
     LeadStatusUpdate,
     OutboxMessage,
     WebhookDelivery,
+    WebhookSigningKey,
 )
-from oidc_provider.servicetitan import leads_report, webhook_sweeper, webhooks
+from oidc_provider.servicetitan import forwarding, leads_report, webhook_sweeper, webhooks
 from oidc_provider.servicetitan.catalog import webhook_keys
 from oidc_provider.servicetitan.catalog.webhook_keys import generate, paste, retire, valid_keys
 from oidc_provider.web.endpoints import webhooks as webhooks_endpoint
@@ -32,6 +35,7 @@ from st_sandbox import webhooks as sender
 from tests.conftest import LiveServer
 
 KEY = "st-generated-key-0001"
+OTHER_KEY = "st-generated-key-0002"
 SANDBOX_KEY = "st-sandbox-key-0001"
 PREFIX = "/servicetitan/webhooks"
 SENT_AT = 1_658_312_877
@@ -161,6 +165,37 @@ def test_both_keys_work_while_rotating_and_the_retired_one_stops(clean_app, keye
     assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 401
     assert sender.send(keyed, "invoiced", body("invoiced"), new_key).status_code == 200
     assert count(clean_app, LeadStatusUpdate) == 3
+
+
+def test_a_known_key_is_checked_without_a_query_and_a_change_elsewhere_is_followed(clean_app, keyed, monkeypatch):
+    """Another process's rotation, written straight to the table: its new key is accepted at
+    once, its retired key until this process's values are older than KEY_REFRESH_INTERVAL."""
+    add_booking(clean_app)
+    with clean_app.app_context():
+        engine = db.engine
+    statements = []
+
+    def keep(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    sender.send(keyed, "accepted", body("accepted"), KEY)
+    sqlalchemy_event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert sender.send(keyed, "declined", body("declined"), KEY).status_code == 200
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", keep)
+    assert statements and not [s for s in statements if "webhook_signing_keys" in s]
+
+    with clean_app.app_context():
+        db.session.execute(update(WebhookSigningKey).values(retired_at=clock.now()))
+        db.session.commit()
+    assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 200  # within the interval
+    with clean_app.app_context():
+        db.session.add(WebhookSigningKey(key_encrypted=encrypt(OTHER_KEY), source="pasted"))
+        db.session.commit()
+    assert sender.send(keyed, "invoiced", body("invoiced"), OTHER_KEY).status_code == 200
+    monkeypatch.setitem(clean_app.config, "KEY_REFRESH_INTERVAL", 0)
+    assert sender.send(keyed, "invoiced", body("invoiced"), KEY).status_code == 401
 
 
 def test_the_header_name_is_a_setting(clean_app, keyed, monkeypatch):
@@ -568,6 +603,22 @@ def test_when_judging_fails_the_raw_delivery_commits_and_the_sweep_judges_it(cle
         assert webhooks.judge_waiting() == 1
     assert deliveries(clean_app)[0].state == "stored"
     assert count(clean_app, LeadStatusUpdate) == 1
+
+
+def test_when_judging_fails_after_writing_only_the_raw_delivery_commits(clean_app, keyed, monkeypatch):
+    """A failure after the update and its event were written (here, queueing the event's
+    push) takes them back: the raw row alone commits, received, as for a failed check."""
+    add_booking(clean_app)
+
+    def broken(event):
+        raise RuntimeError("the push could not be queued")
+
+    monkeypatch.setattr(forwarding, "enqueue", broken)
+    answer = sender.send(keyed, "accepted", body("accepted"), KEY)
+    assert answer.status_code == 200 and answer.json()["state"] == "received"
+    [delivery] = deliveries(clean_app)
+    assert delivery.state == "received" and delivery.id == answer.json()["deliveryId"]
+    assert count(clean_app, LeadStatusUpdate) == 0 and count(clean_app, Event) == 0
 
 
 def test_a_delivery_that_fails_judging_twice_is_flagged_not_retried_for_ever(clean_app, keyed, monkeypatch):

@@ -202,3 +202,14 @@ def test_the_back_channel_answers_do_not_depend_on_the_session_cookie(clean_app,
     for answer in answers:
         assert "Cookie" not in answer.headers.get("Vary", ""), answer.request.path
         assert "Set-Cookie" not in answer.headers, answer.request.path
+
+
+def test_a_request_without_a_cookie_builds_no_signer(clean_app, monkeypatch):
+    """The session interface the application ends up with (the partner API replaces the
+    first) keeps the shortcut for requests without a cookie: every back-channel request."""
+
+    def no_signer(*args):
+        raise AssertionError("the cookie's signer was built")
+
+    monkeypatch.setattr(type(clean_app.session_interface), "get_signing_serializer", no_signer)
+    assert clean_app.test_client().get("/.well-known/openid-configuration?x=1").status_code == 200

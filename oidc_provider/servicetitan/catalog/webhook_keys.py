@@ -10,6 +10,12 @@ own key set: a delivery is checked only against the keys of the environment whos
 came in at. Rotation keeps two keys valid per environment: the new one, and the one before it until ServiceTitan's
 screen holds the new one and the admin retires the old. Keys are encrypted at rest because
 the admin must be able to copy them again.
+
+Each process keeps the values it read for ``KEY_REFRESH_INTERVAL`` seconds, as the signing
+key ring does, so that a delivery with a known key costs no query (``recent_values``). A key
+that is not among them is looked up again before the delivery is refused: a key added
+through any process is accepted at once. A key retired through another process is accepted
+here until the values are older than the interval; one retired through this process at once.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import functools
 import hmac
 import re
 import secrets
+import time
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 
 from oidc_provider.core import clock
@@ -61,12 +69,32 @@ def reveal(key: WebhookSigningKey) -> str:
 
 
 def valid_values(environment: str = PRODUCTION) -> list[bytes]:
-    """The values of ``environment``'s valid keys, for the check on every delivery: one
-    small query, and each key decrypted once per process (a key's ciphertext never changes;
-    re-encryption makes a new one). A key retired a moment ago is not among them."""
-    return [
+    """The values of ``environment``'s valid keys, read now: one small query, and each key
+    decrypted once per process (a key's ciphertext never changes; re-encryption makes a new
+    one). A key retired a moment ago is not among them. Kept for ``recent_values``."""
+    values = [
         _revealed(ciphertext) for ciphertext in db.session.scalars(_VALID_CIPHERTEXTS, {"environment": environment})
     ]
+    _read().update({environment: (time.monotonic(), values)})
+    return values
+
+
+def recent_values(environment: str = PRODUCTION) -> list[bytes]:
+    """``valid_values`` as this process read them less than ``KEY_REFRESH_INTERVAL`` seconds
+    ago, else read now."""
+    read_at, values = _read().get(environment, (float("-inf"), []))
+    if time.monotonic() - read_at < current_app.config["KEY_REFRESH_INTERVAL"]:
+        return values
+    return valid_values(environment)
+
+
+def forget_values() -> None:
+    """Read the keys again at the next delivery: they changed."""
+    _read().clear()
+
+
+def _read() -> dict[str, tuple[float, list[bytes]]]:
+    return current_app.extensions.setdefault("oidc_provider.webhook_keys", {})
 
 
 def matches(presented: str, values: list[bytes] | None = None, environment: str = PRODUCTION) -> bool:
@@ -125,6 +153,7 @@ def retire(key: WebhookSigningKey, actor: str) -> None:
     key.retired_at = clock.now()
     record_event("webhook_key_retired", actor, {"key_id": key.id, "environment": key.environment})
     db.session.commit()
+    forget_values()
 
 
 def _add(value: str, source: str, actor: str, environment: str) -> WebhookSigningKey:
@@ -137,4 +166,5 @@ def _add(value: str, source: str, actor: str, environment: str) -> WebhookSignin
     db.session.flush()
     record_event("webhook_key_added", actor, {"key_id": key.id, "source": source, "environment": environment})
     db.session.commit()
+    forget_values()
     return key

@@ -3,7 +3,8 @@
 the same under ``{WEBHOOK_PREFIX}/sandbox/`` for its sandbox.
 
 The key is checked before the body is read, against the keys of the environment whose URL
-was called only: a wrong or missing key leaves nothing but a security event. Until an
+was called only (as this process read them a moment ago, or read again when it is not among
+them): a wrong or missing key leaves nothing but a security event. Until an
 environment has a key, every delivery to it is refused, unless WEBHOOK_ALLOW_UNSIGNED says
 this is a sandbox.
 """
@@ -65,6 +66,10 @@ def receive(topic: str, environment: str):
 def _refuse_unauthenticated(topic: str, environment: str):
     header = current_app.config["WEBHOOK_HEADER"]
     presented = request.headers.get(header)
+    # A key this process saw a moment ago lets the delivery in without a query; every other
+    # answer comes from a fresh read, so that a key just added anywhere is accepted.
+    if presented is not None and webhook_keys.matches(presented, webhook_keys.recent_values(environment)):
+        return None
     keys = webhook_keys.valid_values(environment)
     if not keys:
         if current_app.config["WEBHOOK_ALLOW_UNSIGNED"]:

@@ -9,21 +9,21 @@ with client credentials tokens (``protection``); every error is problem+json
 from __future__ import annotations
 
 from flask import Flask, Request
-from flask.sessions import SecureCookieSessionInterface
 
 from oidc_provider.core.extensions import csrf
 from oidc_provider.web.partner_api import bookings, events, leads, pairings
 from oidc_provider.web.partner_api.blueprint import bp
 from oidc_provider.web.partner_api.problem_json import PATH_PREFIX
+from oidc_provider.web.sessions import CookieSessions
 
 #: The modules whose views are registered on ``bp``.
 VIEW_MODULES = (bookings, events, leads, pairings)
 
 
-class _NoSessionForTheApi(SecureCookieSessionInterface):
+class _NoSessionForTheApi(CookieSessions):
     """The partner API's callers carry a bearer token, never a session: its requests get
-    the null session (nothing read from a cookie, nothing set), which also spares each call
-    the cookie's signing serializer."""
+    the null session (nothing read from a cookie, nothing set). Every other request without
+    a cookie, a webhook's too, is spared the cookie's signing serializer (``CookieSessions``)."""
 
     def open_session(self, app: Flask, request: Request):
         if request.path.startswith(PATH_PREFIX):
