@@ -318,7 +318,7 @@ def receive(topic: str, headers: dict, body: bytes, environment: str = PRODUCTIO
             if kept.event_id is not None:
                 events.written(kept.event_id, events.LEAD_UPDATED, occurred_at, _lead_update_event(received, document))
             state, problems = _lead_update_state(received, document, kept if kept.update_id is not None else None)
-            outcome = _record(kept.delivery_id, state, problems, recorded=STORED)
+            outcome = _record(received, state, problems, recorded=STORED)
         else:
             delivery_id = db.session.execute(
                 _INSERT_DELIVERY, {**row, "state": state, "problems": problems}
@@ -390,9 +390,10 @@ def judge_waiting(batch: int = 100) -> int:
         waiting = waiting.with_for_update(skip_locked=True)
     rows = db.session.execute(waiting).all()
     for row in rows:
-        outcome = _judge_in_savepoint(Received(*row))
+        waiting_delivery = Received(*row)
+        outcome = _judge_in_savepoint(waiting_delivery)
         if outcome.state == RECEIVED:
-            _record(row.id, INVALID, [JUDGING_FAILED_TWICE])
+            _record(waiting_delivery, INVALID, [JUDGING_FAILED_TWICE])
     db.session.commit()
     return len(rows)
 
@@ -457,7 +458,7 @@ def _write_judgment(
         state, problems = _lead_update_state(delivery, document, written)
     elif state == STORED:
         _record_push(delivery, document)
-    return _record(delivery.delivery_id, state, problems, recorded)
+    return _record(delivery, state, problems, recorded)
 
 
 def _record_push(delivery: Received, document: Any) -> None:
@@ -542,12 +543,13 @@ def _lead_update_state(delivery: Received, document: Any, written: Row | None) -
     return STORED, []
 
 
-def _record(delivery_id: int, state: str, problems: list[str], recorded: str | None = None) -> Outcome:
+def _record(delivery: Received, state: str, problems: list[str], recorded: str | None = None) -> Outcome:
     if state != recorded:
-        db.session.execute(_RECORD_STATE, {"delivery": delivery_id, "state": state, "problems": problems})
+        db.session.execute(_RECORD_STATE, {"delivery": delivery.delivery_id, "state": state, "problems": problems})
     if state in FLAGGED:
-        events.record(events.WEBHOOK_FLAGGED, {"deliveryId": delivery_id, "state": state, "problems": problems})
-    return Outcome(delivery_id, state, problems)
+        flagged = {"deliveryId": delivery.delivery_id, "environment": delivery.environment, "state": state}
+        events.record(events.WEBHOOK_FLAGGED, flagged | {"problems": problems})
+    return Outcome(delivery.delivery_id, state, problems)
 
 
 def invoice_total(update: LeadStatusUpdate) -> Decimal:

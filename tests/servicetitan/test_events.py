@@ -112,6 +112,23 @@ def test_each_delivery_is_one_event_of_its_kind(clean_app, keyed):
         "not_json",
         "unknown_booking",
     ]
+    assert {e["data"]["environment"] for e in got if e["type"] == "webhook.flagged"} == {"production"}
+
+
+def test_a_flagged_sandbox_delivery_says_its_environment(clean_app):
+    sandbox_key = "sandbox-" + KEY
+    with clean_app.app_context():
+        paste(sandbox_key, "test", "sandbox")
+    answer = clean_app.test_client().post(
+        "/servicetitan/webhooks/sandbox/leads/declined", json={"not": "valid"}, headers={"X-STLeads-Token": sandbox_key}
+    )
+    assert answer.status_code == 200
+    [flagged] = feed(clean_app)
+    assert (flagged["type"], flagged["data"]["environment"], flagged["data"]["state"]) == (
+        "webhook.flagged",
+        "sandbox",
+        "invalid",
+    )
 
 
 def record_committed(app, count: int) -> list[str]:
