@@ -1,12 +1,12 @@
 """How fast the outbox sends bookings to ServiceTitan (W5): N queued bookings, sent to the
-offline sandbox (st_sandbox) by W outbox workers (``flask outbox run``, as production runs
-them).
+offline sandbox (st_sandbox, under gunicorn) by W outbox workers (``flask outbox run``, as
+production runs them).
 
-With --pin the workers share core 1 and the sandbox, PostgreSQL and this driver core 0. The
-bookings are queued before the workers start; the clock runs from their start until every
-message is delivered. Reports bookings sent per second and the workers' CPU time per send
-(user + system, read from /proc); the sandbox's and PostgreSQL's are not counted. Results go
-to docs/performance.md ("Outbox").
+With --pin the workers share core 1 and the sandbox, PostgreSQL and this driver core 0
+(bench/serving.py). The bookings are queued before the workers start; the window opens at
+the first delivery and closes when every message is delivered. Reports bookings sent per
+second and the workers' CPU time per send (user + system, read from /proc); the sandbox's
+and PostgreSQL's are not counted. Results go to docs/performance.md ("Outbox").
 
     python bench/outbox.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_outbox --pin
 
@@ -19,32 +19,22 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import cpu_seconds  # noqa: E402
+from bench.serving import Bench, cpu_seconds, pinned  # noqa: E402
+from tests.gunicorn_server import Gunicorn, production_environment  # noqa: E402
 
 ACCOUNT = {"id": "acct-1", "name": "Bench account", "profiles": [{"id": "p-1", "name": "Main"}]}
 # The sandbox's default Leads API credentials (st_sandbox/state.py).
 API_CLIENT = ("partner_client", "7a2abb98b5117e80500af07788109d1d2031784dbb6cc1833262f0ac2132")
-
-
-# The sandbox as `python -m st_sandbox` serves it, with the account already paired.
-SANDBOX = f"""
-import sys
-from werkzeug.serving import make_server
-from st_sandbox.app import create_app
-app = create_app({{}})
-app.extensions["st_sandbox"]["state"].pair_account({ACCOUNT!r})
-make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
-"""
+# One process (the sandbox keeps its state in memory), four threads, keep-alive.
+SANDBOX = ("st_sandbox.app:create_app()", ("--worker-class", "gthread", "--threads", "4"), "/_sandbox/state")
 
 
 def booking(n: int) -> dict:
@@ -95,64 +85,43 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--bookings", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pin", action="store_true", help="Workers on core 1; sandbox and driver on core 0.")
+    parser.add_argument(
+        "--pin", action="store_true", help="Workers on core 1; sandbox, PostgreSQL and driver on core 0."
+    )
     args = parser.parse_args()
 
-    from tests.conftest import build_app
-    from tests.gunicorn_server import free_port, production_environment
-
-    pinned = args.pin and (os.cpu_count() or 1) > 1
-    if pinned:
-        os.sched_setaffinity(0, {0})
-    encryption_key = Fernet.generate_key().decode()
-    folder = Path(tempfile.mkdtemp(prefix="bench-outbox-"))
-    port = free_port()
-    sandbox_url = f"http://127.0.0.1:{port}"
-    serve_sandbox = [sys.executable, "-c", SANDBOX, str(port)]
-    sandbox = subprocess.Popen(
-        ["taskset", "-c", "0", *serve_sandbox] if pinned else serve_sandbox,
-        stdout=subprocess.DEVNULL,
-        stderr=open(folder / "sandbox.log", "w"),  # noqa: SIM115 - closed with the process
-    )
-    workers: list[subprocess.Popen] = []
-    try:
-        for _ in range(100):
-            try:
-                requests.get(sandbox_url, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        app = build_app(args.database_url, folder, ENCRYPTION_KEYS=[encryption_key])
-        seed(app, sandbox_url, args.bookings)
+    bench = Bench(args.database_url, "bench-outbox-")
+    with Gunicorn(dict(os.environ), bench.folder / "sandbox.log", workers=1, serving=SANDBOX) as sandbox:
+        requests.post(sandbox.url + "/_sandbox/accounts", json=ACCOUNT, timeout=5).raise_for_status()
+        seed(bench.app, sandbox.url, args.bookings)
         env = production_environment(
-            args.database_url, "http://127.0.0.1", "bench-secret-key", encryption_key, OUTBOX_POLL_INTERVAL="0.2"
+            args.database_url, "http://127.0.0.1", "bench-secret-key", bench.encryption_key, OUTBOX_POLL_INTERVAL="0.2"
         )
         command = [sys.executable, "-m", "flask", "--app", "oidc_provider", "outbox", "run"]
-        started = time.perf_counter()
-        for n in range(args.workers):
-            log = open(folder / f"worker-{n}.log", "w")  # noqa: SIM115 - closed with the process
-            workers.append(
-                subprocess.Popen(
-                    ["taskset", "-c", "1", *command] if pinned else command, env=env, stdout=log, stderr=log
-                )
-            )
-        pids = [worker.pid for worker in workers]
-        # The window opens at the first delivery: the workers' start (imports, about a second
-        # of CPU each) is not the outbox's work.
-        while (first := open_count(app)) == args.bookings and time.perf_counter() - started < 120:
-            time.sleep(0.01)
-        opened, cpu_before = time.perf_counter(), cpu_seconds(pids)
-        while (left := open_count(app)) > 0 and time.perf_counter() - opened < 600:
-            time.sleep(0.05)
-        seconds, cpu = time.perf_counter() - opened, cpu_seconds(pids) - cpu_before
-    finally:
-        for process in [*workers, sandbox]:
-            process.terminate()
-            process.wait(timeout=30)
+        workers: list[subprocess.Popen] = []
+        try:
+            for n in range(args.workers):
+                log = open(bench.folder / f"worker-{n}.log", "w")  # noqa: SIM115 - closed with the process
+                workers.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+            pids = [worker.pid for worker in workers]
+            with pinned(pids, args.pin, beside_driver=(sandbox.process.pid, *sandbox.worker_pids())):
+                started = time.perf_counter()
+                # The window opens at the first delivery: the workers' start (imports, about a
+                # second of CPU each) is not the outbox's work.
+                while (first := open_count(bench.app)) == args.bookings and time.perf_counter() - started < 120:
+                    time.sleep(0.01)
+                opened, cpu_before = time.perf_counter(), cpu_seconds(pids)
+                while (left := open_count(bench.app)) > 0 and time.perf_counter() - opened < 600:
+                    time.sleep(0.05)
+                seconds, cpu = time.perf_counter() - opened, cpu_seconds(pids) - cpu_before
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(timeout=30)
     sent = first - left
     print(
         f"{sent} bookings, {args.workers} outbox workers, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}; logs in {folder}"
+        f"load average {os.getloadavg()[0]:.1f}; logs in {bench.folder}"
     )
     print(
         f"{sent / seconds:.0f} bookings sent/s; "

@@ -1,6 +1,8 @@
-"""What the benches that start the product share (bookings, webhooks, events): the product as production runs it
-(gunicorn, the shipped configuration) on a given database, pinned the way bench/run-all.sh
-pins it, and the server's CPU time read from /proc.
+"""What the benches that start the product share (bookings, webhooks, events, outbox): the
+product as production runs it (gunicorn, the shipped configuration) on a given database,
+pinned the way bench/run-all.sh pins it, and the server's CPU time read from /proc. The
+outbox bench takes the database, the pinning and the CPU time, with outbox workers as the
+server.
 
 With ``pin``, every thread of gunicorn's master and workers runs on core 1, and this driver
 and PostgreSQL's processes on core 0, so that nothing else runs on the server's core; new
@@ -57,27 +59,37 @@ class Bench:
         )
         with Gunicorn(env, self.folder / "gunicorn.log", workers=workers) as server:
             pids = [server.process.pid, *server.worker_pids()]
-            if not (pin and (os.cpu_count() or 1) > 1):
+            with pinned(pids, pin):
                 yield server, pids
-                return
-            for pid in pids:
-                _pin_process(pid, {SERVER_CPU})  # a gthread worker's threads too
-            os.sched_setaffinity(0, {DRIVER_CPU})
-            postgres = _postgres_pids()
+
+
+@contextmanager
+def pinned(server: list[int], pin: bool, beside_driver: tuple[int, ...] = ()) -> Iterator[None]:
+    """With ``pin`` on a machine of more than one core: every thread of ``server`` on core 1;
+    this driver, ``beside_driver`` and PostgreSQL on core 0. PostgreSQL gets the whole machine
+    back at the end."""
+    if not (pin and (os.cpu_count() or 1) > 1):
+        yield
+        return
+    for pid in server:
+        _pin_process(pid, {SERVER_CPU})  # a gthread worker's threads too
+    os.sched_setaffinity(0, {DRIVER_CPU})
+    for pid in beside_driver:
+        _pin_process(pid, {DRIVER_CPU})
+    try:
+        for pid in _postgres_pids():
+            _pin_process(pid, {DRIVER_CPU})
+    except PermissionError:
+        print("note: cannot pin PostgreSQL; it runs on any core", file=sys.stderr)
+    try:
+        yield
+    finally:
+        everywhere = set(range(os.cpu_count() or 1))
+        for pid in _postgres_pids():
             try:
-                for pid in postgres:
-                    _pin_process(pid, {DRIVER_CPU})
+                _pin_process(pid, everywhere)
             except PermissionError:
-                print("note: cannot pin PostgreSQL; it runs on any core", file=sys.stderr)
-            try:
-                yield server, pids
-            finally:
-                everywhere = set(range(os.cpu_count() or 1))
-                for pid in _postgres_pids():
-                    try:
-                        _pin_process(pid, everywhere)
-                    except PermissionError:
-                        pass
+                pass
 
 
 def _pin_process(pid: int, cpus: set[int]) -> None:

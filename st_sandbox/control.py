@@ -6,6 +6,8 @@ sandbox runs on loopback for one developer or one test run, never facing a netwo
   "delay" | "drop" | "lose_response", "status": 503, "seconds": 2, "times": 1}``
   (``"times": null`` lasts until ``DELETE /_sandbox/faults``).
 - ``POST /_sandbox/requests`` ``{"mechanism": "custom"}``: a new pairing request id.
+- ``POST /_sandbox/accounts`` ``{"id": ..., "name": ..., "profiles": [...]}``: an account
+  paired at once, as if a pairing had completed (for bookings).
 - ``POST /_sandbox/accounts/<id>/disable`` (and ``/enable``): IntegrationDisabled.
 - ``POST /_sandbox/webhooks/leads/<event>`` ``{"partnerBookingId": ..., ...}``: send a
   lead status webhook now.
@@ -54,6 +56,15 @@ def create_request():
     body = request.get_json(silent=True) or {}
     created = state().create_request(str(body.get("mechanism", "custom")), body.get("requestId"))
     return jsonify(requestId=created.request_id, pairingUrl=custom_pairing_url(created.request_id)), 201
+
+
+@bp.post("/accounts")
+def pair_account():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        return jsonify(error='an account is {"id": ..., "name": ..., "profiles": [...]}'), 400
+    state().pair_account(body)
+    return "", 204
 
 
 @bp.post("/accounts/<account_id>/<any(disable, enable):action>")

@@ -44,16 +44,28 @@ def production_environment(database_url: str, issuer: str, secret_key: str, encr
     return env
 
 
+PRODUCT = ("oidc_provider:create_app()", ("-c", "python:oidc_provider.gunicorn_conf"), "/healthz")
+
+
 class Gunicorn:
     """``gunicorn -c python:oidc_provider.gunicorn_conf "oidc_provider:create_app()"`` on a
-    free loopback port; ready once /healthz answers. Its log is kept in ``log_path``."""
+    free loopback port; ready once /healthz answers. Its log is kept in ``log_path``.
+    ``serving`` names another application, its options and the path that says it is ready."""
 
-    def __init__(self, env: dict, log_path: Path, workers: int = 2, port: int | None = None):
+    def __init__(
+        self,
+        env: dict,
+        log_path: Path,
+        workers: int = 2,
+        port: int | None = None,
+        serving: tuple[str, tuple[str, ...], str] = PRODUCT,
+    ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log_path = log_path
         self.workers = workers
+        self.application, self.options, self.ready_path = serving
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Gunicorn:
@@ -61,13 +73,12 @@ class Gunicorn:
             sys.executable,
             "-m",
             "gunicorn",
-            "-c",
-            "python:oidc_provider.gunicorn_conf",
+            *self.options,
             "--workers",
             str(self.workers),
             "--bind",
             f"127.0.0.1:{self.port}",
-            "oidc_provider:create_app()",
+            self.application,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
@@ -85,7 +96,7 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if (
-                    requests.get(self.url + "/healthz", timeout=1).status_code == 200
+                    requests.get(self.url + self.ready_path, timeout=1).status_code == 200
                     and len(self.worker_pids()) == self.workers
                 ):
                     return

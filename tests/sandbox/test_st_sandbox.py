@@ -198,6 +198,20 @@ def test_a_lost_response_was_applied(st_sandbox):
     ]
 
 
+def test_an_account_paired_through_the_control_api_takes_bookings(st_sandbox):
+    assert requests.post(st_sandbox.url + "/_sandbox/accounts", json=ACCOUNT, timeout=5).status_code == 204
+    booking = {
+        "idempotencyToken": "token-1",
+        "partnerBookingId": "booking-1",
+        "slot": {"accountId": "acct-1", "profileId": "p-1", "serviceId": "job-1"},
+        "userInformation": {"address": {"streetAddress": "1 Main St"}},
+    }
+    assert post(st_sandbox, "/api/integrations/bookings", booking).status_code == 200
+
+    refused = requests.post(st_sandbox.url + "/_sandbox/accounts", json=["acct-2"], timeout=5)
+    assert refused.status_code == 400
+
+
 # -- pages ----------------------------------------------------------------------------------
 
 
