@@ -39,15 +39,15 @@ from typing import Any, cast
 
 import requests
 from flask import Flask, current_app
-from sqlalchemy import event, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from oidc_provider.core import clock
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import Account, OutboxAttempt, OutboxMessage
-from oidc_provider.servicetitan.environments import resolve
+from oidc_provider.core.models import Account, OutboxAttempt, OutboxMessage, detached
+from oidc_provider.servicetitan.environments import Environment, resolve
 from oidc_provider.servicetitan.errors import (
     DuplicateAccount,
     DuplicateBooking,
@@ -137,6 +137,48 @@ def enqueue(kind: str, environment: str, ordering_key: str, payload: dict, **col
     db.session.add(message)
     db.session.info["outbox_enqueued"] = True
     return message
+
+
+_MESSAGES = cast(Table, OutboxMessage.__table__)
+_ATTEMPTS = cast(Table, OutboxAttempt.__table__)
+
+# The worker's statements, built once: on the message only while this worker's claim holds.
+_CLAIMED = (_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.claimed_by == bindparam("worker"))
+_BEGIN_ATTEMPT = (
+    update(_MESSAGES)
+    .where(*_CLAIMED)
+    .values(attempts=bindparam("attempt"), last_attempt_at=bindparam("at"), outcome_unknown=True)
+)
+# The outcome; what it answers is the attempt's row, copied from the message as it left it.
+_FINISH = (
+    update(_MESSAGES)
+    .where(*_CLAIMED)
+    .values(
+        state=bindparam("state"),
+        attempts=bindparam("attempt"),
+        last_error=bindparam("error", type_=_MESSAGES.c.last_error.type),
+        last_attempt_at=bindparam("at"),
+        finished_at=bindparam("finished"),
+        next_attempt_at=bindparam("next_attempt"),
+        outcome_unknown=bindparam("unknown"),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(
+        _MESSAGES.c.id.label("message_id"),
+        _MESSAGES.c.attempts.label("number"),
+        _MESSAGES.c.last_attempt_at.label("at"),
+        _MESSAGES.c.idempotency_token,
+        _MESSAGES.c.state.label("outcome"),
+        _MESSAGES.c.last_error.label("error"),
+    )
+)
+_RECORD_ATTEMPT = insert(_ATTEMPTS)
+# PostgreSQL: the outcome and its attempt's row in one statement.
+_finished = _FINISH.cte("finished")
+_FINISH_AND_RECORD = (
+    insert(_ATTEMPTS).from_select(list(_finished.c.keys()), select(_finished)).returning(_ATTEMPTS.c.id)
+)
 
 
 def _new_message(kind: str, environment: str, ordering_key: str, payload: dict, **columns) -> dict[str, Any]:
@@ -270,16 +312,26 @@ class OutboxWorker:
         self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.rng = rng or random.Random()
         self.session = requests.Session()
+        # Resolved once per claim (the settings are read and their secret decrypted once
+        # for the batch, not for each message).
+        self.environments: dict[str, Environment] = {}
 
     def run_once(self) -> int:
         """Send every message that is due now, including those that become due as earlier
         ones of their key are delivered; return the number of attempts made."""
         attempts = 0
-        with self.app.app_context():
-            while claimed := self._claim():
-                for message in claimed:
-                    self._send(message)
-                    attempts += 1
+        with self.app.app_context(), db.engine.connect() as connection:
+            # The round's transactions on one connection: checked out from the pool for
+            # each, it would be pinged first, a round trip per transaction. A plain Session:
+            # Flask-SQLAlchemy's binds to the engine, never to a connection.
+            db.session.registry.set(Session(bind=connection))  # type: ignore[arg-type]
+            try:
+                while claimed := self._claim():
+                    for message in claimed:
+                        self._send(message)
+                        attempts += 1
+            finally:
+                db.session.remove()
         return attempts
 
     def run(self, stop: threading.Event, wakeup: threading.Event | None = None) -> None:
@@ -299,66 +351,52 @@ class OutboxWorker:
                 stop.wait(interval)
 
     def _claim(self) -> list[OutboxMessage]:
+        """Claim up to OUTBOX_BATCH_SIZE due messages and answer them as claimed, in id order.
+        Detached, each keeps what it was when claimed (``outcome_unknown`` above all)
+        through the commits of its attempt, without being read again."""
+        self.environments.clear()
         now = clock.now()
         config = current_app.config
-        earlier = aliased(OutboxMessage)
+        earlier = _MESSAGES.alias("earlier")
         held_back = (
-            select(earlier.id)
+            select(earlier.c.id)
             .where(
-                earlier.ordering_key == OutboxMessage.ordering_key,
-                earlier.id < OutboxMessage.id,
-                earlier.state.in_(OPEN_STATES),
+                earlier.c.ordering_key == _MESSAGES.c.ordering_key,
+                earlier.c.id < _MESSAGES.c.id,
+                earlier.c.state.in_(OPEN_STATES),
             )
             .exists()
         )
+        unclaimed = or_(_MESSAGES.c.claimed_until.is_(None), _MESSAGES.c.claimed_until <= now)
         due = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.state == PENDING,
-                OutboxMessage.next_attempt_at <= now,
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-                ~held_back,
-            )
-            .order_by(OutboxMessage.id)
+            select(_MESSAGES.c.id)
+            .where(_MESSAGES.c.state == PENDING, _MESSAGES.c.next_attempt_at <= now, unclaimed, ~held_back)
+            .order_by(_MESSAGES.c.id)
             .limit(config["OUTBOX_BATCH_SIZE"])
         )
-        claim = {"claimed_by": self.name, "claimed_until": now + timedelta(seconds=config["OUTBOX_LEASE"])}
+        claim = (
+            update(_MESSAGES)
+            .values(claimed_by=self.name, claimed_until=now + timedelta(seconds=config["OUTBOX_LEASE"]))
+            .returning(*_MESSAGES.c)
+        )
         if db.engine.dialect.name == "postgresql":
-            ids = list(db.session.scalars(due.with_for_update(skip_locked=True, of=OutboxMessage)))
-            if ids:
-                db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**claim))
+            # One statement: the rows another worker has locked are skipped, not waited for.
+            due = due.with_for_update(skip_locked=True, of=_MESSAGES)
+            rows = list(db.session.execute(claim.where(_MESSAGES.c.id.in_(due.scalar_subquery()))))
         else:
-            ids = []
+            rows = []
             # Another worker may take every candidate first (its UPDATE came first): look
             # again, until a look finds nothing due, so that no worker idles beside work.
-            while not ids and (candidates := db.session.scalars(due).all()):
+            while not rows and (candidates := db.session.scalars(due).all()):
                 for candidate in candidates:
-                    result = cast(
-                        CursorResult,
+                    rows.extend(
                         db.session.execute(
-                            update(OutboxMessage)
-                            .where(
-                                OutboxMessage.id == candidate,
-                                OutboxMessage.state == PENDING,
-                                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-                            )
-                            .values(**claim)
-                        ),
+                            claim.where(_MESSAGES.c.id == candidate, _MESSAGES.c.state == PENDING, unclaimed)
+                        )
                     )
-                    if result.rowcount == 1:
-                        ids.append(candidate)
                 db.session.commit()
         db.session.commit()
-        if not ids:
-            return []
-        claimed = list(
-            db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
-        )
-        # Detached, each keeps what it was when claimed (``outcome_unknown`` above all)
-        # through the commits of its attempt, without being read again.
-        for message in claimed:
-            db.session.expunge(message)
-        return claimed
+        return sorted((detached(OutboxMessage, row) for row in rows), key=lambda message: message.id)
 
     def _send(self, message: OutboxMessage) -> None:
         attempt = message.attempts + 1
@@ -369,8 +407,10 @@ class OutboxWorker:
                 send(message.payload, self.session)
                 self._finish(message, attempt, DELIVERED, None)
                 return
+            if message.environment not in self.environments:
+                self.environments[message.environment] = resolve(message.environment)
             client = LeadsApiClient(
-                resolve(message.environment),
+                self.environments[message.environment],
                 tokens=token_cache(self.app),
                 timeout=current_app.config["SERVICETITAN_TIMEOUT"],
                 session=self.session,
@@ -420,9 +460,7 @@ class OutboxWorker:
         result = cast(
             CursorResult,
             db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
-                .values(attempts=attempt, last_attempt_at=clock.now(), outcome_unknown=True)
+                _BEGIN_ATTEMPT, {"message_id": message.id, "worker": self.name, "attempt": attempt, "at": clock.now()}
             ),
         )
         db.session.commit()
@@ -431,44 +469,39 @@ class OutboxWorker:
             return False
         return True
 
-    def _finish(self, message: OutboxMessage, attempt: int, state: str, error: dict | None, **values) -> None:
+    def _finish(
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        state: str,
+        error: dict | None,
+        next_attempt_at: datetime | None = None,
+        outcome_unknown: bool | None = None,
+    ) -> None:
         # An attempt whose answer was heard did not land unseen: the flag is what it was
         # before this attempt, unless the caller says the attempt may have landed.
-        values.setdefault("outcome_unknown", message.outcome_unknown)
+        if outcome_unknown is None:
+            outcome_unknown = message.outcome_unknown
         now = clock.now()
-        result = cast(
-            CursorResult,
-            db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == self.name)
-                .values(
-                    state=state,
-                    attempts=attempt,
-                    last_error=error,
-                    last_attempt_at=now,
-                    finished_at=now if state in (DELIVERED, FAILED) else None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    **values,
-                )
-            ),
-        )
-        if result.rowcount == 1:
-            db.session.execute(
-                insert(OutboxAttempt),
-                {
-                    "message_id": message.id,
-                    "number": attempt,
-                    "at": now,
-                    "idempotency_token": message.idempotency_token,
-                    "outcome": state,
-                    "error": error,
-                },
-            )
-            if recorder := outcome_recorders.get(message.kind):
-                recorder(message, state, error, values["outcome_unknown"])
+        parameters = {
+            "message_id": message.id,
+            "worker": self.name,
+            "state": state,
+            "attempt": attempt,
+            "error": error,
+            "at": now,
+            "finished": now if state in (DELIVERED, FAILED) else None,
+            "next_attempt": next_attempt_at or message.next_attempt_at,
+            "unknown": outcome_unknown,
+        }
+        if db.engine.dialect.name == "postgresql":
+            recorded = db.session.execute(_FINISH_AND_RECORD, parameters).first()
+        elif recorded := db.session.execute(_FINISH, parameters).first():
+            db.session.execute(_RECORD_ATTEMPT, dict(recorded._mapping))
+        if recorded and (recorder := outcome_recorders.get(message.kind)):
+            recorder(message, state, error, outcome_unknown)
         db.session.commit()
-        if result.rowcount != 1:
+        if not recorded:
             log.warning("outbox message %s: claim lost before the outcome was recorded", message.id)
             return
         code = f" {error.get('name')} {error.get('code')}" if error else ""
