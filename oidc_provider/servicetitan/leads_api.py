@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -194,6 +195,27 @@ class TokenCache:
 
 
 # -- the client -----------------------------------------------------------------------------
+
+
+class KeptSession(requests.Session):
+    """A session for a process that calls the same hosts again and again (an outbox
+    worker): the proxy and certificate settings that requests reads from the process's
+    environment on every call (0.2 ms each, most of it scanning the environment for
+    proxies) are read once per scheme and host. The environment does not change under a
+    running process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment_settings: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:  # a call's own settings
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = urlsplit(url)[:2]
+        if origin not in self._environment_settings:
+            self._environment_settings[origin] = super().merge_environment_settings(url, {}, None, None, None)
+        settings = self._environment_settings[origin]
+        return {**settings, "proxies": dict(settings["proxies"])}
 
 
 class LeadsApiClient:

@@ -58,7 +58,7 @@ from oidc_provider.servicetitan.errors import (
     ServerError,
     TransportError,
 )
-from oidc_provider.servicetitan.leads_api import LeadsApiClient, TokenCache, account_status_payload
+from oidc_provider.servicetitan.leads_api import KeptSession, LeadsApiClient, TokenCache, account_status_payload
 from oidc_provider.servicetitan.statuses import COMPLETED, DECLINED, PROCESSING
 from oidc_provider.servicetitan.validation import CheckedAccountStatus, CheckedBooking, check_account_status
 
@@ -311,7 +311,7 @@ class OutboxWorker:
         self.app = app
         self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.rng = rng or random.Random()
-        self.session = requests.Session()
+        self.session = KeptSession()
         # Resolved once per claim (the settings are read and their secret decrypted once
         # for the batch, not for each message).
         self.environments: dict[str, Environment] = {}

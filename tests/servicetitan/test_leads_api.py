@@ -13,7 +13,14 @@ import requests
 from oidc_provider.core.problems import Problem
 from oidc_provider.servicetitan import errors
 from oidc_provider.servicetitan.environments import Environment
-from oidc_provider.servicetitan.leads_api import ACCOUNTS_PATH, BOOKINGS_PATH, LeadsApiClient, TokenCache, request_token
+from oidc_provider.servicetitan.leads_api import (
+    ACCOUNTS_PATH,
+    BOOKINGS_PATH,
+    KeptSession,
+    LeadsApiClient,
+    TokenCache,
+    request_token,
+)
 from oidc_provider.servicetitan.validation import InvalidPayload, check_account_status, check_booking
 from st_sandbox import create_app as create_sandbox
 from st_sandbox.state import ERROR_MESSAGES
@@ -343,3 +350,24 @@ def test_a_5xx_is_a_retryable_server_error(st_sandbox, frozen_clock):
 def test_the_secret_never_shows_in_a_repr():
     env = environment("https://leads-identity-demo.st.dev")
     assert SECRET not in repr(env)
+
+
+def test_a_kept_session_reads_the_proxy_settings_once_per_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example")
+    session = KeptSession()
+
+    def proxies(url: str) -> dict:
+        return session.merge_environment_settings(url, {}, None, None, None)["proxies"]
+
+    assert proxies("https://api.example/a")["https"] == "http://proxy.example:3128"
+    assert "https" not in proxies("https://direct.example/a")
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:3128")
+    assert proxies("https://api.example/b")["https"] == "http://proxy.example:3128"  # read once
+    assert proxies("https://next.example/a")["https"] == "http://other.example:3128"
+    assert (
+        session.merge_environment_settings("https://api.example/c", {"https": "http://own.example"}, None, None, None)[
+            "proxies"
+        ]["https"]
+        == "http://own.example"
+    )
