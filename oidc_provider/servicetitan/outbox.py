@@ -456,7 +456,8 @@ class OutboxWorker:
         """Record the attempt before the call leaves: should this worker die before it
         records the answer, the worker that takes the message over after the lease knows
         that this attempt may have landed, and reads a "duplicate" refusal as delivery.
-        False when the claim was lost meanwhile."""
+        The commit also commits the outcome of the attempt before. False when the claim
+        was lost meanwhile."""
         result = cast(
             CursorResult,
             db.session.execute(
@@ -498,16 +499,15 @@ class OutboxWorker:
             recorded = db.session.execute(_FINISH_AND_RECORD, parameters).first()
         elif recorded := db.session.execute(_FINISH, parameters).first():
             db.session.execute(_RECORD_ATTEMPT, dict(recorded._mapping))
-        if recorded and (recorder := outcome_recorders.get(message.kind)):
-            recorder(message, state, error, outcome_unknown)
-        db.session.commit()
         if not recorded:
             log.warning("outbox message %s: claim lost before the outcome was recorded", message.id)
             return
-        code = f" {error.get('name')} {error.get('code')}" if error else ""
-        log.info("outbox message %s (%s): attempt %s, %s%s", message.id, message.kind, attempt, state, code)
-        for listener in attempt_listeners:
-            listener(message.kind, _OUTCOMES[state])
+        if recorder := outcome_recorders.get(message.kind):
+            recorder(message, state, error, outcome_unknown)
+        # Committed with the next attempt's start or the next claim, whichever comes first:
+        # one transaction less per message. Lost with a crash before then, the outcome is
+        # that of an attempt whose answer went unheard, which the start recorded.
+        db.session.info.setdefault("outbox_outcomes", []).append((message.id, message.kind, attempt, state, error))
 
 
 # -- process-wide pieces ------------------------------------------------------------------
@@ -524,9 +524,20 @@ def _wake_workers(session: Session) -> None:
         _wakeup.set()
 
 
+@event.listens_for(Session, "after_commit")
+def _report_outcomes(session: Session) -> None:
+    """Log and count each attempt's outcome once it is committed."""
+    for message_id, kind, attempt, state, error in session.info.pop("outbox_outcomes", ()):
+        code = f" {error.get('name')} {error.get('code')}" if error else ""
+        log.info("outbox message %s (%s): attempt %s, %s%s", message_id, kind, attempt, state, code)
+        for listener in attempt_listeners:
+            listener(kind, _OUTCOMES[state])
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_enqueued(session: Session) -> None:
     session.info.pop("outbox_enqueued", None)
+    session.info.pop("outbox_outcomes", None)
 
 
 def token_cache(app: Flask) -> TokenCache:

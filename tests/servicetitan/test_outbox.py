@@ -385,8 +385,9 @@ def test_a_claimed_message_is_not_claimed_again_until_its_lease_ends(clean_app, 
         [taken_over] = second._claim()
         assert taken_over.id == message_id
         second._send(taken_over)
+        assert second._claim() == []  # commits w2's outcome, as its next claim does
         first._finish(claimed, 1, "failed", {"name": "TooLate"})  # w1's late outcome is ignored
-        db.session.remove()
+        db.session.commit()
 
     assert message(clean_app, message_id)["state"] == "delivered"
     assert len(applied(sandbox)) == 1
