@@ -1,7 +1,7 @@
 """Where a request's CPU time goes: the hot paths in one process, under cProfile.
 
     python bench/profile_hot_paths.py --database-url postgresql+psycopg://postgres@127.0.0.1/oidc_profile \
-        [--path token|authorize|account-info] [--requests 300] [--top 25]
+        [--path token|authorize|account-info] [--requests 300] [--top 25] [--statements]
 
 Give it an empty database of its own: it migrates it and encrypts its signing keys under a
 key made for the run. It makes a tenant and a client, signs in and consents
@@ -9,6 +9,8 @@ once, then repeats one hot path through Flask's test client — the code exchang
 authorization request with a signed-in session, or account-info — first unprofiled (CPU
 per request), then under cProfile with the CPU clock. It prints the CPU shared out by
 package (SQLAlchemy, psycopg, Flask and Werkzeug, Authlib, ...) and the costliest functions.
+``--statements`` first lists the SQL statements of one request of the path (the checkout's
+ping and the COMMIT are not among them).
 The test client's own share is counted under "werkzeug/flask"; bench/run.py gives the
 server-side figure of a real deployment.
 """
@@ -162,6 +164,30 @@ def workload(paths: Paths, path: str, count: int):
     return lambda: [paths.account_info(token) for token in tokens]
 
 
+def statements(app, paths: Paths, path: str) -> list[str]:
+    """The statements one request of ``path`` sends, shortened, after one request that
+    warms the process (the signing keys)."""
+    from sqlalchemy import event
+
+    from oidc_provider.core.extensions import db
+
+    workload(paths, path, 1)()
+    run = workload(paths, path, 1)
+    sent: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split())[:100])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    return sent
+
+
 def by_package(stats: pstats.Stats) -> dict[str, float]:
     shares: dict[str, float] = defaultdict(float)
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():
@@ -178,10 +204,16 @@ def main(argv=None) -> int:
     parser.add_argument("--path", choices=["token", "authorize", "account-info"], default="token")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--statements", action="store_true", help="list one request's SQL statements first")
     options = parser.parse_args(argv)
 
     app, client_id, secret = build(options.database_url)
     paths = Paths(app, client_id, secret)
+    if options.statements:
+        sent = statements(app, paths, options.path)
+        print(f"{options.path}: {len(sent)} statements in one request")
+        for statement in sent:
+            print(f"  {statement}")
     run = workload(paths, options.path, options.requests)
     started = time.process_time()
     run()

@@ -31,6 +31,7 @@ from oidc_provider.core.models import (
     TenantUser,
     detached,
 )
+from oidc_provider.directory.store import profiles_column, remember_profiles
 from oidc_provider.oidc import authorization_checks, claims, client_auth, client_credentials, response_modes
 from oidc_provider.oidc.grants import AuthorizationCodeGrant, OpenIDConnect, S256CodeChallenge, save_token
 
@@ -53,6 +54,8 @@ _SELECT_TOKEN = (
     .outerjoin(_pairings, _pairings.c.access_token_id == _tokens.c.id)
     .where(_tokens.c.token_hash.in_(bindparam("digests", expanding=True)))
 )
+# On PostgreSQL with the account's profiles, which account-info answers.
+_SELECT_TOKEN_WITH_PROFILES = _SELECT_TOKEN.add_columns(profiles_column(_accounts))
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -144,7 +147,10 @@ class Base64BearerTokenValidator(BearerTokenValidator):
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
         digests = [token_digest(candidate) for candidate in _token_candidates(token_string)]
-        row = db.session.execute(_SELECT_TOKEN, {"digests": digests}).first()
+        postgresql = db.engine.dialect.name == "postgresql"
+        row = db.session.execute(
+            _SELECT_TOKEN_WITH_PROFILES if postgresql else _SELECT_TOKEN, {"digests": digests}
+        ).first()
         if row is None:
             return None
         token = detached(AccessToken, row)
@@ -154,6 +160,7 @@ class Base64BearerTokenValidator(BearerTokenValidator):
             detached(Account, row),
         )
         token.pairing = detached(Pairing, row) if row._mapping[_pairings.c.id] is not None else None
+        remember_profiles(token.account.id, row)
         return token
 
 

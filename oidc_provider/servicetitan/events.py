@@ -97,10 +97,16 @@ def written(event_id: int, type: str, occurred_at: datetime, data: dict) -> dict
     return event
 
 
+def pairing_event(status: str, data: dict) -> tuple[str, dict]:
+    """The type and data of ``pairing.processing``, ``.completed``, ``.declined`` or
+    ``.unpaired`` for a status just written (ServiceTitan's PROCESSING, COMPLETED, DECLINED,
+    or the local UNPAIRED)."""
+    return PAIRING_PREFIX + status.lower(), {**data, "status": status}
+
+
 def pairing_changed(status: str, data: dict) -> dict[str, Any]:
-    """``pairing.processing``, ``.completed``, ``.declined`` or ``.unpaired`` for a status
-    just written (ServiceTitan's PROCESSING, COMPLETED, DECLINED, or the local UNPAIRED)."""
-    return record(PAIRING_PREFIX + status.lower(), {**data, "status": status})
+    """Record the ``pairing_event`` of a status just written."""
+    return record(*pairing_event(status, data))
 
 
 def page(after: int | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
