@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import pytest
@@ -230,3 +232,30 @@ def test_the_directory_setting_names_the_user_store_the_sign_in_page_asks(clean_
     assert RecordingDirectory.calls == ["owner@mtech.example"]
     with clean_app.app_context():
         assert isinstance(account_directory(), RecordingDirectory)
+
+
+class OwnProfilesDirectory(DatabaseDirectory):
+    """A partner's store that keeps profiles itself: the provider's own table holds others."""
+
+    def with_profiles(self, accounts):
+        for account in accounts:
+            account.profiles = [Profile(id="own-1", account_id=account.id, name="Kept elsewhere", position=0)]
+        return accounts
+
+
+def test_a_directory_of_ones_own_answers_the_profiles_of_the_exchange_and_account_info(
+    clean_app, make, flows, monkeypatch
+):
+    """The code exchange and account-info read the profiles table with the code and the
+    token (on PostgreSQL); a directory that answers ``with_profiles`` itself still decides."""
+    make.directory()
+    client = make.client(account_info_claim=True)
+    monkeypatch.setitem(clean_app.config, "DIRECTORY", "tests.directory.test_store:OwnProfilesDirectory")
+    monkeypatch.setitem(clean_app.extensions, "oidc_provider.directory", None)
+    own = [{"Id": "own-1", "Name": "Kept elsewhere"}]
+
+    tokens = flows.tokens(client)
+    payload = tokens["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert json.loads(claims["accountInfo"])["Account"]["Profiles"] == own
+    assert flows.account_info(tokens["access_token"]).json["Account"]["Profiles"] == own
