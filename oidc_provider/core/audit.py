@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import cast
 
 from flask import has_request_context, request
@@ -16,8 +17,6 @@ from oidc_provider.core.models import AuditEvent, UTCDateTime
 # A plain INSERT rather than an object for the unit of work: events are written on the hot
 # paths (every code exchange, every account-info call) and never read back by their writer.
 _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
-# ``run_audited``'s combined statements, built once for each UPDATE.
-_AUDITED: dict[Update, Insert] = {}
 
 
 def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None:
@@ -50,13 +49,11 @@ def run_audited(statement: Update, parameters: dict, kind: str, actor: str, deta
         if changed:
             record_event(kind, actor, detail)
         return changed
-    combined = _AUDITED.get(statement)
-    if combined is None:
-        combined = _AUDITED[statement] = _audited(statement)
     event = {f"event_{column}": value for column, value in event_row(kind, actor, detail).items()}
-    return len(db.session.execute(combined, parameters | event).all())
+    return len(db.session.execute(_audited(statement), parameters | event).all())
 
 
+@cache
 def _audited(statement: Update) -> Insert:
     """``statement`` with an event for each row it changes, as one statement for PostgreSQL
     (a data-modifying CTE); the event's count is the column's default, 1."""
