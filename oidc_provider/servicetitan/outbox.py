@@ -504,10 +504,14 @@ class OutboxWorker:
             return
         if recorder := outcome_recorders.get(message.kind):
             recorder(message, state, error, outcome_unknown)
-        # Committed with the next attempt's start or the next claim, whichever comes first:
-        # one transaction less per message. Lost with a crash before then, the outcome is
-        # that of an attempt whose answer went unheard, which the start recorded.
         db.session.info.setdefault("outbox_outcomes", []).append((message.id, message.kind, attempt, state, error))
+        # A refusal commits at once. Any other outcome is committed with the next attempt's
+        # start or the next claim, one transaction less per message: lost before then, it is
+        # that of an attempt whose answer went unheard, which its start recorded, and the
+        # resend settles it. A refusal lost that way would come back from the resend as a
+        # duplicate after an unheard attempt, which reads as delivery.
+        if state == FAILED:
+            db.session.commit()
 
 
 # -- process-wide pieces ------------------------------------------------------------------

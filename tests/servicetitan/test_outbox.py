@@ -200,6 +200,18 @@ def test_a_4xx_is_recorded_for_admins_and_never_retried(clean_app, sandbox, froz
     assert sandbox.state.applied == []
 
 
+def test_a_refusal_is_committed_before_the_worker_moves_on(clean_app, sandbox, frozen_clock):
+    """Lost with the round (a database blip before the next commit), a refusal would be
+    heard again on the resend as a duplicate after an unheard attempt: read as delivery."""
+    refused_id = queue_status(clean_app, "unknown-request", "PROCESSING")
+    sender = worker(clean_app)
+    with clean_app.app_context():
+        [claimed] = sender._claim()
+        sender._send(claimed)
+        db.session.rollback()  # what the round's end does when its next statement fails
+    assert message(clean_app, refused_id)["state"] == "failed"
+
+
 def test_integration_disabled_is_never_retried(clean_app, sandbox, frozen_clock):
     sandbox.state.pair_account(dict(ACCOUNT))
     sandbox.state.disable_account("acct-hvac")
