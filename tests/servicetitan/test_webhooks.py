@@ -167,6 +167,25 @@ def test_both_keys_work_while_rotating_and_the_retired_one_stops(clean_app, keye
     assert count(clean_app, LeadStatusUpdate) == 3
 
 
+def test_keys_read_while_this_process_retired_one_are_not_kept(clean_app, keyed, monkeypatch):
+    """A read that began before a retirement through this process ended (and forgot the
+    keys) may hold the retired key: it answers its delivery but is not kept for the next."""
+    with clean_app.app_context():
+        read = db.session.scalars
+
+        def read_then_forget(*args, **kwargs):
+            rows = read(*args, **kwargs).all()
+            webhook_keys.forget_values()  # another thread's retirement, committed meanwhile
+            return rows
+
+        monkeypatch.setattr(db.session, "scalars", read_then_forget)
+        assert webhook_keys.valid_values() != []
+        monkeypatch.undo()
+        assert webhook_keys.PRODUCTION not in clean_app.extensions["oidc_provider.webhook_keys"]
+        webhook_keys.valid_values()
+        assert webhook_keys.PRODUCTION in clean_app.extensions["oidc_provider.webhook_keys"]
+
+
 def test_a_known_key_is_checked_without_a_query_and_a_change_elsewhere_is_followed(clean_app, keyed, monkeypatch):
     """Another process's rotation, written straight to the table: its new key is accepted at
     once, its retired key until this process's values are older than KEY_REFRESH_INTERVAL."""

@@ -72,10 +72,12 @@ def valid_values(environment: str = PRODUCTION) -> list[bytes]:
     """The values of ``environment``'s valid keys, read now: one small query, and each key
     decrypted once per process (a key's ciphertext never changes; re-encryption makes a new
     one). A key retired a moment ago is not among them. Kept for ``recent_values``."""
+    forgotten = _forgotten()
     values = [
         _revealed(ciphertext) for ciphertext in db.session.scalars(_VALID_CIPHERTEXTS, {"environment": environment})
     ]
-    _read().update({environment: (time.monotonic(), values)})
+    if _forgotten() == forgotten:  # else a key changed while this read ran: it may hold a retired one
+        _read().update({environment: (time.monotonic(), values)})
     return values
 
 
@@ -91,10 +93,16 @@ def recent_values(environment: str = PRODUCTION) -> list[bytes]:
 def forget_values() -> None:
     """Read the keys again at the next delivery: they changed."""
     _read().clear()
+    current_app.extensions["oidc_provider.webhook_keys_forgotten"] = _forgotten() + 1
 
 
 def _read() -> dict[str, tuple[float, list[bytes]]]:
     return current_app.extensions.setdefault("oidc_provider.webhook_keys", {})
+
+
+def _forgotten() -> int:
+    """How many times this process has forgotten the keys it read."""
+    return current_app.extensions.get("oidc_provider.webhook_keys_forgotten", 0)
 
 
 def matches(presented: str, values: list[bytes] | None = None, environment: str = PRODUCTION) -> bool:
