@@ -61,8 +61,14 @@ def create_request():
 @bp.post("/accounts")
 def pair_account():
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-        return jsonify(error='an account is {"id": ..., "name": ..., "profiles": [...]}'), 400
+    profiles = body.get("profiles", []) if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("id"), str)
+        or not isinstance(profiles, list)
+        or not all(isinstance(profile, dict) and isinstance(profile.get("id"), str) for profile in profiles)
+    ):
+        return jsonify(error='an account is {"id": ..., "name": ..., "profiles": [{"id": ..., "name": ...}]}'), 400
     state().pair_account(body)
     return "", 204
 

@@ -208,8 +208,9 @@ def test_an_account_paired_through_the_control_api_takes_bookings(st_sandbox):
     }
     assert post(st_sandbox, "/api/integrations/bookings", booking).status_code == 200
 
-    refused = requests.post(st_sandbox.url + "/_sandbox/accounts", json=["acct-2"], timeout=5)
-    assert refused.status_code == 400
+    for wrong in (["acct-2"], {"id": "acct-2", "profiles": "p-1"}, {"id": "acct-2", "profiles": [{"name": "no id"}]}):
+        refused = requests.post(st_sandbox.url + "/_sandbox/accounts", json=wrong, timeout=5)
+        assert (refused.status_code, "profiles" in refused.json()["error"]) == (400, True)
 
 
 # -- pages ----------------------------------------------------------------------------------
