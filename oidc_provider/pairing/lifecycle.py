@@ -161,7 +161,9 @@ def record_pairing(client: Client, user: TenantUser, account: Account, token: di
 # event, the new pairing's audit event and feed event. Each later insert waits for the one
 # before (``count(*) >= 0``), so that ids rise in that order. The JSON of the audit detail
 # and the feed data is written by Python, cut where a value only the statement knows goes
-# (``_json_cut``), so that it is stored as the other paths store it, byte for byte.
+# (``_json_cut``), so that it is stored as the other paths store it, byte for byte; only a
+# superseded pairing's request id goes through PostgreSQL's to_json, which keeps non-ASCII
+# characters as they are where Python escapes them (the same JSON value).
 _RECORD_PAIRING = (
     text(
         """
