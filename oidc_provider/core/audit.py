@@ -6,13 +6,13 @@ from functools import cache
 from typing import cast
 
 from flask import has_request_context, request
-from sqlalchemy import JSON, Insert, Table, Update, bindparam, insert, literal_column, select
+from sqlalchemy import Insert, Table, Update, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 
 from oidc_provider.core import clock
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AuditEvent, UTCDateTime
+from oidc_provider.core.models import AuditEvent, column_parameters
 
 # A plain INSERT rather than an object for the unit of work: events are written on the hot
 # paths (every code exchange, every account-info call) and never read back by their writer.
@@ -29,8 +29,7 @@ def record_event(kind: str, actor: str = "", detail: dict | None = None) -> None
 
 
 def event_row(kind: str, actor: str = "", detail: dict | None = None) -> dict:
-    """The audit table's values for an event, for a caller that writes it within a statement
-    of its own (``record_event`` writes it alone)."""
+    """The audit table's values for an event."""
     detail = dict(detail or {})
     if has_request_context():
         detail.setdefault("remote_addr", request.remote_addr)
@@ -38,6 +37,14 @@ def event_row(kind: str, actor: str = "", detail: dict | None = None) -> dict:
 
 
 EVENT_COLUMNS = ("at", "kind", "actor", "detail")
+#: An event's values as parameters (``event_at``, ``event_kind``, ...), for a statement that
+#: writes the event beside other rows; ``event_parameters`` gives their values.
+EVENT_PARAMETERS = column_parameters(cast(Table, AuditEvent.__table__), EVENT_COLUMNS, "event_")
+
+
+def event_parameters(kind: str, actor: str = "", detail: dict | None = None) -> dict:
+    """The values of ``EVENT_PARAMETERS`` for an event."""
+    return {f"event_{column}": value for column, value in event_row(kind, actor, detail).items()}
 
 
 def run_audited(statement: Update, parameters: dict, kind: str, actor: str, detail: dict) -> int:
@@ -49,7 +56,7 @@ def run_audited(statement: Update, parameters: dict, kind: str, actor: str, deta
         if changed:
             record_event(kind, actor, detail)
         return changed
-    event = {f"event_{column}": value for column, value in event_row(kind, actor, detail).items()}
+    event = event_parameters(kind, actor, detail)
     return len(db.session.execute(_audited(statement), parameters | event).all())
 
 
@@ -58,12 +65,7 @@ def _audited(statement: Update) -> Insert:
     """``statement`` with an event for each row it changes, as one statement for PostgreSQL
     (a data-modifying CTE); the event's count is the column's default, 1."""
     changed = statement.returning(literal_column("1")).cte("changed")
-    event = select(
-        bindparam("event_at", type_=UTCDateTime),
-        bindparam("event_kind"),
-        bindparam("event_actor"),
-        bindparam("event_detail", type_=JSON),
-    ).select_from(changed)
+    event = select(*EVENT_PARAMETERS.values()).select_from(changed)
     combined = _INSERT_EVENT.from_select(EVENT_COLUMNS, event, include_defaults=False)
     return combined.add_cte(changed).returning(literal_column("1"))
 

@@ -30,6 +30,7 @@ from oidc_provider.core.models import (
     JobType,
     LeadStatusUpdate,
     OutboxMessage,
+    column_parameters,
 )
 from oidc_provider.core.problems import Problem, ProblemError
 from oidc_provider.servicetitan import events, outbox
@@ -261,7 +262,7 @@ def _store(message: dict[str, Any], booking: dict[str, Any], event: tuple[str, s
         statement = _store_together(tuple(message), tuple(booking))
         values = {f"message_{column}": value for column, value in message.items()}
         values |= {f"booking_{column}": value for column, value in booking.items()}
-        values |= {f"event_{column}": value for column, value in audit.event_row(*event).items()}
+        values |= audit.event_parameters(*event)
         return connection.execute(statement, values).scalar_one()
     message_id = connection.execute(_INSERT_MESSAGE, message).scalar_one()
     connection.execute(_INSERT_BOOKING, booking | {"message_id": message_id})
@@ -274,18 +275,14 @@ def _store_together(message_columns: tuple[str, ...], booking_columns: tuple[str
     """The three rows of ``_store`` in one statement, one round trip: data-modifying CTEs.
     Parameters are named after their table's columns: ``message_kind``, ``booking_created_at``, ..."""
     new_message = (
-        insert(_messages).values(_parameters(_messages, message_columns, "message_")).returning(_messages.c.id)
+        insert(_messages).values(column_parameters(_messages, message_columns, "message_")).returning(_messages.c.id)
     ).cte("new_message")
-    booking_values = _parameters(_bookings, booking_columns, "booking_")
+    booking_values = column_parameters(_bookings, booking_columns, "booking_")
     new_booking = insert(_bookings).from_select(
         [*booking_values, "message_id"], select(*booking_values.values(), new_message.c.id)
     )
-    new_event = insert(_events).values(_parameters(_events, audit.EVENT_COLUMNS, "event_"))
+    new_event = insert(_events).values(audit.EVENT_PARAMETERS)
     return select(new_message.c.id).add_cte(new_booking.cte("new_booking"), new_event.cte("new_event"))
-
-
-def _parameters(table: Table, columns: tuple[str, ...], prefix: str) -> dict[str, Any]:
-    return {column: bindparam(prefix + column, type_=table.c[column].type) for column in columns}
 
 
 def _nul_problems(value: Any, where: str) -> list[Problem]:

@@ -33,7 +33,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from oidc_provider.core import clock, json_limits
 from oidc_provider.core.audit import record_event
 from oidc_provider.core.extensions import db
-from oidc_provider.core.models import AvailabilitySnapshot, Booking, Event, LeadStatusUpdate, WebhookDelivery
+from oidc_provider.core.models import (
+    AvailabilitySnapshot,
+    Booking,
+    Event,
+    LeadStatusUpdate,
+    WebhookDelivery,
+    column_parameters,
+)
 from oidc_provider.core.problems import ProblemError
 from oidc_provider.servicetitan import events
 from oidc_provider.servicetitan.environments import PRODUCTION, default_environment
@@ -133,7 +140,7 @@ _NEW_UPDATE = (
         select(
             _NEW_DELIVERY.c.id,
             _BOOKING_IN_ENVIRONMENT.scalar_subquery(),
-            *(bindparam(name, type_=_UPDATES.c[name].type) for name in _UPDATE_FIELDS),
+            *column_parameters(_UPDATES, _UPDATE_FIELDS).values(),
         ),
     )
     .on_conflict_do_nothing(index_elements=["status_update_id"])
